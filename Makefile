@@ -1,0 +1,28 @@
+# Set-up is two commands: `make run` (quick end-to-end job on the CPU) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench calibrate clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/dtac evaluate --preset small --out results/quick
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) experiments/bench_sim.py
+
+calibrate: $(STAMP)
+	$(PY) experiments/calibrate.py
+
+clean:
+	rm -rf $(VENV) results runs *.egg-info

@@ -1,0 +1,1 @@
+"""Algorithms: reference policies, Search, TAC, DTAC and baselines."""

@@ -1,0 +1,85 @@
+"""Reference policies without learning: Random, all-local/edge/cloud, greedy on lower bounds.
+
+A policy is a pure function ``policy(key, obs, state, params) -> Action`` (one episode; vmap
+for many). Decentralised ones read only ``obs``; centralised references may read ``state``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from dtac_jax.env import physics
+from dtac_jax.env.env import Action, EnvState, Obs, round_inputs
+from dtac_jax.env.scenarios import EnvParams
+
+Policy = Callable[[jax.Array, Obs, EnvState, EnvParams], Action]
+
+
+def spread_channels(params: EnvParams) -> jax.Array:
+    """Channel ``slot mod L`` within each edge: offloaders of one edge spread over channels."""
+    within = jnp.tile(jnp.arange(params.ue_max, dtype=jnp.int32), params.n_edges)
+    return within % params.l_channels
+
+
+def random_policy(key, obs: Obs, state: EnvState, params: EnvParams) -> Action:
+    """Paper IV-A: uniform target and channel, uniform ``a``, ``b`` in (0, 1]."""
+    kx, kl, ka, kb = jax.random.split(key, 4)
+    n = obs.mask.shape[0]
+    dtype = obs.s.dtype
+    # 1 - U[0, 1) lies in (0, 1]
+    return Action(x=jax.random.randint(kx, (n,), 0, 3).astype(jnp.int32),
+                  channel=jax.random.randint(kl, (n,), 0, params.l_channels).astype(jnp.int32),
+                  a=1.0 - jax.random.uniform(ka, (n,), dtype),
+                  b=1.0 - jax.random.uniform(kb, (n,), dtype))
+
+
+def fixed_target_policy(target: int) -> Policy:
+    """Everyone computes at ``target`` (0 local, 1 edge, 2 cloud), full power and frequency."""
+
+    def policy(key, obs: Obs, state: EnvState, params: EnvParams) -> Action:
+        n = obs.mask.shape[0]
+        ones = jnp.ones((n,), obs.s.dtype)
+        return Action(x=jnp.full((n,), target, jnp.int32), channel=spread_channels(params),
+                      a=ones, b=ones)
+
+    policy.__name__ = {0: "all_local", 1: "all_edge", 2: "all_cloud"}[target]
+    return policy
+
+
+all_local = fixed_target_policy(physics.LOCAL)
+all_edge = fixed_target_policy(physics.EDGE)
+all_cloud = fixed_target_policy(physics.CLOUD)
+
+
+def greedy_policy(key, obs: Obs, state: EnvState, params: EnvParams) -> Action:
+    """Each UE alone picks the target minimising its own weighted lower-bound cost.
+
+    Time lower bounds come from the observation (eq. 14); energy at full power/frequency uses
+    the UE's own task size (local knowledge). Queues and interference are ignored: that is
+    what makes it greedy.
+    """
+    ri = round_inputs(state, params)
+    s = obs.s
+    t_local, t_edge, t_cloud = s[:, 1], s[:, 2] + s[:, 3], s[:, 4] + s[:, 3] + s[:, 5]
+    work = ri.s_in * ri.cycles
+    e_local = params.kappa * work * ri.f_ue ** 2
+    r_up = physics.shannon_rate(params.bandwidth, params.p_ue * ri.g_up, params.noise)
+    e_off = params.p_ue * ri.s_in / r_up
+    cost = jnp.stack([params.w_time * t_local + params.w_energy * e_local,
+                      params.w_time * t_edge + params.w_energy * e_off,
+                      params.w_time * t_cloud + params.w_energy * e_off], axis=-1)
+    n = obs.mask.shape[0]
+    ones = jnp.ones((n,), obs.s.dtype)
+    return Action(x=jnp.argmin(cost, axis=-1).astype(jnp.int32),
+                  channel=spread_channels(params), a=ones, b=ones)
+
+
+HEURISTICS: dict[str, Policy] = {
+    "random": random_policy,
+    "all_local": all_local,
+    "all_edge": all_edge,
+    "all_cloud": all_cloud,
+    "greedy": greedy_policy,
+}

@@ -1,0 +1,115 @@
+"""Evaluate any policy on the same episodes (same keys) and report the paper's metrics.
+
+Every policy sees identical environments: the episode key is split into a reset key, an
+environment stream and a policy stream, and round ``t`` uses ``fold_in(stream, t)``; so a
+policy's own randomness never changes the UE layout, the tasks or the fading. (Caches still
+differ, since they depend on the policy's decisions.)
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dtac_jax.env import env as E
+from dtac_jax.env.scenarios import EnvParams
+
+
+def episode_keys(key, episodes: int):
+    """Per-episode (reset, env-stream, policy-stream) keys, shape [episodes, 3, 2]."""
+    return jax.vmap(lambda k: jax.random.split(k, 3))(jax.random.split(key, episodes))
+
+
+def run_episode(policy: Callable, params: EnvParams, keys, rounds: int, n_per_edge=None):
+    """One episode of ``rounds`` rounds under ``policy``; returns per-episode sums."""
+    k_reset, k_env, k_pol = keys[0], keys[1], keys[2]
+    obs, state = E.reset(k_reset, params, n_per_edge)
+
+    def body(carry, t):
+        obs, state = carry
+        action = policy(jax.random.fold_in(k_pol, t), obs, state, params)
+        obs, state, _, _, info = E.step(jax.random.fold_in(k_env, t), state, action, params)
+        real = state.mask
+        counts = jnp.stack([jnp.sum(real & (info["x"] == i)) for i in range(3)])
+        out = dict(t_round=info["t_round"], energy=jnp.sum(info["e_ue"]),
+                   objective=info["objective"], n_tasks=info["n_ues"], counts=counts,
+                   cache_hits=jnp.sum(info["cache_hit"]))
+        return (obs, state), out
+
+    _, per_round = jax.lax.scan(body, (obs, state), jnp.arange(rounds))
+    return jax.tree_util.tree_map(lambda v: jnp.sum(v, axis=0), per_round)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    """Averages over all evaluated episodes and rounds (paper section IV-B)."""
+
+    avg_time: float              # s, mean round duration T_t
+    energy_per_task: float       # J, total UE energy / number of tasks
+    weighted_reward: float       # -(1/T) sum_t [w_t T_t + w_e sum_n E_t^n] (eq. 27)
+    frac_local: float
+    frac_edge: float
+    frac_cloud: float
+    cache_hit_rate: float        # edge-computed tasks found in the cache / all tasks
+    reward_std_err: float        # standard error of the per-episode weighted reward
+    episodes: int
+    rounds: int
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+def evaluate(policy: Callable, params: EnvParams, key, episodes: int = 16,
+             rounds: int | None = None, n_per_edge=None) -> EvalResult:
+    """Run ``policy`` on ``episodes`` episodes of ``rounds`` rounds (default: the scenario's).
+
+    ``policy(key, obs, state, params) -> Action``. ``n_per_edge`` optionally fixes the UE
+    count per edge (int[K] or an int broadcast to every edge).
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    rounds = params.rounds if rounds is None else int(rounds)
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    if n_per_edge is not None:
+        n_per_edge = jnp.broadcast_to(jnp.asarray(n_per_edge, jnp.int32), (params.n_edges,))
+        if int(jnp.max(n_per_edge)) > params.ue_max or int(jnp.min(n_per_edge)) < 0:
+            raise ValueError(f"n_per_edge must lie in [0, ue_max={params.ue_max}]")
+    keys = episode_keys(key, episodes)
+    fn = jax.jit(jax.vmap(lambda k: run_episode(policy, params, k, rounds, n_per_edge)))
+    s = jax.device_get(fn(keys))
+    return summarize(s, rounds)
+
+
+def summarize(s: dict, rounds: int) -> EvalResult:
+    """Aggregate per-episode sums (as returned by :func:`run_episode`, stacked)."""
+    s = {k: np.asarray(v, dtype=np.float64) for k, v in s.items()}
+    n_tasks = s["n_tasks"].sum()
+    counts = s["counts"].sum(axis=0)
+    per_ep_reward = -s["objective"] / rounds
+    episodes = per_ep_reward.shape[0]
+    std_err = float(per_ep_reward.std(ddof=1) / np.sqrt(episodes)) if episodes > 1 else 0.0
+    return EvalResult(
+        avg_time=float(s["t_round"].sum() / (episodes * rounds)),
+        energy_per_task=float(s["energy"].sum() / max(n_tasks, 1.0)),
+        weighted_reward=float(per_ep_reward.mean()),
+        frac_local=float(counts[0] / max(n_tasks, 1.0)),
+        frac_edge=float(counts[1] / max(n_tasks, 1.0)),
+        frac_cloud=float(counts[2] / max(n_tasks, 1.0)),
+        cache_hit_rate=float(s["cache_hits"].sum() / max(n_tasks, 1.0)),
+        reward_std_err=std_err, episodes=episodes, rounds=rounds)
+
+
+def format_table(results: dict[str, EvalResult]) -> str:
+    """Markdown table of several policies' results."""
+    head = ("| policy | avg time (s) | energy/task (J) | weighted reward | local | edge | cloud "
+            "| cache hits |\n|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for name, r in results.items():
+        rows.append(f"| {name} | {r.avg_time:.3f} | {r.energy_per_task:.4f} | "
+                    f"{r.weighted_reward:.3f} ± {r.reward_std_err:.3f} | {r.frac_local:.2f} | "
+                    f"{r.frac_edge:.2f} | {r.frac_cloud:.2f} | {r.cache_hit_rate:.2f} |")
+    return head + "\n".join(rows)

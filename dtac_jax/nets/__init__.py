@@ -1,0 +1,1 @@
+"""Flax modules (transformer actor and critic)."""
