@@ -41,7 +41,7 @@ def round_costs_ref(x, channel, a, b, edge, mask, s_in, cycles, s_out, cached,
     s_out = [float(v) for v in np.asarray(s_out, dtype=np.float64).reshape(-1)]
     g_up = [float(v) for v in np.asarray(g_up, dtype=np.float64).reshape(-1)]
     g_back = [float(v) for v in np.asarray(g_back, dtype=np.float64).reshape(-1)]
-    f_ue = float(f_ue)
+    f_ue = [float(v) for v in np.asarray(f_ue, dtype=np.float64).reshape(-1)]  # Hz per UE
     f_edge = float(f_edge)
     f_cloud = float(f_cloud)
     p_ue = float(p_ue)
@@ -84,8 +84,8 @@ def round_costs_ref(x, channel, a, b, edge, mask, s_in, cycles, s_out, cached,
             continue
         c = cycles[n]
         if x[n] == 0:
-            T1[n] = s_in[n] * c / (b[n] * f_ue)
-            e_ue[n] = kappa * s_in[n] * c * (b[n] * f_ue) ** 2
+            T1[n] = s_in[n] * c / (b[n] * f_ue[n])
+            e_ue[n] = kappa * s_in[n] * c * (b[n] * f_ue[n]) ** 2
         elif x[n] == 1:
             T1[n] = (1.0 - (1.0 if cached[n] else 0.0)) * s_in[n] * c / f_edge
         elif x[n] == 2:
@@ -217,7 +217,7 @@ def lower_bounds_ref(s_in, cycles, s_out, cached, g_up, g_back, f_ue, f_edge,
     cached = [bool(v) for v in np.asarray(cached).reshape(-1)]
     g_up = [float(v) for v in np.asarray(g_up, dtype=np.float64).reshape(-1)]
     g_back = [float(v) for v in np.asarray(g_back, dtype=np.float64).reshape(-1)]
-    f_ue = float(f_ue)
+    f_ue = [float(v) for v in np.asarray(f_ue, dtype=np.float64).reshape(-1)]  # Hz per UE
     f_edge = float(f_edge)
     f_cloud = float(f_cloud)
     p_ue = float(p_ue)
@@ -234,7 +234,7 @@ def lower_bounds_ref(s_in, cycles, s_out, cached, g_up, g_back, f_ue, f_edge,
         R_dn = B * _log2(1.0 + p_edge * g_up[n] / noise)
         R_bu = B * _log2(1.0 + p_edge * g_back[n] / noise)
         R_bd = B * _log2(1.0 + p_cloud * g_back[n] / noise)
-        t1_local = s_in[n] * c / (1.0 * f_ue)
+        t1_local = s_in[n] * c / (1.0 * f_ue[n])
         t1_edge = (1.0 - (1.0 if cached[n] else 0.0)) * s_in[n] * c / f_edge
         t21_edge = s_in[n] / R_up + s_out[n] / R_dn
         t1_cloud = s_in[n] * c / f_cloud

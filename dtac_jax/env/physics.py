@@ -18,8 +18,8 @@ def pathloss_gain(distance_m, pl_db_1km=128.1, pl_exp_db=37.6):
 
 
 def shannon_rate(bandwidth, signal, interference_plus_noise):
-    """``B log2(1 + S / (I + N))`` in bit/s (paper eq. 4)."""
-    return bandwidth * jnp.log2(1.0 + signal / interference_plus_noise)
+    """``B log2(1 + S / (I + N))`` in bit/s (paper eq. 4); log1p keeps float32 exact at low SNR."""
+    return bandwidth * jnp.log1p(signal / interference_plus_noise) / jnp.log(2.0)
 
 
 def link_rates(g_up, g_back, p_edge, p_cloud, bandwidth, noise):

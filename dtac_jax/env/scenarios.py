@@ -257,8 +257,8 @@ def zipf_logits(scn: Scenario, order: np.ndarray) -> np.ndarray:
 
 def make_params(scn: Scenario, dtype=None) -> EnvParams:
     """Build the environment's array parameters from a scenario (float32 unless x64 is on)."""
-    if dtype is None:
-        dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    if dtype is None:  # float32, or float64 under jax_enable_x64 / jax.enable_x64()
+        dtype = jnp.asarray(0.0).dtype
     s_in, s_out, cycles, order = task_table(scn)
     f = lambda v: jnp.asarray(v, dtype=dtype)  # noqa: E731
     return EnvParams(
