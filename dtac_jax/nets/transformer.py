@@ -1,0 +1,193 @@
+"""Transformer actor and critic of TAC / DTAC (paper Fig. 3, section III-B).
+
+UE tokens are the embedded, log-normalised observation plus an embedding of the UE's edge id
+(the position embedding). A stack of encoder blocks, then decoder blocks (self-attention on
+the input tokens, cross-attention to the encoder output). Padding is masked out of every
+attention. Every attention takes ``attention_fn``: the same modules and the same parameter
+tree run with scaled dot-product attention (TAC, eq. 20) or identity attention
+``Attn(Q, K, V) = V`` (DTAC, eq. 21), which makes each UE's output a function of its own
+token only.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from dtac_jax.env.env import OBS_DIM
+
+MAX_EDGES = 16  # size of the edge-id embedding table (K <= 16)
+
+
+def scaled_dot_product_attention(query, key, value, bias=None, mask=None, **kwargs):
+    """Standard attention (paper eq. 20): ``softmax(Q K^T / sqrt(d_k)) V``."""
+    return nn.dot_product_attention(query, key, value, bias=bias, mask=mask, **kwargs)
+
+
+def identity_attention(query, key, value, bias=None, mask=None, **kwargs):
+    """DTAC's attention (paper eq. 21): ``Attn(Q, K, V) = V``; each token keeps its own value."""
+    del query, key, bias, mask, kwargs
+    return value
+
+
+ATTENTION = {"full": scaled_dot_product_attention, "identity": identity_attention}
+
+
+def normalize_obs(s: jax.Array) -> jax.Array:
+    """Fixed per-token log-scale normalisation of the eq. 14 observation (no batch statistics,
+    so it never mixes information between UEs). Received power in W, times in s."""
+    power = (jnp.log10(s[..., :1] + 1e-16) + 10.0) / 2.0
+    times = jnp.log10(s[..., 1:] + 1e-3) / 1.5
+    return jnp.concatenate([power, times], axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class NetConfig:
+    d_model: int = 16
+    heads: int = 2
+    d_ff: int = 32
+    encoders: int = 2
+    decoders: int = 1
+    n_channels: int = 4   # L, size of the p_l head
+    a_min: float = 0.01   # floor of a and b (both in [a_min, 1))
+
+    def __post_init__(self):
+        if self.d_model % self.heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by heads ({self.heads})")
+        for f in ("d_model", "heads", "d_ff", "n_channels"):
+            if getattr(self, f) < 1:
+                raise ValueError(f"NetConfig.{f} must be >= 1")
+        if self.encoders < 0 or self.decoders < 0 or self.encoders + self.decoders < 1:
+            raise ValueError("NetConfig needs at least one encoder or decoder block")
+
+
+class _Attention(nn.Module):
+    cfg: NetConfig
+    attention_fn: Callable
+
+    @nn.compact
+    def __call__(self, q_in, kv_in, mask):
+        attn_mask = nn.make_attention_mask(mask, mask)
+        return nn.MultiHeadDotProductAttention(
+            num_heads=self.cfg.heads, qkv_features=self.cfg.d_model,
+            out_features=self.cfg.d_model, attention_fn=self.attention_fn,
+            deterministic=True)(q_in, kv_in, mask=attn_mask)
+
+
+class _FeedForward(nn.Module):
+    cfg: NetConfig
+
+    @nn.compact
+    def __call__(self, h):
+        return nn.Dense(self.cfg.d_model)(nn.gelu(nn.Dense(self.cfg.d_ff)(h)))
+
+
+class EncoderBlock(nn.Module):
+    cfg: NetConfig
+    attention_fn: Callable
+
+    @nn.compact
+    def __call__(self, h, mask):
+        h = nn.LayerNorm()(h + _Attention(self.cfg, self.attention_fn)(h, h, mask))
+        return nn.LayerNorm()(h + _FeedForward(self.cfg)(h))
+
+
+class DecoderBlock(nn.Module):
+    cfg: NetConfig
+    attention_fn: Callable
+
+    @nn.compact
+    def __call__(self, h, memory, mask):
+        h = nn.LayerNorm()(h + _Attention(self.cfg, self.attention_fn)(h, h, mask))
+        h = nn.LayerNorm()(h + _Attention(self.cfg, self.attention_fn)(h, memory, mask))
+        return nn.LayerNorm()(h + _FeedForward(self.cfg)(h))
+
+
+class Backbone(nn.Module):
+    """Token embedding + position (edge-id) embedding, encoders, then decoders."""
+
+    cfg: NetConfig
+    attention_fn: Callable
+
+    @nn.compact
+    def __call__(self, features, edge, mask):
+        x0 = nn.Dense(self.cfg.d_model, name="embed")(features)
+        x0 = x0 + nn.Embed(MAX_EDGES, self.cfg.d_model, name="edge_embed")(edge)
+        h = x0
+        for i in range(self.cfg.encoders):
+            h = EncoderBlock(self.cfg, self.attention_fn, name=f"encoder_{i}")(h, mask)
+        memory, h = h, x0  # decoders query the input tokens, attend to the encoder output
+        for i in range(self.cfg.decoders):
+            h = DecoderBlock(self.cfg, self.attention_fn, name=f"decoder_{i}")(h, memory, mask)
+        return h
+
+
+class Actor(nn.Module):
+    """Joint state -> (p_x [N,3], p_l [N,L], a [N], b [N]) (paper eq. 16)."""
+
+    cfg: NetConfig
+    attention: str = "full"
+
+    @nn.compact
+    def __call__(self, s, edge, mask):
+        h = Backbone(self.cfg, ATTENTION[self.attention], name="backbone")(
+            normalize_obs(s), edge, mask)
+        p_x = nn.softmax(nn.Dense(3, name="head_x")(h))
+        p_l = nn.softmax(nn.Dense(self.cfg.n_channels, name="head_l")(h))
+        ab = nn.sigmoid(nn.Dense(2, name="head_ab")(h))
+        ab = self.cfg.a_min + (1.0 - self.cfg.a_min) * ab
+        return p_x, p_l, ab[..., 0], ab[..., 1]
+
+
+class Critic(nn.Module):
+    """(joint state, p_x, p_l, a, b) -> per-UE predicted (time, energy) costs, transformed."""
+
+    cfg: NetConfig
+    attention: str = "full"
+
+    @nn.compact
+    def __call__(self, s, edge, mask, p_x, p_l, a, b):
+        feats = jnp.concatenate([normalize_obs(s), p_x, p_l, a[..., None], b[..., None]], -1)
+        h = Backbone(self.cfg, ATTENTION[self.attention], name="backbone")(feats, edge, mask)
+        return nn.Dense(2, name="head_q")(h)
+
+
+def init_actor_critic(key, cfg: NetConfig, n: int = 4) -> dict[str, Any]:
+    """Initial ``{"actor": ..., "critic": ...}`` parameters (shape-agnostic in N)."""
+    ka, kc = jax.random.split(key)
+    s = jnp.ones((n, OBS_DIM))
+    edge = jnp.zeros((n,), jnp.int32)
+    mask = jnp.ones((n,), bool)
+    actor = Actor(cfg).init(ka, s, edge, mask)
+    p_x, p_l, a, b = Actor(cfg).apply(actor, s, edge, mask)
+    critic = Critic(cfg).init(kc, s, edge, mask, p_x, p_l, a, b)
+    return {"actor": actor, "critic": critic}
+
+
+def param_count(tree) -> int:
+    return int(sum(x.size for x in jax.tree_util.tree_leaves(tree)))
+
+
+def complexity(cfg: NetConfig, n: int = 30) -> dict[str, float]:
+    """Parameter counts and FLOPs per UE (XLA cost analysis of one joint forward pass / N)."""
+    p = init_actor_critic(jax.random.PRNGKey(0), cfg)
+    s = jnp.ones((n, OBS_DIM))
+    edge = jnp.zeros((n,), jnp.int32)
+    mask = jnp.ones((n,), bool)
+    out = {"actor_params": param_count(p["actor"]), "critic_params": param_count(p["critic"])}
+    for attn in ("full", "identity"):
+        actor = Actor(cfg, attn)
+        f = jax.jit(lambda prm: actor.apply(prm, s, edge, mask))
+        acts = f(p["actor"])
+        cost = f.lower(p["actor"]).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        out[f"actor_{attn}_flops_per_ue"] = float(cost.get("flops", float("nan"))) / n
+        critic = Critic(cfg, attn)
+        g = jax.jit(lambda prm: critic.apply(prm, s, edge, mask, *acts))
+        cost = g.lower(p["critic"]).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        out[f"critic_{attn}_flops_per_ue"] = float(cost.get("flops", float("nan"))) / n
+    return out
