@@ -77,7 +77,11 @@ def _draw_round(key, state_mask, ue_type, dist, params: EnvParams):
     """Tasks (type-specific Zipf) and Rayleigh fading for one round."""
     k_task, k_up, k_back = jax.random.split(key, 3)
     dtype = _dtype(params)
-    task = jax.random.categorical(k_task, params.pop_logits[ue_type], axis=-1).astype(jnp.int32)
+    # inverse-CDF sampling: one uniform per UE and a binary search in its type's Zipf CDF
+    u = jax.random.uniform(k_task, ue_type.shape, params.pop_cdf.dtype)
+    cdf = params.pop_cdf[ue_type]                                        # [N, M]
+    task = jax.vmap(lambda c, v: jnp.searchsorted(c, v * c[-1], side="right"))(cdf, u)
+    task = jnp.minimum(task, params.n_tasks - 1).astype(jnp.int32)
     task = jnp.where(state_mask, task, 0)
     fade_up = jax.random.exponential(k_up, dist.shape, dtype)        # |g|^2 ~ Exp(1)
     fade_back = jax.random.exponential(k_back, (params.n_edges,), dtype)
@@ -171,13 +175,21 @@ def update_cache(cache_stamp, state: EnvState, x, params: EnvParams):
     stamp_new = jnp.where(off, state.t * (n + 1) + slot + 1, -1)
     cache_stamp = cache_stamp.at[state.edge, state.task].max(stamp_new)
 
-    def evict(stamps):  # one edge: stamps int32[M]
-        order = jnp.argsort(-stamps)                     # most recent first, absent last
-        present = stamps[order] >= 0
-        size = jnp.where(present, params.s_out[order], 0.0)
-        keep_sorted = present & (jnp.cumsum(size) <= params.cache_capacity)
-        keep = jnp.zeros_like(present).at[order].set(keep_sorted)
-        return jnp.where(keep, stamps, -1)
+    def evict(stamps):  # one edge: stamps int32[M], unique among cached items
+        # Keep items with stamp >= tau, tau the smallest threshold whose kept bits fit: a binary
+        # search over stamps (no sort); bits(tau) is non-increasing in tau.
+        def bits(tau):
+            return jnp.sum(jnp.where((stamps >= tau) & (stamps >= 0), params.s_out, 0.0))
+
+        def body(lo_hi):
+            lo, hi = lo_hi
+            mid = (lo + hi) // 2
+            fits = bits(mid) <= params.cache_capacity
+            return jnp.where(fits, lo, mid + 1), jnp.where(fits, mid, hi)
+
+        lo, _ = jax.lax.while_loop(lambda lh: lh[0] < lh[1], body,
+                                   (jnp.zeros((), jnp.int32), jnp.max(stamps) + 1))
+        return jnp.where(stamps >= lo, stamps, -1)
 
     return jax.vmap(evict)(cache_stamp)
 

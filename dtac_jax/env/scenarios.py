@@ -213,6 +213,7 @@ class EnvParams:
     s_out: jax.Array         # bits
     cycles: jax.Array        # cycles per bit
     pop_logits: jax.Array    # [types, M] log-probability of each task kind per UE type (Zipf)
+    pop_cdf: jax.Array       # [types, M] its cumulative distribution (for inverse-CDF draws)
     f_ue_type: jax.Array     # [types] Hz
     # radio (linear units)
     bandwidth: jax.Array     # Hz per channel
@@ -260,12 +261,14 @@ def make_params(scn: Scenario, dtype=None) -> EnvParams:
     if dtype is None:  # float32, or float64 under jax_enable_x64 / jax.enable_x64()
         dtype = jnp.asarray(0.0).dtype
     s_in, s_out, cycles, order = task_table(scn)
+    logits = zipf_logits(scn, order)
     f = lambda v: jnp.asarray(v, dtype=dtype)  # noqa: E731
     return EnvParams(
         n_edges=scn.n_edges, ue_min=scn.ue_min, ue_max=scn.ue_max, n_ue_types=scn.n_ue_types,
         n_tasks=scn.n_tasks, l_channels=scn.l_channels, rounds=scn.rounds,
         r_edge=f(scn.r_edge), r_cloud=f(scn.r_cloud), min_dist=f(scn.min_dist),
-        s_in=f(s_in), s_out=f(s_out), cycles=f(cycles), pop_logits=f(zipf_logits(scn, order)),
+        s_in=f(s_in), s_out=f(s_out), cycles=f(cycles), pop_logits=f(logits),
+        pop_cdf=f(np.cumsum(np.exp(logits), axis=1)),
         f_ue_type=f(scn.f_ue),
         bandwidth=f(scn.bandwidth), noise=f(scn.noise), p_ue=f(scn.p_ue), p_edge=f(scn.p_edge),
         p_cloud=f(scn.p_cloud), pl_db_1km=f(scn.pathloss_db_at_1km),

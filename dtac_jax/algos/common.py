@@ -1,0 +1,171 @@
+"""Pieces shared by TAC, DTAC and the transfer baselines.
+
+Data collection from many vmapped episodes (deterministic argmax policy plus Gaussian noise on
+the action probabilities, paper Algorithm 1 lines 2-5), the flashbax replay buffer, the losses
+(critic MSE to transformed costs, eq. 18; actor loss through the critic, eqs. 19 / 22; MSE to a
+teacher, eq. 26) and the wrapper that turns actor parameters into an evaluable policy.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import distrax
+import flashbax as fbx
+import jax
+import jax.numpy as jnp
+
+from dtac_jax.env import env as E
+from dtac_jax.env.env import Action, Obs
+from dtac_jax.env.scenarios import EnvParams
+from dtac_jax.nets.transformer import Actor, Critic, NetConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectConfig:
+    envs: int = 32            # parallel episodes stepped together
+    rounds: int = 10          # rounds collected per env per training episode
+    noise_var: float = 0.05   # initial variance v of the Gaussian exploration noise
+    noise_decay: float = 0.98  # v <- v * eps every training episode (Algorithm 1 line 12)
+
+    def __post_init__(self):
+        for f in ("envs", "rounds"):
+            if getattr(self, f) < 1:
+                raise ValueError(f"{f} must be >= 1, got {getattr(self, f)}")
+        if self.noise_var < 0 or not (0 < self.noise_decay <= 1):
+            raise ValueError("noise_var must be >= 0 and noise_decay in (0, 1]")
+
+
+# --------------------------------------------------------------------------- buffer
+def make_buffer(buffer_size: int, batch_size: int):
+    """On-device replay of joint rounds (flashbax item buffer)."""
+    return fbx.make_item_buffer(max_length=buffer_size, min_length=batch_size,
+                                sample_batch_size=batch_size, add_batches=True)
+
+
+def example_item(params: EnvParams, n_channels: int):
+    n = params.n_max
+    f = params.s_in.dtype
+    return dict(s=jnp.zeros((n, E.OBS_DIM), f), edge=jnp.zeros((n,), jnp.int32),
+                mask=jnp.zeros((n,), bool), p_x=jnp.zeros((n, 3), f),
+                p_l=jnp.zeros((n, n_channels), f), a=jnp.zeros((n,), f), b=jnp.zeros((n,), f),
+                cost=jnp.zeros((n, 2), f))
+
+
+# --------------------------------------------------------------------------- acting
+def actor_fn(net: NetConfig, attention: str) -> Callable:
+    """``act(actor_params, obs) -> (p_x, p_l, a, b)`` for one joint state."""
+    model = Actor(net, attention)
+    return lambda prm, obs: model.apply(prm, obs.s, obs.edge, obs.mask)
+
+
+def to_action(p_x, p_l, a, b) -> Action:
+    """Executed decision: ``x = argmax p_x``, ``l = argmax p_l`` (paper III-B)."""
+    return Action(x=jnp.argmax(p_x, -1).astype(jnp.int32),
+                  channel=jnp.argmax(p_l, -1).astype(jnp.int32), a=a, b=b)
+
+
+def learned_policy(actor_params, net: NetConfig, attention: str):
+    """An evaluable ``policy(key, obs, state, params)`` from actor parameters (deterministic)."""
+    act = actor_fn(net, attention)
+
+    def policy(key, obs: Obs, state, params: EnvParams) -> Action:
+        return to_action(*act(actor_params, obs))
+
+    return policy
+
+
+def init_envs(key, params: EnvParams, envs: int):
+    return jax.vmap(E.reset, in_axes=(0, None))(jax.random.split(key, envs), params)
+
+
+def collect(key, act: Callable, actor_params, obs, env_state, noise_var, params: EnvParams,
+            cfg: CollectConfig, a_min: float):
+    """Step ``cfg.envs`` episodes for ``cfg.rounds`` rounds with noisy argmax actions.
+
+    Episodes that end are reset in place, so caches warm up across training episodes.
+    Returns ``(items [rounds*envs, ...], objective [rounds, envs], obs, env_state)``.
+    """
+    std = jnp.sqrt(noise_var)
+
+    def one_round(carry, k):
+        obs, st = carry
+        k_noise, k_step, k_reset = jax.random.split(k, 3)
+        p_x, p_l, a, b = jax.vmap(act, in_axes=(None, 0))(actor_params, obs)
+        kx, kl, ka, kb = jax.random.split(k_noise, 4)
+        p_x = p_x + std * jax.random.normal(kx, p_x.shape, p_x.dtype)  # Algorithm 1 line 4
+        p_l = p_l + std * jax.random.normal(kl, p_l.shape, p_l.dtype)
+        a = jnp.clip(a + std * jax.random.normal(ka, a.shape, a.dtype), a_min, 1.0)
+        b = jnp.clip(b + std * jax.random.normal(kb, b.shape, b.dtype), a_min, 1.0)
+        keys = jax.random.split(k_step, cfg.envs)
+        obs2, st2, reward, done, info = jax.vmap(E.step, in_axes=(0, 0, 0, None))(
+            keys, st, to_action(p_x, p_l, a, b), params)
+        item = dict(s=obs.s, edge=obs.edge, mask=obs.mask, p_x=p_x, p_l=p_l, a=a, b=b,
+                    cost=-reward)
+        obs_r, st_r = init_envs(k_reset, params, cfg.envs)
+        pick = lambda new, old: jnp.where(  # noqa: E731
+            done.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
+        obs2 = jax.tree_util.tree_map(pick, obs_r, obs2)
+        st2 = jax.tree_util.tree_map(pick, st_r, st2)
+        return (obs2, st2), (item, info["objective"])
+
+    (obs, env_state), (items, objective) = jax.lax.scan(
+        one_round, (obs, env_state), jax.random.split(key, cfg.rounds))
+    items = jax.tree_util.tree_map(lambda v: v.reshape((-1,) + v.shape[2:]), items)
+    return items, objective, obs, env_state
+
+
+# --------------------------------------------------------------------------- losses
+def cost_transform(cost, scale):
+    """Monotone target transform ``log1p(cost / scale)``: costs span orders of magnitude."""
+    return jnp.log1p(cost / scale)
+
+
+def cost_inverse(pred, scale):
+    return scale * jnp.expm1(jnp.clip(pred, 0.0, 30.0))
+
+
+def critic_loss(critic_params, batch, net: NetConfig, scale: float):
+    """Paper eq. 18: MSE of the per-UE (time, energy) prediction, real UEs only."""
+    pred = jax.vmap(Critic(net).apply, in_axes=(None, 0, 0, 0, 0, 0, 0, 0))(
+        critic_params, batch["s"], batch["edge"], batch["mask"], batch["p_x"], batch["p_l"],
+        batch["a"], batch["b"])
+    err = (pred - cost_transform(batch["cost"], scale)) ** 2
+    m = batch["mask"][..., None]
+    return jnp.sum(jnp.where(m, err, 0.0)) / (2.0 * jnp.maximum(jnp.sum(batch["mask"]), 1))
+
+
+def policy_entropy(p_x, p_l, mask):
+    """Sum over real UEs of the entropies of the target and channel distributions."""
+    h = distrax.Categorical(probs=p_x).entropy() + distrax.Categorical(probs=p_l).entropy()
+    return jnp.sum(jnp.where(mask, h, 0.0), axis=-1)
+
+
+def actor_critic_loss(actor_params, critic_params, batch, act: Callable, net: NetConfig,
+                      scale: float, entropy_weight: float):
+    """Paper eqs. 19 / 22: ``max_n Q_time + sum_n Q_energy - w_s sum_n H`` through the critic.
+
+    The critic predicts weighted costs (``w_time t``, ``w_energy e``), so the weights are
+    already inside ``Q``. ``act`` decides whether the actor attends (TAC) or not (DTAC).
+    """
+    obs = Obs(s=batch["s"], mask=batch["mask"], edge=batch["edge"])
+    p_x, p_l, a, b = jax.vmap(act, in_axes=(None, 0))(actor_params, obs)
+    pred = jax.vmap(Critic(net).apply, in_axes=(None, 0, 0, 0, 0, 0, 0, 0))(
+        critic_params, obs.s, obs.edge, obs.mask, p_x, p_l, a, b)
+    q = cost_inverse(pred, scale)
+    q_time = jnp.max(jnp.where(obs.mask, q[..., 0], -jnp.inf), axis=-1)
+    q_energy = jnp.sum(jnp.where(obs.mask, q[..., 1], 0.0), axis=-1)
+    ent = policy_entropy(p_x, p_l, obs.mask)
+    return jnp.mean(q_time + q_energy - entropy_weight * ent)
+
+
+def imitation_loss(actor_params, teacher_params, batch, act: Callable, teacher_act: Callable):
+    """Paper eq. 26: MSE between the student's and the teacher's joint actions."""
+    obs = Obs(s=batch["s"], mask=batch["mask"], edge=batch["edge"])
+    student = jax.vmap(act, in_axes=(None, 0))(actor_params, obs)
+    teacher = jax.vmap(teacher_act, in_axes=(None, 0))(teacher_params, obs)
+    teacher = jax.lax.stop_gradient(teacher)
+    sq = [jnp.sum((s_ - t_) ** 2, axis=-1) if s_.ndim == 3 else (s_ - t_) ** 2
+          for s_, t_ in zip(student, teacher)]
+    per_ue = sum(sq)
+    return jnp.sum(jnp.where(obs.mask, per_ue, 0.0)) / jnp.maximum(jnp.sum(obs.mask), 1)

@@ -1,0 +1,161 @@
+"""Decentralised transfer (paper Algorithm 1, lines 13-19) and the TL baselines.
+
+The student starts from the converged TAC actor (``student="transformer"``: the same
+parameters run with identity attention, so each UE sees only its own state) or from scratch
+(``student="mlp"``: the TL baseline's per-UE MLP with ids, eq. 24). Its loss is a choice:
+
+* ``loss="critic"`` (DTAC, eq. 22): the actor loss through the frozen centralised TAC critic,
+  evaluated on the stacked decentralised actions of all UEs;
+* ``loss="mse"`` (TL / TL transformer, eq. 26): MSE to the TAC actor's joint actions.
+
+Every variant sees the same data: each transfer episode collects rounds with the TAC teacher
+(plus small exploration noise) into a replay buffer that starts as TAC's own buffer.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from dtac_jax.algos import common
+from dtac_jax.env import env as E
+from dtac_jax.env import physics
+from dtac_jax.env.scenarios import EnvParams
+from dtac_jax.nets.mlp import MLPActor
+from dtac_jax.nets.transformer import NetConfig
+
+LOSSES = ("critic", "mse")
+STUDENTS = ("transformer", "mlp")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferConfig:
+    episodes: int = 60
+    updates: int = 20
+    batch_size: int = 64
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    entropy_weight: float = 0.01
+    grad_clip: float = 1.0
+    loss: str = "critic"
+    student: str = "transformer"
+    mlp_hidden: tuple[int, ...] = (64, 64)
+    collect: common.CollectConfig = common.CollectConfig(noise_var=0.01, noise_decay=1.0)
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown transfer loss {self.loss!r} (known: {', '.join(LOSSES)})")
+        if self.student not in STUDENTS:
+            raise ValueError(f"unknown student {self.student!r} (known: {', '.join(STUDENTS)})")
+        for f in ("episodes", "updates", "batch_size"):
+            if getattr(self, f) < 1:
+                raise ValueError(f"TransferConfig.{f} must be >= 1")
+
+    @property
+    def name(self) -> str:
+        return {("critic", "transformer"): "dtac", ("mse", "transformer"): "tl_transformer",
+                ("mse", "mlp"): "tl", ("critic", "mlp"): "mlp_critic"}[(self.loss, self.student)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TransferConfig":
+        d = dict(d)
+        d["collect"] = common.CollectConfig(**d.get("collect", {}))
+        d["mlp_hidden"] = tuple(d.get("mlp_hidden", (64, 64)))
+        return cls(**d)
+
+
+@struct.dataclass
+class TransferState:
+    student: Any
+    opt: Any
+    teacher: Any      # frozen TAC actor
+    critic: Any       # frozen TAC critic
+    buffer: Any
+    obs: Any
+    env_state: Any
+    key: jax.Array
+    noise_var: jax.Array
+    episode: jax.Array
+
+
+def student_model(cfg: TransferConfig, net: NetConfig):
+    """``(module, act)``: the student network and its ``act(params, obs)``."""
+    if cfg.student == "transformer":
+        return None, common.actor_fn(net, "identity")
+    model = MLPActor(n_channels=net.n_channels, hidden=cfg.mlp_hidden, a_min=net.a_min)
+    return model, lambda prm, obs: model.apply(prm, obs.s, obs.edge, obs.mask)
+
+
+def student_policy(student_params, cfg: TransferConfig, net: NetConfig):
+    _, act = student_model(cfg, net)
+
+    def policy(key, obs, state, params):
+        return common.to_action(*act(student_params, obs))
+
+    return policy
+
+
+def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_scale: float,
+                  buffer_size: int):
+    """``(init, episode)``; ``init(key, tac_actor, tac_critic, tac_buffer) -> TransferState``."""
+    buffer = common.make_buffer(buffer_size, cfg.batch_size)
+    opt = optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
+                      optax.adamw(cfg.lr, weight_decay=cfg.weight_decay))
+    module, act = student_model(cfg, net)
+    teacher_act = common.actor_fn(net, "full")
+
+    def init(key, tac_actor, tac_critic, tac_buffer) -> TransferState:
+        k_net, k_env, k_run = jax.random.split(key, 3)
+        if module is None:
+            student = tac_actor  # Algorithm 1 line 14: copy of the TAC actor
+        else:
+            n = params.n_max
+            student = module.init(k_net, jnp.ones((n, 6)), jnp.zeros((n,), jnp.int32),
+                                  jnp.ones((n,), bool))
+        obs, env_state = common.init_envs(k_env, params, cfg.collect.envs)
+        return TransferState(student=student, opt=opt.init(student), teacher=tac_actor,
+                             critic=tac_critic, buffer=tac_buffer, obs=obs, env_state=env_state,
+                             key=k_run, noise_var=jnp.asarray(cfg.collect.noise_var,
+                                                              params.s_in.dtype),
+                             episode=jnp.zeros((), jnp.int32))
+
+    def loss_fn(student, ts: TransferState, batch):
+        if cfg.loss == "critic":
+            return common.actor_critic_loss(student, ts.critic, batch, act, net, cost_scale,
+                                            cfg.entropy_weight)
+        return common.imitation_loss(student, ts.teacher, batch, act, teacher_act)
+
+    def update(ts: TransferState, key):
+        batch = buffer.sample(ts.buffer, key).experience
+        loss, g = jax.value_and_grad(loss_fn)(ts.student, ts, batch)
+        upd, o = opt.update(g, ts.opt, ts.student)
+        return ts.replace(student=optax.apply_updates(ts.student, upd), opt=o), loss
+
+    def episode(ts: TransferState):
+        key, k_col, k_upd = jax.random.split(ts.key, 3)
+        items, objective, obs, env_state = common.collect(
+            k_col, teacher_act, ts.teacher, ts.obs, ts.env_state, ts.noise_var, params,
+            cfg.collect, net.a_min)
+        ts = ts.replace(buffer=buffer.add(ts.buffer, items), obs=obs, env_state=env_state)
+        ts, loss = jax.lax.scan(update, ts, jax.random.split(k_upd, cfg.updates))
+        ts = ts.replace(key=key, noise_var=ts.noise_var * cfg.collect.noise_decay,
+                        episode=ts.episode + 1)
+        return ts, dict(loss=jnp.mean(loss), objective=student_objective(ts),
+                        teacher_objective=jnp.mean(objective))
+
+    def student_objective(ts: TransferState):
+        """The student's round objective on the current states of the collection envs."""
+        def one(obs, st):
+            action = common.to_action(*act(ts.student, obs))
+            _, e_ue, t_round = E.costs(st, action, params)
+            return physics.objective(t_round, e_ue, params.w_time, params.w_energy)
+        return jnp.mean(jax.vmap(one)(ts.obs, ts.env_state))
+
+    return init, episode

@@ -1,0 +1,101 @@
+"""Orbax checkpoints of whole training states, with the run's config as JSON beside them.
+
+A run folder holds ``config.json`` (scenario, algorithm config, seeds, kind), ``ckpt/<episode>``
+(Orbax, the full pytree state: parameters, optimiser states, replay buffer, environment
+states, PRNG keys, episode counter) and ``metrics.jsonl``. Restoring checks the stored config
+against the expected one and names the first field that differs.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint made for another scenario, algorithm or network shape."""
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    if isinstance(d, (list, tuple)):
+        return {prefix[:-1]: list(d)}
+    return {prefix[:-1]: d}
+
+
+def first_difference(expected: dict, found: dict) -> str | None:
+    """``"field: checkpoint has X, expected Y"`` for the first differing field, or None."""
+    fe, ff = _flatten(expected), _flatten(found)
+    for k in sorted(set(fe) | set(ff)):
+        if fe.get(k, "<missing>") != ff.get(k, "<missing>"):
+            return f"{k}: checkpoint has {ff.get(k, '<missing>')!r}, expected {fe.get(k, '<missing>')!r}"
+    return None
+
+
+def _normalise(cfg: dict) -> dict:
+    return json.loads(json.dumps(cfg))  # tuples -> lists, as stored
+
+
+def write_config(run_dir: Path, config: dict) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+
+
+def read_config(run_dir: Path) -> dict:
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no run found at {run_dir} (missing {path})")
+    return json.loads(path.read_text())
+
+
+def check_config(run_dir: Path, expected: dict, fields: tuple[str, ...] | None = None) -> dict:
+    """Raise :class:`CheckpointMismatch` naming the first differing field (of ``fields``)."""
+    found = read_config(run_dir)
+    exp = _normalise(expected)
+    if fields is not None:
+        exp = {k: exp.get(k) for k in fields}
+        found_cmp = {k: found.get(k) for k in fields}
+    else:
+        found_cmp = found
+    diff = first_difference(exp, found_cmp)
+    if diff:
+        raise CheckpointMismatch(f"checkpoint at {run_dir} was made for another configuration "
+                                 f"({diff})")
+    return found
+
+
+def manager(run_dir: Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(Path(run_dir).absolute() / "ckpt",
+                                 options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep))
+
+
+def save(mngr: ocp.CheckpointManager, step: int, state) -> None:
+    mngr.save(step, args=ocp.args.StandardSave(state))
+    mngr.wait_until_finished()
+
+
+def latest_step(run_dir: Path) -> int | None:
+    if not (Path(run_dir) / "ckpt").exists():
+        return None
+    return manager(run_dir).latest_step()
+
+
+def restore(run_dir: Path, like, step: int | None = None):
+    """Restore the state saved in ``run_dir`` into the structure of ``like``."""
+    mngr = manager(run_dir)
+    step = mngr.latest_step() if step is None else step
+    if step is None:
+        raise FileNotFoundError(f"no checkpoint in {run_dir / 'ckpt'}")
+    abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
+    try:
+        return mngr.restore(step, args=ocp.args.StandardRestore(abstract)), step
+    except ValueError as err:  # shapes or tree structure differ
+        raise CheckpointMismatch(f"checkpoint at {run_dir} does not fit this configuration: "
+                                 f"{str(err).splitlines()[0]}") from None

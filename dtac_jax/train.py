@@ -1,0 +1,95 @@
+"""Drive a pure training algorithm: vmapped seeds, jitted chunks, checkpoints, metrics, progress.
+
+Any algorithm given as ``init(key) -> state`` and ``episode(state) -> (state, metrics)`` runs
+here (PureJaxRL style): ``jit(vmap(scan(episode)))`` over a chunk of episodes is compiled once,
+driven from a Python loop that writes ``metrics.jsonl``, saves an Orbax checkpoint after every
+chunk and shows a progress bar. Chunk boundaries are absolute (multiples of ``chunk``), so a
+run interrupted and resumed computes exactly what an uninterrupted one does.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from dtac_jax import checkpoint as ckpt
+
+
+def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, episodes: int,
+                 seeds: int = 1, seed: int = 0, chunk: int = 10, resume: bool = False,
+                 progress: bool = True, desc: str = "train", init_args: tuple = ()):
+    """Train ``seeds`` independent runs at once for ``episodes`` episodes; returns the state.
+
+    ``config`` (JSON-able) is written to ``run_dir/config.json``; on ``resume`` it must equal
+    the stored one (except the episode budget), else :class:`checkpoint.CheckpointMismatch`.
+    ``init_args`` are pytrees with a leading seed axis passed to ``init(key, *init_args)``
+    (e.g. the TAC parameters a transfer starts from).
+    """
+    if episodes < 1 or seeds < 1 or chunk < 1:
+        raise ValueError("episodes, seeds and chunk must all be >= 1")
+    run_dir = Path(run_dir)
+    config = dict(config, seeds=seeds, seed=seed, chunk=chunk)
+    keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
+    state = jax.jit(jax.vmap(init))(keys, *init_args)
+    start = 0
+    if ckpt.latest_step(run_dir) is not None:
+        if not resume:
+            raise ValueError(f"{run_dir} already holds a checkpoint: pass --resume to continue "
+                             f"it, or choose another --out")
+        ckpt.check_config(run_dir, config)
+        state, start = ckpt.restore(run_dir, state)
+    elif (run_dir / "metrics.jsonl").exists() and not resume:
+        raise ValueError(f"{run_dir} already holds a run: choose another --out")
+    else:
+        ckpt.write_config(run_dir, config)
+    mngr = ckpt.manager(run_dir)
+
+    compiled: dict[int, Callable] = {}
+
+    def chunk_fn(n):
+        if n not in compiled:
+            compiled[n] = jax.jit(jax.vmap(
+                lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=n)))
+        return compiled[n]
+
+    t_start = time.time()
+    bar = tqdm(total=episodes, initial=start, desc=desc, disable=not progress, unit="ep",
+               dynamic_ncols=True)
+    ep = start
+    with open(run_dir / "metrics.jsonl", "a") as log:
+        while ep < episodes:
+            n = min(chunk - ep % chunk, episodes - ep)
+            state, metrics = chunk_fn(n)(state)
+            metrics = jax.device_get(metrics)   # [seeds, n] per metric: one transfer per chunk
+            wall = time.time() - t_start
+            for i in range(n):
+                for s in range(seeds):
+                    row = {"episode": ep + i + 1, "seed": s, "wall_s": round(wall, 3)}
+                    row.update({k: float(np.asarray(v)[s, i]) for k, v in metrics.items()})
+                    log.write(json.dumps(row) + "\n")
+            log.flush()
+            ep += n
+            ckpt.save(mngr, ep, state)
+            bar.update(n)
+            bar.set_postfix({k: f"{float(np.mean(np.asarray(v)[:, -1])):.3g}"
+                             for k, v in metrics.items() if k in ("objective", "critic_loss",
+                                                                  "actor_loss", "loss")})
+    bar.close()
+    return state
+
+
+def read_metrics(run_dir) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"no metrics at {path}")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def seed_slice(state, i: int = 0):
+    """The ``i``-th seed of a vmapped state."""
+    return jax.tree_util.tree_map(lambda v: v[i], state)

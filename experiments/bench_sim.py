@@ -1,0 +1,240 @@
+"""Simulator throughput: the jitted, vmapped JAX environment against a NumPy reference.
+
+The figure of merit is **UE-rounds per second**: real UEs (counted from the mask) stepped per
+second of wall time, with a random policy choosing the actions.
+
+- JAX: ``jit`` of a ``lax.scan`` over ``R`` rounds of ``vmap(random_policy)`` then
+  ``vmap(env.step)`` over ``B`` parallel episodes of the ``small`` preset. Compilation (trace +
+  XLA compile, ahead of time) is timed on its own, then one untimed warm-up call, then timed
+  calls (each ended by ``block_until_ready``) until ``--min-seconds`` have passed.
+- NumPy: :class:`numpy_env.NumpyCloudEdgeEnv`, one episode at a time (a Python loop over
+  episodes and rounds, random actions), for ``--numpy-seconds`` of wall time.
+
+Both sides time the policy and the step only: episode resets happen outside the timers (the
+JAX side steps ``R <= rounds`` rounds from freshly reset episodes in every call). Before
+timing, :func:`numpy_env.check_against_jax` asserts that both implementations compute the
+same costs, observations and cache updates, so the comparison is like with like.
+
+Usage (from the repository root; ``make bench`` runs the defaults)::
+
+    python experiments/bench_sim.py --episodes 1,64,1024,8192 --rounds 50 \
+        --numpy-seconds 10 --out benchmarks/sim.json
+
+Writes the figures, the device, the versions and the date to ``--out`` and a Markdown copy of
+the tables beside it (``.md``).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import jaxlib
+import numpy as np
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for numpy_env, beside this file
+from numpy_env import NumpyCloudEdgeEnv, check_against_jax  # noqa: E402
+
+from dtac_jax.algos.heuristics import random_policy  # noqa: E402
+from dtac_jax.env import env as jenv  # noqa: E402
+from dtac_jax.env.scenarios import make_params, make_scenario  # noqa: E402
+
+
+# ============================================================================ JAX side
+def make_rollout(params, n_episodes: int, n_rounds: int):
+    """``rollout(key, obs, state) -> (n_real_ues, objective per round)``, jitted.
+
+    Steps ``n_episodes`` episodes (batched obs/state) for ``n_rounds`` rounds under the random
+    policy, all inside one ``lax.scan``. The per-round objective summed over episodes is
+    returned so that no part of the step can be dead-code-eliminated.
+    """
+    v_policy = jax.vmap(random_policy, in_axes=(0, 0, 0, None))
+    v_step = jax.vmap(jenv.step, in_axes=(0, 0, 0, None))
+
+    def one_round(carry, key):
+        obs, state = carry
+        k_pol, k_env = jax.random.split(key)
+        action = v_policy(jax.random.split(k_pol, n_episodes), obs, state, params)
+        obs, state, _reward, _done, info = v_step(jax.random.split(k_env, n_episodes), state,
+                                                  action, params)
+        return (obs, state), jnp.sum(info["objective"])
+
+    def rollout(key, obs, state):
+        _, objective = jax.lax.scan(one_round, (obs, state), jax.random.split(key, n_rounds))
+        return jnp.sum(state.mask), objective
+
+    return jax.jit(rollout)
+
+
+def bench_jax(params, n_episodes: int, n_rounds: int, min_seconds: float, seed: int = 0) -> dict:
+    """Compile time, then UE-rounds/s of the batched rollout over timed calls."""
+    key = jax.random.PRNGKey(seed)
+    k_reset, key = jax.random.split(key)
+    reset = jax.jit(jax.vmap(jenv.reset, in_axes=(0, None)))
+    obs, state = jax.block_until_ready(reset(jax.random.split(k_reset, n_episodes), params))
+
+    rollout = make_rollout(params, n_episodes, n_rounds)
+    t0 = time.perf_counter()
+    compiled = rollout.lower(key, obs, state).compile()  # trace + XLA compile, ahead of time
+    compile_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    n_real, objective = jax.block_until_ready(compiled(jax.random.fold_in(key, 0), obs, state))
+    warmup_s = time.perf_counter() - t0
+    assert np.isfinite(np.asarray(objective)).all(), "non-finite objective in the JAX rollout"
+    ue_rounds_per_call = int(n_real) * n_rounds
+
+    call_s = []
+    while sum(call_s) < min_seconds or len(call_s) < 2:
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(jax.random.fold_in(key, len(call_s) + 1), obs, state))
+        call_s.append(time.perf_counter() - t0)
+    return dict(
+        episodes=n_episodes, rounds_per_call=n_rounds, real_ues=int(n_real),
+        ue_rounds_per_call=ue_rounds_per_call, compile_s=compile_s, warmup_call_s=warmup_s,
+        calls=len(call_s), mean_call_s=float(np.mean(call_s)), min_call_s=float(np.min(call_s)),
+        ue_rounds_per_s=ue_rounds_per_call * len(call_s) / sum(call_s),
+        best_ue_rounds_per_s=ue_rounds_per_call / min(call_s))
+
+
+# ============================================================================ NumPy side
+def bench_numpy(scenario, seconds: float, seed: int = 0) -> dict:
+    """UE-rounds/s of the NumPy env, one episode at a time, random actions, for ``seconds``."""
+    env = NumpyCloudEdgeEnv(scenario)
+    rng = np.random.default_rng(seed)
+    ue_rounds, rounds, episodes, stepping_s = 0, 0, 0, 0.0
+    while stepping_s < seconds:
+        env.reset(seed=seed + episodes)  # outside the timer, as on the JAX side
+        episodes += 1
+        n_real = int(env.mask.sum())
+        t0 = time.perf_counter()
+        done = False
+        while not done:
+            x, channel, a, b = env.random_action(rng)
+            _obs, _reward, done, _info = env.step(x, channel, a, b)
+            ue_rounds += n_real
+            rounds += 1
+        stepping_s += time.perf_counter() - t0
+    return dict(episodes=episodes, rounds=rounds, ue_rounds=ue_rounds, seconds=stepping_s,
+                ue_rounds_per_s=ue_rounds / stepping_s, dtype=str(env.dtype))
+
+
+# ============================================================================ report
+def rounds_for(n_episodes: int, rounds: int, max_episode_rounds: int) -> int:
+    """Rounds per timed call: ``rounds``, reduced for large batches to bound a call's work."""
+    return max(1, min(rounds, max_episode_rounds // n_episodes))
+
+
+def markdown(report: dict) -> str:
+    np_rate = report["numpy"]["ue_rounds_per_s"]
+    lines = ["| episodes | JAX UE-rounds/s | NumPy UE-rounds/s | ratio |", "|---:|---:|---:|---:|"]
+    for r in report["jax"]:
+        lines.append(f"| {r['episodes']} | {r['ue_rounds_per_s']:,.0f} | {np_rate:,.0f} | "
+                     f"{r['ue_rounds_per_s'] / np_rate:.2f}x |")
+    lines += ["", "| episodes | rounds per call | real UEs | compile (s) | warm-up call (s) | "
+                  "mean call (s) | timed calls |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["jax"]:
+        lines.append(f"| {r['episodes']} | {r['rounds_per_call']} | {r['real_ues']} | "
+                     f"{r['compile_s']:.2f} | {r['warmup_call_s']:.3f} | {r['mean_call_s']:.3f} | "
+                     f"{r['calls']} |")
+    mem = report["memory"]
+    n = report["numpy"]
+    lines.append("")
+    if mem is not None:
+        lines.append(f"- Peak resident memory after the {mem['after_episodes']}-episode run: "
+                     f"{mem['peak_rss_mib']:.0f} MiB (ru_maxrss); current RSS "
+                     f"{mem['rss_mib']:.0f} MiB.")
+    lines += [
+        f"- NumPy reference ({n['dtype']}): {n['episodes']} episodes, {n['rounds']} rounds, "
+        f"{n['ue_rounds']:,} UE-rounds in {n['seconds']:.1f} s of stepping.",
+        f"- Device: {report['device']['description']}; jax {report['versions']['jax']}, "
+        f"numpy {report['versions']['numpy']}; {report['host']['cpu_count']} CPUs, "
+        f"load average {report['host']['loadavg_start']} at start; {report['date']}.",
+        f"- Parity check: NumPy and JAX agree on {report['parity_states_checked']} states "
+        f"(round costs and observations to rtol 1e-4, LRU caches exactly).",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--episodes", default="1,64,1024,8192",
+                    help="comma-separated numbers of parallel JAX episodes")
+    ap.add_argument("--rounds", type=int, default=50, help="rounds per timed JAX call")
+    ap.add_argument("--max-episode-rounds", type=int, default=65536,
+                    help="cap on episodes x rounds per JAX call: large batches get fewer rounds")
+    ap.add_argument("--min-seconds", type=float, default=2.0,
+                    help="time JAX calls until this much wall time (at least 2 calls)")
+    ap.add_argument("--numpy-seconds", type=float, default=10.0,
+                    help="wall budget of the NumPy reference")
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="benchmarks/sim.json")
+    args = ap.parse_args(argv)
+    episodes = [int(e) for e in args.episodes.split(",") if e.strip()]
+
+    scenario = make_scenario(args.preset)
+    params = make_params(scenario)
+    loadavg_start = [round(v, 2) for v in os.getloadavg()]
+
+    print("parity check ...", flush=True)
+    n_checked = check_against_jax(scenario, seed=args.seed)
+
+    print(f"NumPy reference, {args.numpy_seconds:g} s ...", flush=True)
+    np_res = bench_numpy(scenario, args.numpy_seconds, seed=args.seed)
+    print(f"  {np_res['ue_rounds_per_s']:,.0f} UE-rounds/s", flush=True)
+
+    jax_res, memory = [], None
+    for n_ep in episodes:
+        n_rounds = rounds_for(n_ep, args.rounds, args.max_episode_rounds)
+        print(f"JAX, {n_ep} episodes x {n_rounds} rounds per call ...", flush=True)
+        r = bench_jax(params, n_ep, n_rounds, args.min_seconds, seed=args.seed)
+        print(f"  compile {r['compile_s']:.2f} s, {r['ue_rounds_per_s']:,.0f} UE-rounds/s",
+              flush=True)
+        jax_res.append(r)
+        if n_ep == max(episodes):  # memory after the largest batch
+            memory = dict(after_episodes=n_ep,
+                          peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          rss_mib=psutil.Process().memory_info().rss / 2 ** 20)
+
+    devices = jax.devices()
+    report = dict(
+        benchmark="simulator UE-rounds per second (random policy), JAX vs NumPy reference",
+        preset=args.preset, scenario=scenario.to_dict(), args=vars(args),
+        date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        device=dict(description=", ".join(f"{d.platform}:{d.device_kind}" for d in devices),
+                    devices=[str(d) for d in devices], backend=jax.default_backend()),
+        versions=dict(jax=jax.__version__, jaxlib=jaxlib.__version__, numpy=np.__version__,
+                      python=platform.python_version()),
+        host=dict(platform=platform.platform(), processor=platform.processor(),
+                  cpu_count=os.cpu_count(), loadavg_start=loadavg_start,
+                  loadavg_end=[round(v, 2) for v in os.getloadavg()]),
+        parity_states_checked=n_checked, numpy=np_res, jax=jax_res, memory=memory,
+        timing_notes=("UE-rounds = real UEs (from the mask) x rounds; both sides time the "
+                      "random policy and the step, not the episode reset; JAX float32, "
+                      f"NumPy {np_res['dtype']}."),
+    )
+    md = markdown(report)
+    print()
+    print(md)
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(
+        f"# Simulator throughput ({args.preset} preset)\n\n{md}\n")
+    print(f"\nwrote {out} and {out.with_suffix('.md')}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
