@@ -1,4 +1,4 @@
-"""Command line: ``dtac evaluate`` (reference policies; learned ones follow in later stages)."""
+"""Command line: ``dtac train-tac``, ``dtac transfer``, ``dtac evaluate``."""
 from __future__ import annotations
 
 import argparse
@@ -36,9 +36,16 @@ def cmd_evaluate(args) -> int:
     if args.ues_per_edge is not None:
         scn = scn.with_fixed_ues(args.ues_per_edge)
     params = make_params(scn)
-    policies = _policies(args.policies.split(","),
+    policies = _policies([p for p in args.policies.split(",") if p],
                          SearchConfig(candidates=args.search_candidates,
                                       iterations=args.search_iterations))
+    from dtac_jax.runs import load_policy
+    for run in args.runs:
+        name, run_scn, pol = load_policy(run)
+        if run_scn.l_channels != scn.l_channels or run_scn.n_edges > 16:
+            raise ValueError(f"run {run} was trained with l_channels={run_scn.l_channels}, "
+                             f"this scenario has {scn.l_channels}")
+        policies[name if name not in policies else f"{name}:{run}"] = pol
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     key = jax.random.PRNGKey(args.seed)
@@ -65,6 +72,41 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _scenario(args):
+    from dtac_jax.env import make_scenario
+    over = {} if getattr(args, "rounds", None) is None else {"rounds": args.rounds}
+    return make_scenario(args.preset, **over)
+
+
+def cmd_train_tac(args) -> int:
+    from dtac_jax.algos.common import CollectConfig
+    from dtac_jax.algos.tac import TACConfig
+    from dtac_jax.runs import train_tac
+
+    scn = _scenario(args)
+    kw = dict(episodes=args.episodes, updates=args.updates,
+              collect=CollectConfig(envs=args.envs, rounds=args.collect_rounds))
+    cfg = TACConfig.paper_defaults(**kw) if args.paper_lr else TACConfig(**kw)
+    t0 = time.time()
+    train_tac(scn, cfg, args.out, seeds=args.seeds, seed=args.seed, chunk=args.chunk,
+              resume=args.resume)
+    print(f"TAC trained in {time.time() - t0:.1f} s; run folder {args.out} "
+          f"(config.json, ckpt/, metrics.jsonl)")
+    return 0
+
+
+def cmd_transfer(args) -> int:
+    from dtac_jax.algos.dtac import TransferConfig
+    from dtac_jax.runs import train_transfer
+
+    cfg = TransferConfig(episodes=args.episodes, updates=args.updates, loss=args.loss,
+                         student=args.student)
+    t0 = time.time()
+    train_transfer(args.tac, cfg, args.out, chunk=args.chunk, resume=args.resume)
+    print(f"{cfg.name} trained in {time.time() - t0:.1f} s; run folder {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dtac", description="DTAC in JAX: cloud-edge offloading.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -81,7 +123,39 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--search-candidates", type=int, default=256)
     e.add_argument("--search-iterations", type=int, default=5)
     e.add_argument("--out", default="results/evaluate", help="output folder")
+    e.add_argument("--runs", nargs="*", default=[],
+                   help="run folders of trained policies (TAC, DTAC, TL, ...) to evaluate too")
     e.set_defaults(func=cmd_evaluate)
+
+    t = sub.add_parser("train-tac", help="centralised TAC training (Algorithm 1, lines 1-12)",
+                       description="Train TAC on a preset; seeds are vmapped in one program.")
+    t.add_argument("--preset", default="small")
+    t.add_argument("--episodes", type=int, default=150, help="training episodes")
+    t.add_argument("--seeds", type=int, default=1, help="independent seeds trained at once")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--envs", type=int, default=32, help="parallel environments per episode")
+    t.add_argument("--collect-rounds", type=int, default=10, help="rounds collected per env")
+    t.add_argument("--updates", type=int, default=20, help="updates per episode (U)")
+    t.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
+    t.add_argument("--paper-lr", action="store_true", help="paper learning rate 2e-5")
+    t.add_argument("--chunk", type=int, default=10, help="episodes per compiled chunk/checkpoint")
+    t.add_argument("--out", default="runs/tac")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.set_defaults(func=cmd_train_tac)
+
+    d = sub.add_parser("transfer", help="decentralised transfer from a TAC run (DTAC, TL)",
+                       description="Fine-tune a decentralised student from a TAC run: "
+                                   "--loss critic --student transformer is DTAC; "
+                                   "--loss mse gives TL transformer / TL (--student mlp).")
+    d.add_argument("--tac", default="runs/tac", help="TAC run folder")
+    d.add_argument("--loss", choices=["critic", "mse"], default="critic")
+    d.add_argument("--student", choices=["transformer", "mlp"], default="transformer")
+    d.add_argument("--episodes", type=int, default=60)
+    d.add_argument("--updates", type=int, default=20)
+    d.add_argument("--chunk", type=int, default=10)
+    d.add_argument("--out", default="runs/dtac")
+    d.add_argument("--resume", action="store_true")
+    d.set_defaults(func=cmd_transfer)
     return p
 
 
@@ -89,7 +163,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, KeyError) as err:
         print(f"dtac {args.command}: error: {err}", file=sys.stderr)
         return 2
 

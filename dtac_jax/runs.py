@@ -1,0 +1,101 @@
+"""Training runs on disk: start, resume and load TAC and transfer (DTAC / TL) runs.
+
+A run folder is what :mod:`dtac_jax.train` writes: ``config.json``, ``ckpt/``, ``metrics.jsonl``.
+``config.json`` records the kind (``tac`` or ``transfer``), the scenario and the algorithm
+config, so a run can be rebuilt, resumed and evaluated from its folder alone.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+
+from dtac_jax import checkpoint as ckpt
+from dtac_jax.algos import common
+from dtac_jax.algos.dtac import TransferConfig, make_transfer, student_policy
+from dtac_jax.algos.tac import TACConfig, make_tac
+from dtac_jax.env.scenarios import Scenario, make_params
+from dtac_jax.train import run_training, seed_slice
+
+
+def _tac_config_dict(scn: Scenario, cfg: TACConfig) -> dict:
+    algo = cfg.to_dict()
+    algo.pop("episodes")  # the budget may grow on resume
+    return dict(kind="tac", name="tac", scenario=scn.to_dict(), tac=algo)
+
+
+def train_tac(scn: Scenario, cfg: TACConfig, run_dir, *, seeds=1, seed=0, chunk=10,
+              resume=False, progress=True):
+    params = make_params(scn)
+    init, episode = make_tac(params, cfg)
+    init_k = lambda key: init(key)  # noqa: E731
+    return run_training(init_k, episode, _tac_config_dict(scn, cfg), run_dir,
+                        episodes=cfg.episodes, seeds=seeds, seed=seed, chunk=chunk,
+                        resume=resume, progress=progress, desc="TAC")
+
+
+def load_tac(run_dir):
+    """``(scenario, TACConfig, state stacked over seeds)`` of a TAC run."""
+    conf = ckpt.read_config(Path(run_dir))
+    if conf.get("kind") != "tac":
+        raise ValueError(f"{run_dir} is not a TAC run (kind {conf.get('kind')!r})")
+    scn = Scenario.from_dict(conf["scenario"])
+    cfg = TACConfig.from_dict(dict(conf["tac"], episodes=1))
+    params = make_params(scn)
+    init, _ = make_tac(params, cfg)
+    like = jax.jit(jax.vmap(init))(jax.random.split(jax.random.PRNGKey(0), conf["seeds"]))
+    state, _ = ckpt.restore(Path(run_dir), like)
+    return scn, cfg, state
+
+
+def train_transfer(tac_dir, cfg: TransferConfig, run_dir, *, chunk=10, resume=False,
+                   progress=True):
+    """Decentralised transfer from the TAC run in ``tac_dir`` (same scenario and seeds)."""
+    scn, tac_cfg, tac_state = load_tac(tac_dir)
+    params = make_params(scn)
+    init, episode = make_transfer(params, cfg, tac_cfg.net, tac_cfg.cost_scale,
+                                  tac_cfg.buffer_size)
+    algo = cfg.to_dict()
+    algo.pop("episodes")
+    conf = dict(kind="transfer", name=cfg.name, scenario=scn.to_dict(), transfer=algo,
+                net=dataclass_dict(tac_cfg.net), cost_scale=tac_cfg.cost_scale,
+                buffer_size=tac_cfg.buffer_size, tac_run=str(Path(tac_dir)))
+    seeds = int(jax.tree_util.tree_leaves(tac_state.key)[0].shape[0])
+    return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
+                        seed=ckpt.read_config(Path(tac_dir))["seed"] + 1000, chunk=chunk,
+                        resume=resume, progress=progress, desc=cfg.name.upper(),
+                        init_args=(tac_state.actor, tac_state.critic, tac_state.buffer))
+
+
+def dataclass_dict(dc) -> dict:
+    import dataclasses
+    return dataclasses.asdict(dc)
+
+
+def load_transfer(run_dir):
+    """``(scenario, TransferConfig, NetConfig, student params stacked over seeds)``."""
+    conf = ckpt.read_config(Path(run_dir))
+    if conf.get("kind") != "transfer":
+        raise ValueError(f"{run_dir} is not a transfer run (kind {conf.get('kind')!r})")
+    scn = Scenario.from_dict(conf["scenario"])
+    cfg = TransferConfig.from_dict(dict(conf["transfer"], episodes=1))
+    from dtac_jax.nets.transformer import NetConfig
+    net = NetConfig(**conf["net"])
+    _, _, tac_state = load_tac(conf["tac_run"])
+    params = make_params(scn)
+    init, _ = make_transfer(params, cfg, net, conf["cost_scale"], conf["buffer_size"])
+    keys = jax.random.split(jax.random.PRNGKey(0), conf["seeds"])
+    like = jax.jit(jax.vmap(init))(keys, tac_state.actor, tac_state.critic, tac_state.buffer)
+    state, _ = ckpt.restore(Path(run_dir), like)
+    return scn, cfg, net, state.student
+
+
+def load_policy(run_dir, seed_index: int = 0):
+    """``(name, scenario, policy)`` of a finished run, ready for :func:`evaluate.evaluate`."""
+    conf = ckpt.read_config(Path(run_dir))
+    if conf.get("kind") == "tac":
+        scn, cfg, state = load_tac(run_dir)
+        return "tac", scn, common.learned_policy(seed_slice(state.actor, seed_index), cfg.net,
+                                                 "full")
+    scn, cfg, net, student = load_transfer(run_dir)
+    return cfg.name, scn, student_policy(seed_slice(student, seed_index), cfg, net)
