@@ -12,8 +12,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Quick end-to-end job on the CPU: train TAC, transfer to DTAC, evaluate every policy on the
+# same episodes. Finished stages are kept (--resume), so a second `make run` only evaluates.
+QUICK := runs/quick
 run: $(STAMP)
-	$(VENV)/bin/dtac evaluate --preset small --out results/quick
+	$(VENV)/bin/dtac train-tac --preset small --out $(QUICK)/tac --resume
+	$(VENV)/bin/dtac transfer --tac $(QUICK)/tac --out $(QUICK)/dtac --resume
+	$(VENV)/bin/dtac evaluate --preset small --runs $(QUICK)/tac $(QUICK)/dtac --out results/quick
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

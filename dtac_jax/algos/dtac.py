@@ -42,6 +42,7 @@ class TransferConfig:
     entropy_weight: float = 0.01
     grad_clip: float = 1.0
     loss: str = "critic"
+    anchor_weight: float = 0.0        # critic loss + anchor_weight * MSE to TAC (0 = eq. 22 alone)
     student: str = "transformer"
     mlp_hidden: tuple[int, ...] = (64, 64)
     collect: common.CollectConfig = common.CollectConfig(noise_var=0.01, noise_decay=1.0)
@@ -127,10 +128,12 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
                              episode=jnp.zeros((), jnp.int32))
 
     def loss_fn(student, ts: TransferState, batch):
-        if cfg.loss == "critic":
-            return common.actor_critic_loss(student, ts.critic, batch, act, net, cost_scale,
-                                            cfg.entropy_weight)
-        return common.imitation_loss(student, ts.teacher, batch, act, teacher_act)
+        mse = common.imitation_loss(student, ts.teacher, batch, act, teacher_act)
+        if cfg.loss == "mse":
+            return mse
+        crit = common.actor_critic_loss(student, ts.critic, batch, act, net, cost_scale,
+                                        cfg.entropy_weight)
+        return crit + cfg.anchor_weight * mse if cfg.anchor_weight else crit
 
     def update(ts: TransferState, key):
         batch = buffer.sample(ts.buffer, key).experience

@@ -1,0 +1,88 @@
+"""Transfer students (DTAC, TL transformer, TL): imitation is learnable and stays local."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from dtac_jax.algos import common
+from dtac_jax.algos.dtac import TransferConfig
+from dtac_jax.env.env import Obs
+from dtac_jax.nets.mlp import MLPActor
+from dtac_jax.nets.transformer import NetConfig, init_actor_critic
+
+NET = NetConfig()
+
+
+def _batch(seed, b=16, n=12):
+    rng = np.random.default_rng(seed)
+    s = np.abs(rng.lognormal(-1, 1.5, (b, n, 6))).astype(np.float32)
+    s[..., 0] = 10 ** rng.uniform(-13, -8, (b, n))
+    mask = rng.random((b, n)) < 0.85
+    mask[:, 0] = True
+    return dict(s=jnp.asarray(s), edge=jnp.asarray(rng.integers(0, 5, (b, n)), jnp.int32),
+                mask=jnp.asarray(mask))
+
+
+def _fit(student, teacher, act, teacher_act, steps=400, lr=3e-3):
+    opt = optax.adam(lr)
+    o = opt.init(student)
+    batch = _batch(0)
+    loss = jax.jit(lambda p: common.imitation_loss(p, teacher, batch, act, teacher_act))
+
+    @jax.jit
+    def step(p, o):
+        g = jax.grad(lambda q: common.imitation_loss(q, teacher, batch, act, teacher_act))(p)
+        u, o = opt.update(g, o)
+        return optax.apply_updates(p, u), o
+
+    first = float(loss(student))
+    for _ in range(steps):
+        student, o = step(student, o)
+    return first, float(loss(student))
+
+
+@pytest.mark.parametrize("kind", ["transformer", "mlp"])
+def test_mse_falls_to_near_zero_for_a_representable_teacher(kind):
+    if kind == "transformer":
+        act = common.actor_fn(NET, "identity")
+        teacher = init_actor_critic(jax.random.PRNGKey(1), NET)["actor"]
+        student = init_actor_critic(jax.random.PRNGKey(2), NET)["actor"]
+    else:
+        model = MLPActor(n_channels=4, hidden=(32, 32))
+        act = lambda p, o: model.apply(p, o.s, o.edge, o.mask)  # noqa: E731
+        x = jnp.ones((12, 6))
+        e = jnp.zeros((12,), jnp.int32)
+        m = jnp.ones((12,), bool)
+        teacher = model.init(jax.random.PRNGKey(1), x, e, m)
+        student = model.init(jax.random.PRNGKey(2), x, e, m)
+    first, last = _fit(student, teacher, act, act)
+    assert first > 1e-3 and last < 0.05 * first
+
+
+@pytest.mark.parametrize("student", ["transformer", "mlp"])
+def test_students_act_on_local_state_only(student):
+    from dtac_jax.algos.dtac import student_model
+    module, act = student_model(TransferConfig(student=student, loss="mse"), NET)
+    b = _batch(3, b=1)
+    obs = Obs(s=b["s"][0], edge=b["edge"][0], mask=b["mask"][0])
+    if module is None:
+        params = init_actor_critic(jax.random.PRNGKey(0), NET)["actor"]
+    else:
+        params = module.init(jax.random.PRNGKey(0), obs.s, obs.edge, obs.mask)
+    out = act(params, obs)
+    obs2 = Obs(s=obs.s.at[5].multiply(9.0), edge=obs.edge.at[5].set(3), mask=obs.mask.at[7].set(False))
+    out2 = act(params, obs2)
+    keep = np.array([i not in (5, 7) for i in range(12)])
+    for x, y in zip(out, out2):
+        np.testing.assert_array_equal(np.asarray(x)[keep], np.asarray(y)[keep])
+
+
+def test_transfer_config_validates():
+    with pytest.raises(ValueError, match="unknown transfer loss 'kl'"):
+        TransferConfig(loss="kl")
+    with pytest.raises(ValueError, match="unknown student 'gru'"):
+        TransferConfig(student="gru")
+    assert TransferConfig().name == "dtac"
+    assert TransferConfig(loss="mse").name == "tl_transformer"
+    assert TransferConfig(loss="mse", student="mlp").name == "tl"
