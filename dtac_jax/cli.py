@@ -100,7 +100,7 @@ def cmd_transfer(args) -> int:
     from dtac_jax.runs import train_transfer
 
     cfg = TransferConfig(episodes=args.episodes, updates=args.updates, loss=args.loss,
-                         student=args.student)
+                         student=args.student, anchor_weight=args.anchor_weight)
     t0 = time.time()
     train_transfer(args.tac, cfg, args.out, chunk=args.chunk, resume=args.resume)
     print(f"{cfg.name} trained in {time.time() - t0:.1f} s; run folder {args.out}")
@@ -150,8 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--tac", default="runs/tac", help="TAC run folder")
     d.add_argument("--loss", choices=["critic", "mse"], default="critic")
     d.add_argument("--student", choices=["transformer", "mlp"], default="transformer")
-    d.add_argument("--episodes", type=int, default=60)
+    d.add_argument("--episodes", type=int, default=100)
     d.add_argument("--updates", type=int, default=20)
+    d.add_argument("--anchor-weight", type=float, default=100.0,
+                   help="weight of the MSE-to-TAC anchor in the critic loss (0 = paper eq. 22)")
     d.add_argument("--chunk", type=int, default=10)
     d.add_argument("--out", default="runs/dtac")
     d.add_argument("--resume", action="store_true")

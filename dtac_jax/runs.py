@@ -12,7 +12,7 @@ import jax
 
 from dtac_jax import checkpoint as ckpt
 from dtac_jax.algos import common
-from dtac_jax.algos.dtac import TransferConfig, make_transfer, student_policy
+from dtac_jax.algos.dtac import TransferConfig, final_student, make_transfer, student_policy
 from dtac_jax.algos.tac import TACConfig, make_tac
 from dtac_jax.env.scenarios import Scenario, make_params
 from dtac_jax.train import run_training, seed_slice
@@ -87,7 +87,7 @@ def load_transfer(run_dir):
     keys = jax.random.split(jax.random.PRNGKey(0), conf["seeds"])
     like = jax.jit(jax.vmap(init))(keys, tac_state.actor, tac_state.critic, tac_state.buffer)
     state, _ = ckpt.restore(Path(run_dir), like)
-    return scn, cfg, net, state.student
+    return scn, cfg, net, final_student(state, cfg)
 
 
 def load_policy(run_dir, seed_index: int = 0):

@@ -34,7 +34,7 @@ STUDENTS = ("transformer", "mlp")
 
 @dataclasses.dataclass(frozen=True)
 class TransferConfig:
-    episodes: int = 60
+    episodes: int = 100
     updates: int = 20
     batch_size: int = 64
     lr: float = 3e-4
@@ -42,7 +42,9 @@ class TransferConfig:
     entropy_weight: float = 0.01
     grad_clip: float = 1.0
     loss: str = "critic"
-    anchor_weight: float = 0.0        # critic loss + anchor_weight * MSE to TAC (0 = eq. 22 alone)
+    anchor_weight: float = 100.0      # critic loss + anchor_weight * MSE to TAC (0 = eq. 22 alone)
+    keep_best: bool = True            # return the student with the best measured objective
+    score_ema: float = 0.8            # smoothing of that measured objective
     student: str = "transformer"
     mlp_hidden: tuple[int, ...] = (64, 64)
     collect: common.CollectConfig = common.CollectConfig(noise_var=0.01, noise_decay=1.0)
@@ -75,6 +77,9 @@ class TransferConfig:
 @struct.dataclass
 class TransferState:
     student: Any
+    best: Any         # student with the lowest smoothed measured objective so far
+    score: jax.Array  # smoothed objective of the current student (EMA over episodes)
+    best_score: jax.Array
     opt: Any
     teacher: Any      # frozen TAC actor
     critic: Any       # frozen TAC critic
@@ -121,7 +126,9 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
             student = module.init(k_net, jnp.ones((n, 6)), jnp.zeros((n,), jnp.int32),
                                   jnp.ones((n,), bool))
         obs, env_state = common.init_envs(k_env, params, cfg.collect.envs)
-        return TransferState(student=student, opt=opt.init(student), teacher=tac_actor,
+        inf = jnp.asarray(jnp.inf, params.s_in.dtype)
+        return TransferState(student=student, best=student, score=inf, best_score=inf,
+                             opt=opt.init(student), teacher=tac_actor,
                              critic=tac_critic, buffer=tac_buffer, obs=obs, env_state=env_state,
                              key=k_run, noise_var=jnp.asarray(cfg.collect.noise_var,
                                                               params.s_in.dtype),
@@ -150,7 +157,14 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
         ts, loss = jax.lax.scan(update, ts, jax.random.split(k_upd, cfg.updates))
         ts = ts.replace(key=key, noise_var=ts.noise_var * cfg.collect.noise_decay,
                         episode=ts.episode + 1)
-        return ts, dict(loss=jnp.mean(loss), objective=student_objective(ts),
+        obj = student_objective(ts)
+        score = jnp.where(jnp.isinf(ts.score), obj,
+                          cfg.score_ema * ts.score + (1 - cfg.score_ema) * obj)
+        better = score < ts.best_score
+        best = jax.tree_util.tree_map(lambda b, s_: jnp.where(better, s_, b), ts.best, ts.student)
+        ts = ts.replace(score=score, best=best,
+                        best_score=jnp.where(better, score, ts.best_score))
+        return ts, dict(loss=jnp.mean(loss), objective=obj, smoothed_objective=score,
                         teacher_objective=jnp.mean(objective))
 
     def student_objective(ts: TransferState):
@@ -162,3 +176,8 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
         return jnp.mean(jax.vmap(one)(ts.obs, ts.env_state))
 
     return init, episode
+
+
+def final_student(ts: TransferState, cfg: TransferConfig):
+    """The student a transfer run delivers: the best measured one, or the last."""
+    return ts.best if cfg.keep_best else ts.student
