@@ -107,6 +107,19 @@ def cmd_transfer(args) -> int:
     return 0
 
 
+def cmd_train_happo(args) -> int:
+    from dtac_jax.algos.happo import HAPPOConfig
+    from dtac_jax.runs import train_happo
+
+    kw = dict(episodes=args.episodes, envs=args.envs, rollout=args.rollout)
+    cfg = HAPPOConfig(**kw) if args.paper_size else HAPPOConfig.quick(**kw)
+    t0 = time.time()
+    train_happo(_scenario(args), cfg, args.out, seeds=args.seeds, seed=args.seed,
+                chunk=args.chunk, resume=args.resume)
+    print(f"HAPPO trained in {time.time() - t0:.1f} s; run folder {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dtac", description="DTAC in JAX: cloud-edge offloading.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -142,6 +155,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="runs/tac")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.set_defaults(func=cmd_train_tac)
+
+    h = sub.add_parser("train-happo", help="HAPPO baseline (GRU policies, shared reward)",
+                       description="Train the HAPPO baseline; one GRU policy per UE slot.")
+    h.add_argument("--preset", default="small")
+    h.add_argument("--episodes", type=int, default=100, help="training iterations")
+    h.add_argument("--seeds", type=int, default=1)
+    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--envs", type=int, default=16)
+    h.add_argument("--rollout", type=int, default=25, help="rounds per rollout")
+    h.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
+    h.add_argument("--paper-size", action="store_true",
+                   help="hidden 128x128 of the reference implementation (default 64x64)")
+    h.add_argument("--chunk", type=int, default=10)
+    h.add_argument("--out", default="runs/happo")
+    h.add_argument("--resume", action="store_true")
+    h.set_defaults(func=cmd_train_happo)
 
     d = sub.add_parser("transfer", help="decentralised transfer from a TAC run (DTAC, TL)",
                        description="Fine-tune a decentralised student from a TAC run: "

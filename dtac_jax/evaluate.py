@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dtac_jax.algos.heuristics import RecurrentPolicy
 from dtac_jax.env import env as E
 from dtac_jax.env.scenarios import EnvParams
 
@@ -24,22 +25,28 @@ def episode_keys(key, episodes: int):
 
 
 def run_episode(policy: Callable, params: EnvParams, keys, rounds: int, n_per_edge=None):
-    """One episode of ``rounds`` rounds under ``policy``; returns per-episode sums."""
+    """One episode of ``rounds`` rounds under ``policy`` (a plain policy function or a
+    :class:`RecurrentPolicy`); returns per-episode sums."""
     k_reset, k_env, k_pol = keys[0], keys[1], keys[2]
     obs, state = E.reset(k_reset, params, n_per_edge)
+    recurrent = isinstance(policy, RecurrentPolicy)
+    memory = policy.init(params) if recurrent else jnp.zeros(())
 
     def body(carry, t):
-        obs, state = carry
-        action = policy(jax.random.fold_in(k_pol, t), obs, state, params)
+        obs, state, memory = carry
+        if recurrent:
+            memory, action = policy.apply(memory, jax.random.fold_in(k_pol, t), obs, state, params)
+        else:
+            action = policy(jax.random.fold_in(k_pol, t), obs, state, params)
         obs, state, _, _, info = E.step(jax.random.fold_in(k_env, t), state, action, params)
         real = state.mask
         counts = jnp.stack([jnp.sum(real & (info["x"] == i)) for i in range(3)])
         out = dict(t_round=info["t_round"], energy=jnp.sum(info["e_ue"]),
                    objective=info["objective"], n_tasks=info["n_ues"], counts=counts,
                    cache_hits=jnp.sum(info["cache_hit"]))
-        return (obs, state), out
+        return (obs, state, memory), out
 
-    _, per_round = jax.lax.scan(body, (obs, state), jnp.arange(rounds))
+    _, per_round = jax.lax.scan(body, (obs, state, memory), jnp.arange(rounds))
     return jax.tree_util.tree_map(lambda v: jnp.sum(v, axis=0), per_round)
 
 

@@ -64,7 +64,7 @@ def train_transfer(tac_dir, cfg: TransferConfig, run_dir, *, chunk=10, resume=Fa
     return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
                         seed=ckpt.read_config(Path(tac_dir))["seed"] + 1000, chunk=chunk,
                         resume=resume, progress=progress, desc=cfg.name.upper(),
-                        init_args=(tac_state.actor, tac_state.critic, tac_state.buffer))
+                        init_args=(tac_state.best_actor, tac_state.critic, tac_state.buffer))
 
 
 def dataclass_dict(dc) -> dict:
@@ -85,17 +85,44 @@ def load_transfer(run_dir):
     params = make_params(scn)
     init, _ = make_transfer(params, cfg, net, conf["cost_scale"], conf["buffer_size"])
     keys = jax.random.split(jax.random.PRNGKey(0), conf["seeds"])
-    like = jax.jit(jax.vmap(init))(keys, tac_state.actor, tac_state.critic, tac_state.buffer)
+    like = jax.jit(jax.vmap(init))(keys, tac_state.best_actor, tac_state.critic, tac_state.buffer)
     state, _ = ckpt.restore(Path(run_dir), like)
     return scn, cfg, net, final_student(state, cfg)
+
+
+def train_happo(scn: Scenario, cfg, run_dir, *, seeds=1, seed=0, chunk=10, resume=False,
+                progress=True):
+    from dtac_jax.algos.happo import make_happo
+    algo = cfg.to_dict()
+    algo.pop("episodes")
+    conf = dict(kind="happo", name="happo", scenario=scn.to_dict(), happo=algo)
+    init, episode = make_happo(make_params(scn), cfg)
+    return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
+                        seed=seed, chunk=chunk, resume=resume, progress=progress, desc="HAPPO")
+
+
+def load_happo(run_dir):
+    from dtac_jax.algos.happo import HAPPOConfig, make_happo
+    conf = ckpt.read_config(Path(run_dir))
+    scn = Scenario.from_dict(conf["scenario"])
+    cfg = HAPPOConfig.from_dict(dict(conf["happo"], episodes=1))
+    init, _ = make_happo(make_params(scn), cfg)
+    like = jax.jit(jax.vmap(init))(jax.random.split(jax.random.PRNGKey(0), conf["seeds"]))
+    state, _ = ckpt.restore(Path(run_dir), like)
+    return scn, cfg, state
 
 
 def load_policy(run_dir, seed_index: int = 0):
     """``(name, scenario, policy)`` of a finished run, ready for :func:`evaluate.evaluate`."""
     conf = ckpt.read_config(Path(run_dir))
+    if conf.get("kind") == "happo":
+        from dtac_jax.algos.happo import happo_policy
+        scn, cfg, state = load_happo(run_dir)
+        return "happo", scn, happo_policy(seed_slice(state.actors, seed_index),
+                                          make_params(scn), cfg)
     if conf.get("kind") == "tac":
         scn, cfg, state = load_tac(run_dir)
-        return "tac", scn, common.learned_policy(seed_slice(state.actor, seed_index), cfg.net,
+        return "tac", scn, common.learned_policy(seed_slice(state.best_actor, seed_index), cfg.net,
                                                  "full")
     scn, cfg, net, student = load_transfer(run_dir)
     return cfg.name, scn, student_policy(seed_slice(student, seed_index), cfg, net)

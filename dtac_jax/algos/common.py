@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from dtac_jax.env import env as E
+from dtac_jax.env import physics
 from dtac_jax.env.env import Action, Obs
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.transformer import Actor, Critic, NetConfig
@@ -113,6 +114,24 @@ def collect(key, act: Callable, actor_params, obs, env_state, noise_var, params:
         one_round, (obs, env_state), jax.random.split(key, cfg.rounds))
     items = jax.tree_util.tree_map(lambda v: v.reshape((-1,) + v.shape[2:]), items)
     return items, objective, obs, env_state
+
+
+def measured_objective(act: Callable, actor_params, obs, env_state, params: EnvParams):
+    """Mean round objective of the deterministic policy on the current states of the
+    collection environments (the real simulator, not the critic)."""
+    def one(o, st):
+        _, e_ue, t_round = E.costs(st, to_action(*act(actor_params, o)), params)
+        return physics.objective(t_round, e_ue, params.w_time, params.w_energy)
+    return jnp.mean(jax.vmap(one)(obs, env_state))
+
+
+def track_best(best, best_score, score, current, objective, ema: float):
+    """Smooth the measured objective (EMA over episodes) and keep the parameters that had the
+    lowest smoothed value. Returns ``(best, best_score, score)``."""
+    score = jnp.where(jnp.isinf(score), objective, ema * score + (1 - ema) * objective)
+    better = score < best_score
+    best = jax.tree_util.tree_map(lambda b, c: jnp.where(better, c, b), best, current)
+    return best, jnp.where(better, score, best_score), score
 
 
 # --------------------------------------------------------------------------- losses

@@ -22,8 +22,6 @@ import optax
 from flax import struct
 
 from dtac_jax.algos import common
-from dtac_jax.env import env as E
-from dtac_jax.env import physics
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.mlp import MLPActor
 from dtac_jax.nets.transformer import NetConfig
@@ -157,23 +155,12 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
         ts, loss = jax.lax.scan(update, ts, jax.random.split(k_upd, cfg.updates))
         ts = ts.replace(key=key, noise_var=ts.noise_var * cfg.collect.noise_decay,
                         episode=ts.episode + 1)
-        obj = student_objective(ts)
-        score = jnp.where(jnp.isinf(ts.score), obj,
-                          cfg.score_ema * ts.score + (1 - cfg.score_ema) * obj)
-        better = score < ts.best_score
-        best = jax.tree_util.tree_map(lambda b, s_: jnp.where(better, s_, b), ts.best, ts.student)
-        ts = ts.replace(score=score, best=best,
-                        best_score=jnp.where(better, score, ts.best_score))
+        obj = common.measured_objective(act, ts.student, ts.obs, ts.env_state, params)
+        best, best_score, score = common.track_best(ts.best, ts.best_score, ts.score,
+                                                    ts.student, obj, cfg.score_ema)
+        ts = ts.replace(best=best, best_score=best_score, score=score)
         return ts, dict(loss=jnp.mean(loss), objective=obj, smoothed_objective=score,
                         teacher_objective=jnp.mean(objective))
-
-    def student_objective(ts: TransferState):
-        """The student's round objective on the current states of the collection envs."""
-        def one(obs, st):
-            action = common.to_action(*act(ts.student, obs))
-            _, e_ue, t_round = E.costs(st, action, params)
-            return physics.objective(t_round, e_ue, params.w_time, params.w_energy)
-        return jnp.mean(jax.vmap(one)(ts.obs, ts.env_state))
 
     return init, episode
 

@@ -5,7 +5,7 @@ for many). Decentralised ones read only ``obs``; centralised references may read
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +15,14 @@ from dtac_jax.env.env import Action, EnvState, Obs, round_inputs
 from dtac_jax.env.scenarios import EnvParams
 
 Policy = Callable[[jax.Array, Obs, EnvState, EnvParams], Action]
+
+
+class RecurrentPolicy(NamedTuple):
+    """A policy with memory (e.g. HAPPO's GRUs): ``init(params) -> carry`` at each episode
+    start and ``apply(carry, key, obs, state, params) -> (carry, Action)`` each round."""
+
+    init: Any
+    apply: Any
 
 
 def spread_channels(params: EnvParams) -> jax.Array:

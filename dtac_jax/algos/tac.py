@@ -39,6 +39,7 @@ class TACConfig:
     entropy_weight: float = 0.01      # w_s
     cost_scale: float = 0.01          # critic target log1p(cost / cost_scale)
     grad_clip: float = 1.0
+    score_ema: float = 0.8            # smoothing of the measured objective (best-actor tracking)
     collect: common.CollectConfig = common.CollectConfig(noise_var=0.02)
     net: NetConfig = NetConfig()
 
@@ -70,6 +71,9 @@ class TACConfig:
 @struct.dataclass
 class TACState:
     actor: Any
+    best_actor: Any       # actor with the lowest smoothed measured objective so far
+    score: jax.Array
+    best_score: jax.Array
     critic: Any
     actor_opt: Any
     critic_opt: Any
@@ -99,8 +103,10 @@ def make_tac(params: EnvParams, cfg: TACConfig):
         k_net, k_env, k_run = jax.random.split(key, 3)
         nets = init_actor_critic(k_net, cfg.net)
         obs, env_state = common.init_envs(k_env, params, cfg.collect.envs)
+        inf = jnp.asarray(jnp.inf, params.s_in.dtype)
         return TACState(
-            actor=nets["actor"], critic=nets["critic"], actor_opt=opt_a.init(nets["actor"]),
+            actor=nets["actor"], best_actor=nets["actor"], score=inf, best_score=inf,
+            critic=nets["critic"], actor_opt=opt_a.init(nets["actor"]),
             critic_opt=opt_c.init(nets["critic"]),
             buffer=buffer.init(common.example_item(params, cfg.net.n_channels)),
             obs=obs, env_state=env_state, key=k_run,
@@ -127,8 +133,13 @@ def make_tac(params: EnvParams, cfg: TACConfig):
             cfg.net.a_min)
         ts = ts.replace(buffer=buffer.add(ts.buffer, items), obs=obs, env_state=env_state)
         ts, (c_loss, a_loss) = jax.lax.scan(update, ts, jax.random.split(k_upd, cfg.updates))
-        metrics = dict(objective=jnp.mean(objective), critic_loss=jnp.mean(c_loss),
-                       actor_loss=jnp.mean(a_loss), noise_var=ts.noise_var)
+        measured = common.measured_objective(act, ts.actor, ts.obs, ts.env_state, params)
+        best, best_score, score = common.track_best(ts.best_actor, ts.best_score, ts.score,
+                                                    ts.actor, measured, cfg.score_ema)
+        ts = ts.replace(best_actor=best, best_score=best_score, score=score)
+        metrics = dict(objective=measured, collect_objective=jnp.mean(objective),
+                       critic_loss=jnp.mean(c_loss), actor_loss=jnp.mean(a_loss),
+                       noise_var=ts.noise_var)
         ts = ts.replace(key=key, noise_var=ts.noise_var * cfg.collect.noise_decay,
                         episode=ts.episode + 1)
         return ts, metrics
