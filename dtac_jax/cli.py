@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("train-happo", help="HAPPO baseline (GRU policies, shared reward)",
                        description="Train the HAPPO baseline; one GRU policy per UE slot.")
     h.add_argument("--preset", default="small")
-    h.add_argument("--episodes", type=int, default=100, help="training iterations")
+    h.add_argument("--episodes", type=int, default=300, help="training iterations")
     h.add_argument("--seeds", type=int, default=1)
     h.add_argument("--seed", type=int, default=0)
     h.add_argument("--envs", type=int, default=16)

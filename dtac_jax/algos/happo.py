@@ -11,9 +11,10 @@
   zero-padded concatenation of local states (eq. 25).
 * Update: GAE, then the agents in a random order, each with ``epochs`` clipped-surrogate steps
   on advantages weighted by the compounding factor ``M`` (product of the ratios of the agents
-  updated before it), then the critic. Recurrent policies are re-evaluated from the hidden
-  states stored during the rollout (chunk length 1, as in the reference implementation's
-  default when data chunks are not used).
+  updated before it), then the critic. The value network predicts ``(1 - gamma)`` times the
+  return (a fixed value normalisation: per-round rewards of about -5 make returns of -500).
+  Recurrent policies are re-evaluated from the hidden states stored during the rollout
+  (chunk length 1).
 
 Defaults follow the reference implementation: 5 epochs, clip 0.2, entropy 0.01, lr 5e-4,
 gamma 0.99, GAE lambda 0.95, hidden 128x128 (``quick()`` uses 64x64 for CPU runs).
@@ -41,7 +42,7 @@ LOCAL_DIM = 8  # eq. 24
 
 @dataclasses.dataclass(frozen=True)
 class HAPPOConfig:
-    episodes: int = 100          # training iterations: one rollout and one update each
+    episodes: int = 300          # training iterations: one rollout and one update each
     envs: int = 16               # parallel environments
     rollout: int = 25            # rounds per rollout (environments persist across rollouts)
     epochs: int = 5
@@ -299,7 +300,7 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
             x, l, a, b = sample_action(k_act, dist)
             logp = joint_log_prob(dist, x, l, a, b)
             sg = global_state(local)
-            v = value.apply(ts.critic, sg)
+            v = value.apply(ts.critic, sg) / (1.0 - cfg.gamma)
             obs2, st2, _, done, info = jax.vmap(E.step, in_axes=(0, 0, 0, None))(
                 jax.random.split(k_step, cfg.envs), st, Action(x=x, channel=l, a=a, b=b),
                 params)
@@ -317,7 +318,7 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
 
         (obs, st, h), batch = jax.lax.scan(one, (ts.obs, ts.env_state, ts.h),
                                            jax.random.split(key, cfg.rollout))
-        last_v = value.apply(ts.critic, global_state(local_states(obs, params)))
+        last_v = value.apply(ts.critic, global_state(local_states(obs, params))) / (1.0 - cfg.gamma)
         return ts.replace(obs=obs, env_state=st, h=h), batch, last_v
 
     def episode(ts: HAPPOState):
@@ -329,8 +330,8 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
         actors, actor_opt, _, _, _ = update_actors(k_order, ts.actors, ts.actor_opt, batch,
                                                    adv_n, policy, opt, cfg)
 
-        def vloss(c):
-            return jnp.mean((value.apply(c, batch.s_global) - returns) ** 2)
+        def vloss(c):  # the network predicts (1 - gamma) * return: a fixed value normalisation
+            return jnp.mean((value.apply(c, batch.s_global) - (1.0 - cfg.gamma) * returns) ** 2)
 
         def vepoch(co, _):
             c, o = co
