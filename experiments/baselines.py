@@ -33,7 +33,7 @@ from dtac_jax.algos.tac import TACConfig
 from dtac_jax.env import make_params, make_scenario
 from dtac_jax.evaluate import evaluate, format_table
 from dtac_jax.nets.transformer import NetConfig, complexity, param_count
-from dtac_jax.runs import load_happo, load_policy, load_transfer, train_happo, train_tac, train_transfer
+from dtac_jax.runs import load_policy, load_transfer, train_happo, train_tac, train_transfer
 from dtac_jax.train import read_metrics
 
 TRANSFERS = {"dtac": dict(loss="critic", student="transformer"),
@@ -60,6 +60,9 @@ def main():
     ap.add_argument("--runs", default="runs/baselines")
     ap.add_argument("--out", default="results/baselines")
     ap.add_argument("--force", action="store_true")
+    ap.add_argument("--with-happo", action="store_true",
+                    help="also train HAPPO (off by default: XLA's CPU runtime can deadlock on "
+                         "the HAPPO program at 64-wide hidden layers, see README)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -75,13 +78,15 @@ def main():
         for name, kw in TRANSFERS.items():
             train_transfer(root / "tac", TransferConfig(episodes=args.transfer_episodes, **kw),
                            root / name, resume=True)
-        train_happo(scn, HAPPOConfig.quick(episodes=args.happo_episodes), root / "happo",
-                    resume=True)
+        learned = ("tac", *TRANSFERS) + (("happo",) if args.with_happo else ())
+        if args.with_happo:
+            train_happo(scn, HAPPOConfig.quick(episodes=args.happo_episodes), root / "happo",
+                        resume=True)
         print(f"== {preset}: evaluating on the same {args.eval_episodes} episodes", flush=True)
         params = make_params(scn)
         policies = {"random": HEURISTICS["random"], "all_local": HEURISTICS["all_local"],
                     "greedy": HEURISTICS["greedy"], "search": make_search_policy()}
-        for run in ("tac", *TRANSFERS, "happo"):
+        for run in learned:
             name, _, pol = load_policy(root / run)
             policies[name] = pol
         key = jax.random.PRNGKey(123)
@@ -94,16 +99,18 @@ def main():
         (out / f"{preset}.md").write_text(table + "\n")
         (out / f"{preset}.json").write_text(json.dumps(
             {k: v.as_dict() for k, v in results.items()}, indent=2))
-        for run in ("tac", *TRANSFERS, "happo"):
+        for run in learned:
             n95, total = episodes_to_95(root / run)
             conv_rows.append(f"| {preset} | {run} | {n95} | {total} |")
         if params_md is None:
             c = complexity(NetConfig())
             _, tl_cfg, _, tl_student = load_transfer(root / "tl")
-            _, hcfg, hstate = load_happo(root / "happo")
             tl_n = param_count(jax.tree_util.tree_map(lambda v: v[0], tl_student))
-            h_actor = param_count(jax.tree_util.tree_map(lambda v: v[0], hstate.actors))
-            h_critic = param_count(jax.tree_util.tree_map(lambda v: v[0], hstate.critic))
+            hcfg = HAPPOConfig.quick()
+            from dtac_jax.algos.happo import make_happo
+            h_state = jax.eval_shape(make_happo(params, hcfg)[0], jax.random.PRNGKey(0))
+            h_actor = param_count(h_state.actors)
+            h_critic = param_count(h_state.critic)
             params_md = (
                 "| network | parameters |\n|---|---|\n"
                 f"| TAC / DTAC / TL transformer actor | {c['actor_params']:,} |\n"
