@@ -6,6 +6,7 @@ config, so a run can be rebuilt, resumed and evaluated from its folder alone.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import jax
@@ -28,24 +29,32 @@ def train_tac(scn: Scenario, cfg: TACConfig, run_dir, *, seeds=1, seed=0, chunk=
               resume=False, progress=True):
     params = make_params(scn)
     init, episode = make_tac(params, cfg)
-    init_k = lambda key: init(key)  # noqa: E731
-    return run_training(init_k, episode, _tac_config_dict(scn, cfg), run_dir,
+    return run_training(init, episode, _tac_config_dict(scn, cfg), run_dir,
                         episodes=cfg.episodes, seeds=seeds, seed=seed, chunk=chunk,
                         resume=resume, progress=progress, desc="TAC")
 
 
+def _read_run(run_dir, kind: str):
+    """``(config dict, scenario)`` of a run folder of the given kind."""
+    conf = ckpt.read_config(Path(run_dir))
+    if conf.get("kind") != kind:
+        raise ValueError(f"{run_dir} is not a {kind} run (kind {conf.get('kind')!r})")
+    return conf, Scenario.from_dict(conf["scenario"])
+
+
+def _restore(run_dir, init, conf: dict, *init_args):
+    """Restore a run's state into the structure ``init`` builds for its seeds."""
+    keys = jax.random.split(jax.random.PRNGKey(0), conf["seeds"])
+    like = jax.jit(jax.vmap(init))(keys, *init_args)
+    return ckpt.restore(Path(run_dir), like)[0]
+
+
 def load_tac(run_dir):
     """``(scenario, TACConfig, state stacked over seeds)`` of a TAC run."""
-    conf = ckpt.read_config(Path(run_dir))
-    if conf.get("kind") != "tac":
-        raise ValueError(f"{run_dir} is not a TAC run (kind {conf.get('kind')!r})")
-    scn = Scenario.from_dict(conf["scenario"])
+    conf, scn = _read_run(run_dir, "tac")
     cfg = TACConfig.from_dict(dict(conf["tac"], episodes=1))
-    params = make_params(scn)
-    init, _ = make_tac(params, cfg)
-    like = jax.jit(jax.vmap(init))(jax.random.split(jax.random.PRNGKey(0), conf["seeds"]))
-    state, _ = ckpt.restore(Path(run_dir), like)
-    return scn, cfg, state
+    init, _ = make_tac(make_params(scn), cfg)
+    return scn, cfg, _restore(run_dir, init, conf)
 
 
 def train_transfer(tac_dir, cfg: TransferConfig, run_dir, *, chunk=10, resume=False,
@@ -58,7 +67,7 @@ def train_transfer(tac_dir, cfg: TransferConfig, run_dir, *, chunk=10, resume=Fa
     algo = cfg.to_dict()
     algo.pop("episodes")
     conf = dict(kind="transfer", name=cfg.name, scenario=scn.to_dict(), transfer=algo,
-                net=dataclass_dict(tac_cfg.net), cost_scale=tac_cfg.cost_scale,
+                net=dataclasses.asdict(tac_cfg.net), cost_scale=tac_cfg.cost_scale,
                 buffer_size=tac_cfg.buffer_size, tac_run=str(Path(tac_dir)))
     seeds = int(jax.tree_util.tree_leaves(tac_state.key)[0].shape[0])
     return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
@@ -67,26 +76,18 @@ def train_transfer(tac_dir, cfg: TransferConfig, run_dir, *, chunk=10, resume=Fa
                         init_args=(tac_state.best_actor, tac_state.critic, tac_state.buffer))
 
 
-def dataclass_dict(dc) -> dict:
-    import dataclasses
-    return dataclasses.asdict(dc)
 
 
 def load_transfer(run_dir):
     """``(scenario, TransferConfig, NetConfig, student params stacked over seeds)``."""
-    conf = ckpt.read_config(Path(run_dir))
-    if conf.get("kind") != "transfer":
-        raise ValueError(f"{run_dir} is not a transfer run (kind {conf.get('kind')!r})")
-    scn = Scenario.from_dict(conf["scenario"])
+    conf, scn = _read_run(run_dir, "transfer")
     cfg = TransferConfig.from_dict(dict(conf["transfer"], episodes=1))
     from dtac_jax.nets.transformer import NetConfig
     net = NetConfig(**conf["net"])
     _, _, tac_state = load_tac(conf["tac_run"])
-    params = make_params(scn)
-    init, _ = make_transfer(params, cfg, net, conf["cost_scale"], conf["buffer_size"])
-    keys = jax.random.split(jax.random.PRNGKey(0), conf["seeds"])
-    like = jax.jit(jax.vmap(init))(keys, tac_state.best_actor, tac_state.critic, tac_state.buffer)
-    state, _ = ckpt.restore(Path(run_dir), like)
+    init, _ = make_transfer(make_params(scn), cfg, net, conf["cost_scale"], conf["buffer_size"])
+    state = _restore(run_dir, init, conf, tac_state.best_actor, tac_state.critic,
+                     tac_state.buffer)
     return scn, cfg, net, final_student(state, cfg)
 
 
@@ -103,13 +104,10 @@ def train_happo(scn: Scenario, cfg, run_dir, *, seeds=1, seed=0, chunk=10, resum
 
 def load_happo(run_dir):
     from dtac_jax.algos.happo import HAPPOConfig, make_happo
-    conf = ckpt.read_config(Path(run_dir))
-    scn = Scenario.from_dict(conf["scenario"])
+    conf, scn = _read_run(run_dir, "happo")
     cfg = HAPPOConfig.from_dict(dict(conf["happo"], episodes=1))
     init, _ = make_happo(make_params(scn), cfg)
-    like = jax.jit(jax.vmap(init))(jax.random.split(jax.random.PRNGKey(0), conf["seeds"]))
-    state, _ = ckpt.restore(Path(run_dir), like)
-    return scn, cfg, state
+    return scn, cfg, _restore(run_dir, init, conf)
 
 
 def load_policy(run_dir, seed_index: int = 0):
