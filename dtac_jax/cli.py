@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import csv
 import json
 import sys
@@ -79,13 +80,13 @@ def _scenario(args):
 
 
 def cmd_train_tac(args) -> int:
-    from dtac_jax.algos.common import CollectConfig
     from dtac_jax.algos.tac import TACConfig
     from dtac_jax.runs import train_tac
 
     scn = _scenario(args)
-    kw = dict(episodes=args.episodes, updates=args.updates,
-              collect=CollectConfig(envs=args.envs, rounds=args.collect_rounds))
+    collect = dataclasses.replace(TACConfig().collect, envs=args.envs,
+                                  rounds=args.collect_rounds)
+    kw = dict(episodes=args.episodes, updates=args.updates, collect=collect)
     cfg = TACConfig.paper_defaults(**kw) if args.paper_lr else TACConfig(**kw)
     t0 = time.time()
     train_tac(scn, cfg, args.out, seeds=args.seeds, seed=args.seed, chunk=args.chunk,
