@@ -321,9 +321,17 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
         last_v = value.apply(ts.critic, global_state(local_states(obs, params))) / (1.0 - cfg.gamma)
         return ts.replace(obs=obs, env_state=st, h=h), batch, last_v
 
-    def episode(ts: HAPPOState):
-        key, k_roll, k_order = jax.random.split(ts.key, 3)
+    def collect_phase(ts: HAPPOState):
+        key, k_roll = jax.random.split(ts.key)
         ts, batch, last_v = rollout(ts, k_roll)
+        return ts.replace(key=key), batch, last_v
+
+    def episode(ts: HAPPOState):
+        ts, batch, last_v = collect_phase(ts)
+        return learn_phase(ts, batch, last_v)
+
+    def learn_phase(ts: HAPPOState, batch: Batch, last_v):
+        key, k_order = jax.random.split(ts.key)
         adv, returns = gae(batch.reward, batch.value, batch.done, last_v, cfg.gamma,
                            cfg.gae_lambda)
         adv_n = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -346,6 +354,8 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
         return ts, dict(objective=jnp.mean(batch.objective), value_loss=vl[-1],
                         reward=jnp.mean(batch.reward))
 
+    # the two halves, for drivers that run them as separate programs
+    episode.collect_phase, episode.learn_phase = collect_phase, learn_phase
     return init, episode
 
 
