@@ -55,16 +55,10 @@ def read_config(run_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def check_config(run_dir: Path, expected: dict, fields: tuple[str, ...] | None = None) -> dict:
-    """Raise :class:`CheckpointMismatch` naming the first differing field (of ``fields``)."""
+def check_config(run_dir: Path, expected: dict) -> dict:
+    """Raise :class:`CheckpointMismatch` naming the first field that differs from the run's."""
     found = read_config(run_dir)
-    exp = _normalise(expected)
-    if fields is not None:
-        exp = {k: exp.get(k) for k in fields}
-        found_cmp = {k: found.get(k) for k in fields}
-    else:
-        found_cmp = found
-    diff = first_difference(exp, found_cmp)
+    diff = first_difference(_normalise(expected), found)
     if diff:
         raise CheckpointMismatch(f"checkpoint at {run_dir} was made for another configuration "
                                  f"({diff})")
