@@ -50,11 +50,15 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     mngr = ckpt.manager(run_dir)
 
     compiled: dict[int, Callable] = {}
+    phases = getattr(episode, "phases", None)
 
     def chunk_fn(n):
         if n not in compiled:
-            compiled[n] = jax.jit(jax.vmap(
-                lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=n)))
+            if phases is None:
+                compiled[n] = jax.jit(jax.vmap(
+                    lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=n)))
+            else:
+                compiled[n] = _phased_chunk(phases, n)
         return compiled[n]
 
     t_start = time.time()
@@ -81,6 +85,28 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
                                                                   "actor_loss", "loss")})
     bar.close()
     return state
+
+
+def _phased_chunk(phases, n: int):
+    """``n`` episodes of an algorithm that splits its episode into phases, each phase its own
+    compiled (vmapped) program, synchronised after each one. Used by HAPPO: XLA's CPU runtime
+    has been seen to deadlock on its whole-episode program (README, known issues). The phase
+    functions pass their outputs on as a tuple; the last returns ``(state, metrics)``."""
+    progs = [jax.jit(jax.vmap(p)) for p in phases]
+
+    def run(state):
+        rows = []
+        for _ in range(n):
+            out = (state,)
+            for prog in progs:
+                out = prog(*out)
+                out = out if isinstance(out, tuple) else (out,)
+                jax.block_until_ready(out)
+            state, metrics = out
+            rows.append(metrics)
+        return state, jax.tree_util.tree_map(lambda *v: jax.numpy.stack(v, axis=1), *rows)
+
+    return run
 
 
 def read_metrics(run_dir) -> list[dict]:

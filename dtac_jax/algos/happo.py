@@ -354,8 +354,10 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
         return ts, dict(objective=jnp.mean(batch.objective), value_loss=vl[-1],
                         reward=jnp.mean(batch.reward))
 
-    # the two halves, for drivers that run them as separate programs
+    # the two halves, for drivers that run them as separate programs (train.run_training
+    # does when ``episode.phases`` is set: the fused episode program can hang on XLA CPU)
     episode.collect_phase, episode.learn_phase = collect_phase, learn_phase
+    episode.phases = (collect_phase, learn_phase)
     return init, episode
 
 
