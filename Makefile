@@ -12,13 +12,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Quick end-to-end job on the CPU: train TAC, transfer to DTAC, evaluate every policy on the
-# same episodes. Finished stages are kept (--resume), so a second `make run` only evaluates.
-QUICK := runs/quick
+# Quick end-to-end reproduction on the CPU: train every policy on every preset, evaluate all on
+# the same episodes, write figures, tables and results/quick/REPORT.md. Finished stages are
+# cached, so a second `make run` only rebuilds the report.
 run: $(STAMP)
-	$(VENV)/bin/dtac train-tac --preset small --out $(QUICK)/tac --resume
-	$(VENV)/bin/dtac transfer --tac $(QUICK)/tac --out $(QUICK)/dtac --resume
-	$(VENV)/bin/dtac evaluate --preset small --runs $(QUICK)/tac $(QUICK)/dtac --out results/quick
+	$(VENV)/bin/dtac reproduce --profile quick
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

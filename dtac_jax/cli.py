@@ -1,4 +1,5 @@
-"""Command line: ``dtac train-tac``, ``dtac transfer``, ``dtac evaluate``."""
+"""Command line: ``dtac train-tac``, ``dtac transfer``, ``dtac train-happo``, ``dtac evaluate``,
+``dtac reproduce``."""
 from __future__ import annotations
 
 import argparse
@@ -188,11 +189,40 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="runs/dtac")
     d.add_argument("--resume", action="store_true")
     d.set_defaults(func=cmd_transfer)
+
+    r = sub.add_parser("reproduce", help="regenerate the paper's figures and tables",
+                       description="Train every policy once per preset (cached), evaluate all "
+                                   "on the same episodes, write figures, tables and "
+                                   "results/<profile>/REPORT.md.")
+    from dtac_jax.reproduce.report import add_arguments
+    add_arguments(r)
+    r.set_defaults(func=cmd_reproduce)
     return p
+
+
+def cmd_reproduce(args) -> int:
+    from dtac_jax.reproduce import reproduce
+    path = reproduce(args.profile, args.only, args.out, args.force, args.presets,
+                     progress=not args.no_progress)
+    print(f"REPORT: {path}")
+    return 0
+
+
+def enable_compile_cache():
+    """Persistent XLA compilation cache (``DTAC_JAX_CACHE``, default ``~/.cache/dtac_jax/xla``;
+    ``DTAC_JAX_CACHE=off`` disables it): a second run of the same programs skips compilation."""
+    import os
+    path = os.environ.get("DTAC_JAX_CACHE", os.path.expanduser("~/.cache/dtac_jax/xla"))
+    if path.lower() in ("off", "0", "none", ""):
+        return
+    import jax
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    enable_compile_cache()
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, KeyError) as err:

@@ -1,0 +1,410 @@
+"""The shared reproduction pipeline: train each policy once per preset, evaluate on the same
+episodes, cache every finished stage.
+
+Layout of ``<out>/<profile>/``::
+
+    runs/<preset>/<method>/     training runs (config.json, ckpt/, metrics.jsonl)
+    stages/<stage>.json         finished stages: their configuration and result (the cache)
+    data/*.csv                  raw numbers behind every figure and table
+    sections/<figure>.json      one REPORT.md section per figure or table
+    *.png, table*.md/.csv       figures and tables
+    REPORT.md
+
+A stage is skipped when its file exists with the same configuration; ``force`` reruns (and
+retrains) every stage the current call needs. An interrupted training stage resumes from its
+last checkpoint.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dtac_jax.algos import common
+from dtac_jax.algos.dtac import TransferConfig, student_model, student_policy
+from dtac_jax.algos.happo import HAPPOConfig, happo_policy
+from dtac_jax.algos.heuristics import HEURISTICS
+from dtac_jax.algos.search import SearchConfig, make_search_policy
+from dtac_jax.algos.tac import TACConfig
+from dtac_jax.env import env as E
+from dtac_jax.env import make_params, make_scenario
+from dtac_jax.env.scenarios import EnvParams
+from dtac_jax.evaluate import episode_keys, run_episode, summarize
+from dtac_jax.reproduce.profiles import Profile
+from dtac_jax import runs
+from dtac_jax.train import read_metrics
+
+TRANSFERS = {"dtac": dict(loss="critic", student="transformer"),
+             "tl_transformer": dict(loss="mse", student="transformer"),
+             "tl": dict(loss="mse", student="mlp")}
+LEARNED = ("tac", "dtac", "tl_transformer", "tl", "happo")
+REFERENCE = ("random", "all_local", "greedy", "search")
+POLICIES = LEARNED + REFERENCE
+LABELS = {"tac": "TAC", "dtac": "DTAC", "tl_transformer": "TL transformer", "tl": "TL",
+          "happo": "HAPPO", "random": "Random", "all_local": "All local", "greedy": "Greedy",
+          "search": "Search", "dtac_inexperienced": "DTAC (trained on medium)"}
+METRICS = ("avg_time", "energy_per_task", "weighted_reward", "frac_local", "frac_edge",
+           "frac_cloud", "cache_hit_rate", "reward_std_err")
+GENERALIZATION = ("medium", "large")   # Fig. 11: trained on, evaluated on
+
+
+@dataclasses.dataclass
+class Family:
+    """A policy with its parameters stacked over seeds: ``make(params_i) -> policy``."""
+
+    name: str
+    stacked: object          # pytree with a leading seed axis, or None (no parameters)
+    make: Callable
+    seeds: int
+
+
+class Pipeline:
+    def __init__(self, profile: Profile, out="results", force: bool = False, log=print,
+                 progress: bool = True):
+        self.profile = profile
+        self.root = Path(out) / profile.name
+        self.force = force
+        self.log = log
+        self.progress = progress
+        self.t0 = time.time()
+        self._forced: set[str] = set()
+        self._logged: set[str] = set()
+        for d in ("runs", "stages", "data", "sections"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+        (self.root / "profile.json").write_text(json.dumps(profile.to_dict(), indent=2))
+
+    # ------------------------------------------------------------------ stage cache
+    def stage(self, name: str, config: dict, fn: Callable[[], dict]) -> dict:
+        """Run ``fn`` unless stage ``name`` finished before with the same ``config``."""
+        path = self.root / "stages" / f"{name.replace(':', '__')}.json"
+        if path.exists() and not (self.force and name not in self._forced):
+            stored = json.loads(path.read_text())
+            if stored["config"] == json.loads(json.dumps(config)):
+                if name not in self._logged:
+                    self.log(f"[{self.elapsed()}] {name}: cached")
+                    self._logged.add(name)
+                return stored["result"]
+            self.log(f"[{self.elapsed()}] {name}: configuration changed, rerunning")
+        forced = self.force and name not in self._forced
+        self._forced.add(name)
+        self.log(f"[{self.elapsed()}] {name}: running")
+        t = time.time()
+        result = fn(forced)
+        result = dict(result, wall_s=round(time.time() - t, 1))
+        path.write_text(json.dumps(dict(config=config, result=result), indent=2))
+        self.log(f"[{self.elapsed()}] {name}: done in {result['wall_s']:.0f} s")
+        return result
+
+    def elapsed(self) -> str:
+        s = int(time.time() - self.t0)
+        return f"{s // 60:02d}:{s % 60:02d}"
+
+    # ------------------------------------------------------------------ configurations
+    def scenario(self, preset: str):
+        over = {} if self.profile.eval_rounds is None else {"rounds": self.profile.eval_rounds}
+        return make_scenario(preset, **over)
+
+    def tac_config(self) -> TACConfig:
+        return TACConfig(episodes=self.profile.tac_episodes, **self.profile.tac_overrides)
+
+    def transfer_config(self, method: str) -> TransferConfig:
+        return TransferConfig(episodes=self.profile.transfer_episodes, **TRANSFERS[method],
+                              **self.profile.transfer_overrides)
+
+    def happo_config(self) -> HAPPOConfig:
+        kw = dict(episodes=self.profile.happo_episodes, **self.profile.happo_overrides)
+        return HAPPOConfig(**kw) if self.profile.happo_paper_size else HAPPOConfig.quick(**kw)
+
+    def run_dir(self, preset: str, method: str) -> Path:
+        return self.root / "runs" / preset / method
+
+    # ------------------------------------------------------------------ training
+    def train(self, preset: str, method: str) -> dict:
+        """Train ``method`` on ``preset`` (TAC first when a transfer needs it)."""
+        if method in TRANSFERS:
+            self.train(preset, "tac")
+        p = self.profile
+        run = self.run_dir(preset, method)
+        scn = make_scenario(preset)  # training episodes keep the calibrated 50 rounds
+        if method == "tac":
+            cfg = self.tac_config()
+        elif method == "happo":
+            cfg = self.happo_config()
+        else:
+            cfg = self.transfer_config(method)
+        config = dict(preset=preset, method=method, seeds=p.seeds, config=cfg.to_dict())
+
+        def go(forced):
+            if forced and run.exists():
+                shutil.rmtree(run)
+            kw = dict(chunk=p.chunk, resume=True, progress=self.progress)
+            self.log(f"    training {LABELS[method]} on {preset}: {cfg.episodes} episodes x "
+                     f"{p.seeds} seed(s) -> {run}")
+            if method == "tac":
+                runs.train_tac(scn, cfg, run, seeds=p.seeds, **kw)
+            elif method == "happo":
+                runs.train_happo(scn, cfg, run, seeds=p.seeds, **kw)
+            else:
+                runs.train_transfer(self.run_dir(preset, "tac"), cfg, run, **kw)
+            return dict(run=str(run), episodes=cfg.episodes)
+
+        return self.stage(f"train:{preset}:{method}", config, go)
+
+    def train_all(self, preset: str, methods=LEARNED):
+        for m in methods:
+            self.train(preset, m)
+
+    # ------------------------------------------------------------------ policies
+    def family(self, preset: str, method: str) -> Family:
+        """A trained (or reference) policy family of ``preset``."""
+        p = self.profile
+        if method == "search":
+            pol = make_search_policy(SearchConfig(candidates=p.search_candidates,
+                                                  iterations=p.search_iterations))
+            return Family(method, None, lambda _: pol, 1)
+        if method in HEURISTICS:
+            return Family(method, None, lambda _: HEURISTICS[method], 1)
+        run = self.run_dir(preset, method)
+        if method == "tac":
+            _, cfg, state = runs.load_tac(run)
+            stacked = state.best_actor
+            make = lambda prm: common.learned_policy(prm, cfg.net, "full")  # noqa: E731
+        elif method == "happo":
+            scn, cfg, state = runs.load_happo(run)
+            stacked = state.actors
+            params = make_params(scn)
+            make = lambda prm: happo_policy(prm, params, cfg)  # noqa: E731
+        else:
+            _, cfg, net, stacked = runs.load_transfer(run)
+            make = lambda prm: student_policy(prm, cfg, net)  # noqa: E731
+        seeds = int(jax.tree_util.tree_leaves(stacked)[0].shape[0])
+        return Family(method, stacked, make, seeds)
+
+    def probs_fn(self, preset: str, method: str):
+        """``(stacked params, p_x(params_i, obs))`` of a transformer/MLP actor (Table III)."""
+        run = self.run_dir(preset, method)
+        if method == "tac":
+            _, cfg, state = runs.load_tac(run)
+            act = common.actor_fn(cfg.net, "full")
+            return state.best_actor, lambda prm, obs: act(prm, obs)[0]
+        _, cfg, net, stacked = runs.load_transfer(run)
+        _, act = student_model(cfg, net)
+        return stacked, lambda prm, obs: act(prm, obs)[0]
+
+    # ------------------------------------------------------------------ evaluation
+    def eval_key(self):
+        return jax.random.PRNGKey(2024)
+
+    def evaluate_family(self, fam: Family, params: EnvParams, counts) -> list[list]:
+        """``[seed][count] -> EvalResult`` on the profile's evaluation episodes: one compiled
+        program per policy, vmapped over seeds, UE counts and episodes."""
+        p = self.profile
+        keys = episode_keys(self.eval_key(), p.eval_episodes)
+        n_arr = jnp.broadcast_to(jnp.asarray(counts, jnp.int32)[:, None],
+                                 (len(counts), params.n_edges))
+        rounds = params.rounds
+
+        def one_seed(prm):
+            pol = fam.make(prm)
+            return jax.vmap(lambda n: jax.vmap(
+                lambda k: run_episode(pol, params, k, rounds, n))(keys))(n_arr)
+
+        if fam.stacked is None:
+            sums = jax.tree_util.tree_map(lambda v: v[None], jax.jit(one_seed)(None))
+        else:
+            sums = jax.jit(jax.vmap(one_seed))(fam.stacked)
+        sums = jax.device_get(sums)
+        return [[summarize(jax.tree_util.tree_map(lambda v: v[s, c], sums), rounds)
+                 for c in range(len(counts))] for s in range(fam.seeds)]
+
+    def evaluate_preset(self, preset: str) -> Path:
+        """Every policy of ``preset`` on the same episodes at every x-axis UE count."""
+        p = self.profile
+        self.train_all(preset)
+        counts = p.ue_counts[preset]
+        out = self.root / "data" / f"eval_{preset}.csv"
+        config = dict(preset=preset, counts=list(counts), episodes=p.eval_episodes,
+                      rounds=p.eval_rounds, search=[p.search_candidates, p.search_iterations],
+                      trained={m: self.stage_wall(f"train:{preset}:{m}") for m in LEARNED})
+
+        def go(_):
+            params = make_params(self.scenario(preset))
+            rows = []
+            for i, m in enumerate(POLICIES, 1):
+                t = time.time()
+                res = self.evaluate_family(self.family(preset, m), params, counts)
+                rows += _rows(preset, m, preset, counts, params.n_edges, res)
+                mean = np.mean([r.weighted_reward for r in res[0]])
+                self.log(f"    [{i}/{len(POLICIES)}] {LABELS[m]:<15} weighted reward "
+                         f"{mean:10.3f} (mean over {len(counts)} UE counts, "
+                         f"{time.time() - t:.0f} s)")
+            write_csv(out, rows)
+            return dict(csv=str(out))
+
+        self.stage(f"eval:{preset}", config, go)
+        return out
+
+    def stage_wall(self, name: str):
+        path = self.root / "stages" / f"{name.replace(':', '__')}.json"
+        return json.loads(path.read_text())["result"].get("wall_s") if path.exists() else None
+
+    def evaluate_generalization(self) -> Path:
+        """Fig. 11: DTAC trained on ``medium`` and on ``large``, both evaluated on ``large``."""
+        src, dst = GENERALIZATION
+        p = self.profile
+        self.train(src, "dtac")
+        for m in ("tac", "dtac"):
+            self.train(dst, m)
+        counts = p.ue_counts[dst]
+        out = self.root / "data" / "generalization.csv"
+        config = dict(src=src, dst=dst, counts=list(counts), episodes=p.eval_episodes,
+                      rounds=p.eval_rounds,
+                      trained=[self.stage_wall(f"train:{src}:dtac"),
+                               self.stage_wall(f"train:{dst}:dtac"),
+                               self.stage_wall(f"train:{dst}:tac")])
+
+        def go(_):
+            params = make_params(self.scenario(dst))
+            rows = []
+            for label, preset, m in (("dtac_inexperienced", src, "dtac"), ("dtac", dst, "dtac"),
+                                     ("tac", dst, "tac"), ("random", dst, "random")):
+                res = self.evaluate_family(self.family(preset, m), params, counts)
+                rows += _rows(dst, label, preset, counts, params.n_edges, res)
+            write_csv(out, rows)
+            return dict(csv=str(out))
+
+        self.stage("eval:generalization", config, go)
+        return out
+
+    def kl_table(self, preset: str) -> Path:
+        """Table III: KL divergence of the students' offloading distributions from TAC's, on
+        the states TAC visits in the evaluation episodes (mean over real UEs and rounds), and
+        between the aggregate offloading preferences."""
+        students = ("dtac", "tl_transformer", "tl")
+        for m in ("tac",) + students:
+            self.train(preset, m)
+        p = self.profile
+        out = self.root / "data" / f"kl_{preset}.csv"
+        config = dict(preset=preset, episodes=p.eval_episodes, rounds=p.eval_rounds,
+                      trained={m: self.stage_wall(f"train:{preset}:{m}")
+                               for m in ("tac",) + students})
+
+        def go(_):
+            params = make_params(self.scenario(preset))
+            keys = episode_keys(self.eval_key(), p.eval_episodes)
+            tac_params, tac_px = self.probs_fn(preset, "tac")
+            tac_fam = self.family(preset, "tac")
+            obs = jax.jit(jax.vmap(lambda prm: jax.vmap(
+                lambda k: visited_obs(tac_fam.make(prm), params, k, params.rounds))(keys)))(
+                tac_params)                                           # [S, E, R, ...]
+            rows = []
+            for m in students:
+                stacked, px = self.probs_fn(preset, m)
+
+                def kl_one(tp, sp, o):
+                    pt = jax.vmap(jax.vmap(lambda ob: tac_px(tp, ob)))(o)
+                    ps = jax.vmap(jax.vmap(lambda ob: px(sp, ob)))(o)
+                    return kl_stats(pt, ps, o.mask)
+
+                res = jax.device_get(jax.jit(jax.vmap(kl_one))(tac_params, stacked, obs))
+                for s in range(tac_fam.seeds):
+                    rows.append(dict(preset=preset, policy=m, seed=s,
+                                     **{k: float(v[s]) for k, v in res.items()}))
+            write_csv(out, rows)
+            return dict(csv=str(out))
+
+        self.stage(f"kl:{preset}", config, go)
+        return out
+
+
+# ---------------------------------------------------------------------- helpers
+def visited_obs(policy, params: EnvParams, keys, rounds: int):
+    """The joint observations a (deterministic) policy visits in one evaluation episode."""
+    obs, state = E.reset(keys[0], params)
+
+    def body(carry, t):
+        obs, state = carry
+        action = policy(jax.random.fold_in(keys[2], t), obs, state, params)
+        obs2, state2, _, _, _ = E.step(jax.random.fold_in(keys[1], t), state, action, params)
+        return (obs2, state2), obs
+
+    _, seq = jax.lax.scan(body, (obs, state), jnp.arange(rounds))
+    return seq
+
+
+def kl_stats(p_teacher, p_student, mask, eps: float = 1e-8) -> dict:
+    """Per-state mean KL(teacher || student) over real UEs, and the KL between the aggregate
+    distributions of executed (argmax) offloading decisions."""
+    pt = jnp.clip(p_teacher, eps, 1.0)
+    ps = jnp.clip(p_student, eps, 1.0)
+    kl = jnp.sum(pt * (jnp.log(pt) - jnp.log(ps)), -1)
+    m = mask.astype(kl.dtype)
+    per_state = jnp.sum(kl * m) / jnp.maximum(jnp.sum(m), 1.0)
+
+    def pref(p):
+        onehot = jax.nn.one_hot(jnp.argmax(p, -1), 3) * m[..., None]
+        return jnp.clip(jnp.sum(onehot, tuple(range(onehot.ndim - 1))) / jnp.sum(m), eps, 1.0)
+
+    qt, qs = pref(p_teacher), pref(p_student)
+    agree = jnp.sum((jnp.argmax(p_teacher, -1) == jnp.argmax(p_student, -1)) * m) / jnp.sum(m)
+    return dict(kl_per_state=per_state, kl_preference=jnp.sum(qt * (jnp.log(qt) - jnp.log(qs))),
+                argmax_agreement=agree)
+
+
+def _rows(preset, policy, trained_on, counts, n_edges, res) -> list[dict]:
+    rows = []
+    for s, per_seed in enumerate(res):
+        for c, r in zip(counts, per_seed):
+            d = r.as_dict()
+            rows.append(dict(preset=preset, policy=policy, trained_on=trained_on, seed=s,
+                             ues_per_edge=c, n_ues=c * n_edges,
+                             **{k: d[k] for k in METRICS}, episodes=d["episodes"],
+                             rounds=d["rounds"]))
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict]):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k, v in r.items():
+            try:
+                r[k] = float(v) if any(c in v for c in ".eE") or k not in (
+                    "seed", "ues_per_edge", "n_ues", "episodes", "rounds") else int(v)
+            except ValueError:
+                pass
+    return rows
+
+
+def episodes_to_95(run_dir, seed: int | None = None) -> tuple[int, int]:
+    """Training episodes a run needed to reach 95% of its final objective: the first episode
+    whose 5-episode moving average of the measured objective (lower is better) is within 5% of
+    the mean of the last 10% of episodes. Averaged over seeds (rounded) unless ``seed``."""
+    rows = read_metrics(run_dir)
+    seeds = sorted({r["seed"] for r in rows}) if seed is None else [seed]
+    hits, total = [], 0
+    for s in seeds:
+        obj = np.array([r["objective"] for r in rows if r["seed"] == s])
+        total = len(obj)
+        w = min(5, len(obj))
+        smooth = np.convolve(obj, np.ones(w) / w, mode="valid")
+        final = obj[-max(1, len(obj) // 10):].mean()
+        hit = np.flatnonzero(smooth <= final * 1.05)
+        hits.append(int(hit[0]) + w if hit.size else len(obj))
+    return int(round(float(np.mean(hits)))), total

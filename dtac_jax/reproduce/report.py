@@ -1,0 +1,160 @@
+"""``dtac reproduce``: run the figures asked for and write ``REPORT.md``."""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+from dtac_jax.reproduce import figures as F
+from dtac_jax.reproduce.pipeline import Pipeline
+from dtac_jax.reproduce.profiles import PRESETS, get_profile
+
+ORDER = ("fig5", "fig6", "fig7", "fig8", "fig9", "table3", "fig10", "fig11", "table4")
+TITLES = {"fig5": "Fig. 5: performance, small area", "fig6": "Fig. 6: performance, medium area",
+          "fig7": "Fig. 7: performance, large area", "fig8": "Fig. 8: preferences, medium",
+          "fig9": "Fig. 9: preferences, large", "table3": "Table III: KL similarity",
+          "fig10": "Fig. 10: convergence", "fig11": "Fig. 11: generalization",
+          "table4": "Table IV: complexity"}
+
+
+def parse_only(only: str | None) -> list[str]:
+    if not only:
+        return list(ORDER)
+    out = []
+    for item in only.split(","):
+        item = item.strip().lower().replace("_performance", "").replace("_preferences", "")
+        item = {"table3_similarity": "table3", "fig10_convergence": "fig10",
+                "fig11_generalization": "fig11", "table4_complexity": "table4"}.get(item, item)
+        if item in F.GROUPS:
+            out += F.GROUPS[item]
+        elif item in ORDER:
+            out.append(item)
+        else:
+            raise ValueError(f"unknown figure {item!r} (known: {', '.join(ORDER)}, fig5_7, "
+                             f"fig8_9)")
+    return [f for f in ORDER if f in out]
+
+
+def reproduce(profile: str = "quick", only: str | None = None, out="results",
+              force: bool = False, presets: str | None = None, progress: bool = True,
+              log=print) -> Path:
+    """Regenerate the figures in ``only`` (default all) and rewrite ``REPORT.md``; returns
+    its path. ``presets`` restricts the presets trained (figures needing others are skipped
+    and say so)."""
+    prof = get_profile(profile)
+    allowed = set(PRESETS) if not presets else set(presets.split(","))
+    bad = allowed - set(PRESETS)
+    if bad:
+        raise ValueError(f"unknown preset(s) {', '.join(sorted(bad))} "
+                         f"(known: {', '.join(PRESETS)})")
+    figs = parse_only(only)
+    pl = Pipeline(prof, out=out, force=force, log=log, progress=progress)
+    log(f"dtac reproduce: profile {prof.name!r}, figures {', '.join(figs)}, presets "
+        f"{', '.join(p for p in PRESETS if p in allowed)} -> {pl.root}")
+    for i, fid in enumerate(figs, 1):
+        need = set(F.NEEDS[fid])
+        if fid == "table3":
+            need = need & allowed or need
+        if fid == "fig10" and F.CONVERGENCE_PRESET not in allowed and allowed:
+            need = {sorted(allowed, key=PRESETS.index)[-1]}
+        if not need <= allowed:
+            sec = dict(id=fid, title=TITLES[fid], images=[], claims=[],
+                       body=f"Not run: needs preset(s) {', '.join(sorted(need))}, outside "
+                            f"--presets {presets}.", skipped=True)
+            F.save_section(pl, sec)
+            log(f"== [{i}/{len(figs)}] {TITLES[fid]}: skipped (needs {', '.join(sorted(need))})")
+            continue
+        log(f"== [{i}/{len(figs)}] {TITLES[fid]}  (elapsed {pl.elapsed()})")
+        if fid == "table3":
+            F.table_kl(pl, [p for p in F.KL_PRESETS if p in need])
+        elif fid == "fig10":
+            F.fig_convergence(pl, next(iter(need)))
+        else:
+            F.FIGURES[fid](pl)
+    path = write_report(pl)
+    log(f"report: {path}  (total {pl.elapsed()})")
+    return path
+
+
+def write_report(pl: Pipeline) -> Path:
+    secs = {}
+    for fid in ORDER:
+        p = pl.root / "sections" / f"{fid}.json"
+        if p.exists():
+            secs[fid] = json.loads(p.read_text())
+    prof = pl.profile
+    walls = {}
+    for f in sorted((pl.root / "stages").glob("*.json")):
+        walls[f.stem.replace("__", ":")] = json.loads(f.read_text())["result"].get("wall_s")
+    import jax
+    lines = [f"# DTAC reproduction report — profile `{prof.name}`", "",
+             f"Generated {time.strftime('%Y-%m-%d %H:%M')} on {platform.node() or 'this machine'}"
+             f" ({jax.default_backend()}: {jax.devices()[0].device_kind}, "
+             f"{jax.device_count()} device(s)). Profile: {prof.seeds} seed(s); TAC "
+             f"{prof.tac_episodes}, transfers {prof.transfer_episodes}, HAPPO "
+             f"{prof.happo_episodes} training episodes; {prof.eval_episodes} evaluation "
+             f"episodes of {prof.eval_rounds or 50} rounds per point, the same for every "
+             f"policy. Stage wall times add up to {sum(v or 0 for v in walls.values()):.0f} s "
+             f"(`stages/`).", ""]
+    if prof.name != "paper":
+        lines += [f"The `{prof.name}` profile trains for far fewer episodes than the paper "
+                  "and evaluates fewer UE counts; verdicts below are for these numbers, "
+                  "not a final word on the paper's claims (`dtac reproduce --profile paper` "
+                  "on a GPU).", ""]
+    lines += ["## Claims at a glance", "", "| figure | claim | paper | ours | holds |",
+              "|---|---|---|---|---|"]
+    for fid, s in secs.items():
+        for c in s["claims"]:
+            mark = {True: "yes", False: "**no**", None: "?"}[c["holds"]]
+            lines.append(f"| {fid} | {c['claim']} | {c['paper']} | {c['ours']} | {mark} |")
+    missing = [f for f in ORDER if f not in secs or secs[f].get("skipped")]
+    if missing:
+        lines += ["", f"Not produced in this folder yet: {', '.join(missing)}."]
+    for fid in ORDER:
+        s = secs.get(fid)
+        lines += ["", f"## {s['title'] if s else TITLES[fid]}", ""]
+        if s is None:
+            lines.append(f"Not run yet: `dtac reproduce --profile {prof.name} --only {fid}`.")
+            continue
+        for img in s["images"]:
+            lines += [f"![{fid}]({img})", ""]
+        lines.append(s["body"])
+        if s["claims"]:
+            lines += ["", "Claims:", ""]
+            for c in s["claims"]:
+                verdict = {True: "holds", False: "does not hold", None: "undecided"}[c["holds"]]
+                lines.append(f"- *{c['claim']}* — paper: {c['paper']}; ours: {c['ours']}. "
+                             f"**{verdict}**.")
+    path = pl.root / "REPORT.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def main(argv=None, only_default: str | None = None) -> int:
+    """Entry point of the ``experiments/*.py`` scripts (same options as ``dtac reproduce``)."""
+    import argparse
+    ap = argparse.ArgumentParser(description="Regenerate the paper's figures and tables.")
+    add_arguments(ap, only_default)
+    args = ap.parse_args(argv)
+    return run_from_args(args)
+
+
+def add_arguments(ap, only_default=None):
+    ap.add_argument("--profile", default="quick", help="quick (CPU, ~20 min), paper (GPU), tiny")
+    ap.add_argument("--only", default=only_default,
+                    help="comma-separated figures: fig5..fig11, fig5_7, fig8_9, table3, table4")
+    ap.add_argument("--presets", default=None, help="restrict training to these presets")
+    ap.add_argument("--out", default="results", help="results root (default results/)")
+    ap.add_argument("--force", action="store_true", help="retrain and recompute every stage")
+    ap.add_argument("--no-progress", action="store_true")
+
+
+def run_from_args(args) -> int:
+    try:
+        reproduce(args.profile, args.only, args.out, args.force, args.presets,
+                  progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}")
+        return 2
+    return 0

@@ -1,0 +1,14 @@
+"""Fig. 11: DTAC trained on the medium area, evaluated on the large area.
+
+Shares the reproduction pipeline (trained runs and evaluations are cached under
+``results/<profile>/``); same as ``dtac reproduce --only fig11``. Options: --profile quick|paper,
+--force, --out, --presets.
+
+    python experiments/fig11_generalization.py --profile quick
+"""
+import sys
+
+from dtac_jax.reproduce.report import main
+
+if __name__ == "__main__":
+    sys.exit(main(only_default="fig11"))

@@ -1,0 +1,116 @@
+"""`dtac reproduce`: the pipeline end to end at a tiny size, caching, figure data, pure helpers."""
+import csv
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dtac_jax import cli
+from dtac_jax.reproduce import figures as F
+from dtac_jax.reproduce import pipeline as P
+from dtac_jax.reproduce.profiles import get_profile
+from dtac_jax.reproduce.report import ORDER, parse_only, reproduce
+
+
+def test_kl_stats_known_values():
+    pt = jnp.array([[[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]])
+    ps = jnp.array([[[0.25, 0.5, 0.25], [0.1, 0.8, 0.1]]])
+    mask = jnp.array([[True, False]])
+    out = P.kl_stats(pt, ps, mask)
+    want = 0.5 * np.log(2) + 0.25 * np.log(0.5)
+    np.testing.assert_allclose(float(out["kl_per_state"]), want, rtol=1e-5)
+    assert float(out["argmax_agreement"]) == 0.0        # argmax 0 vs 1 on the real UE
+    same = P.kl_stats(pt, pt, jnp.array([[True, True]]))
+    assert abs(float(same["kl_per_state"])) < 1e-6 and abs(float(same["kl_preference"])) < 1e-6
+    assert float(same["argmax_agreement"]) == 1.0
+
+
+def test_episodes_to_95(tmp_path):
+    obj = [100, 60, 30, 20, 12, 11, 10, 10, 10, 10] + [10] * 10
+    with open(tmp_path / "metrics.jsonl", "w") as f:
+        for i, v in enumerate(obj):
+            f.write(json.dumps(dict(episode=i + 1, seed=0, objective=v)) + "\n")
+    n95, total = P.episodes_to_95(tmp_path)
+    smooth = np.convolve(obj, np.ones(5) / 5, mode="valid")
+    assert total == 20
+    assert n95 == int(np.flatnonzero(smooth <= 10 * 1.05)[0]) + 5
+
+
+def test_aggregate_bands():
+    rows = [dict(policy="a", n_ues=n, weighted_reward=r, reward_std_err=0.5, avg_time=1.0)
+            for n, r in ((10, -1.0), (10, -3.0), (20, -5.0), (20, -7.0))]
+    ns, mean, band = F.aggregate(rows, "weighted_reward")["a"]
+    assert ns.tolist() == [10, 20] and mean.tolist() == [-2.0, -6.0]
+    np.testing.assert_allclose(band, [np.sqrt(2.0)] * 2)          # spread over seeds
+    ns, mean, band = F.aggregate(rows[::2], "weighted_reward")["a"]
+    assert band.tolist() == [0.5, 0.5]                            # one seed: episode std err
+
+
+def test_bad_input_one_line_errors(capsys):
+    with pytest.raises(ValueError, match="unknown profile 'nope'"):
+        get_profile("nope")
+    with pytest.raises(ValueError, match="unknown figure 'fig99'"):
+        parse_only("fig5,fig99")
+    assert parse_only("fig5_7,table4") == ["fig5", "fig6", "fig7", "table4"]
+    assert cli.main(["reproduce", "--profile", "tiny", "--presets", "huge"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown preset(s) huge" in err[0]
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_tiny(tmp_path, monkeypatch):
+    logs = []
+    report = reproduce("tiny", out=tmp_path, presets="small", progress=False, log=logs.append)
+    root = tmp_path / "tiny"
+    assert report == root / "REPORT.md"
+    for f in ("fig5_small.png", "table3_kl.md", "table3_kl.csv", "fig10_small.png",
+              "table4_complexity.md", "table4_complexity.csv", "data/eval_small.csv",
+              "data/kl_small.csv", "data/fig10_small_curves.csv", "data/fig5_small_series.json",
+              "profile.json"):
+        assert (root / f).is_file(), f
+    text = report.read_text()
+    for fid in ORDER:   # every section, run or marked as not run
+        assert (root / "sections" / f"{fid}.json").is_file(), fid
+    for head in ("## Claims at a glance", "## Fig5", "## Table III", "## Fig. 10",
+                 "## Table IV", "## Fig. 6", "## Fig. 11"):
+        assert head in text, head
+    assert "Not run: needs preset(s) medium" in text
+
+    # the plotted series are the policies evaluated, on the profile's x-axis
+    series = json.loads((root / "data" / "fig5_small_series.json").read_text())
+    for metric in ("avg_time", "energy_per_task", "weighted_reward"):
+        assert set(series[metric]) == set(P.POLICIES)
+        assert series[metric]["dtac"]["n_ues"] == [2 * 5, 6 * 5]
+    rows = list(csv.DictReader(open(root / "data" / "eval_small.csv")))
+    assert len(rows) == len(P.POLICIES) * 2
+    with open(root / "data" / "fig10_small_curves.csv") as f:
+        methods = {r["method"] for r in csv.DictReader(f)}
+    assert methods == {"tac", "happo", "dtac", "tl_transformer", "tl"}
+    kl = list(csv.DictReader(open(root / "data" / "kl_small.csv")))
+    assert {r["policy"] for r in kl} == {"dtac", "tl_transformer", "tl"}
+    assert all(float(r["kl_per_state"]) >= 0 for r in kl)
+
+    # a second call reuses every cached stage: no training or evaluation reruns
+    logs.clear()
+    reproduce("tiny", out=tmp_path, presets="small", progress=False, log=logs.append)
+    assert not any(line.endswith(": running") for line in logs), logs
+    assert any("train:small:tac: cached" in line for line in logs)
+
+    # the preference and generalization figures on the presets at hand
+    pl = P.Pipeline(get_profile("tiny"), out=tmp_path, progress=False, log=logs.append)
+    sec = F.fig_preferences(pl, "small")
+    assert (root / sec["images"][0]).is_file()
+    with open(root / "data" / "pref_small_preferences.csv") as f:
+        prefs = list(csv.DictReader(f))
+    for r in prefs:
+        assert abs(float(r["local"]) + float(r["edge"]) + float(r["cloud"]) - 1.0) < 1e-6
+    monkeypatch.setattr(P, "GENERALIZATION", ("small", "small"))
+    monkeypatch.setattr(F, "GENERALIZATION", ("small", "small"))
+    sec = F.fig_generalization(pl)
+    gen = list(csv.DictReader(open(root / "data" / "generalization.csv")))
+    assert {r["policy"] for r in gen} == {"dtac_inexperienced", "dtac", "tac", "random"}
+    # trained and "inexperienced" DTAC are the same run here: identical numbers
+    a = [r["weighted_reward"] for r in gen if r["policy"] == "dtac"]
+    b = [r["weighted_reward"] for r in gen if r["policy"] == "dtac_inexperienced"]
+    assert a == b and sec["claims"][0]["holds"] is True
