@@ -124,7 +124,9 @@ def cmd_train_happo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dtac", description="DTAC in JAX: cloud-edge offloading.")
+    _add_global_options(p)
     sub = p.add_subparsers(dest="command", required=True)
+    _add_sweep_parser(sub)
     e = sub.add_parser("evaluate", help="evaluate policies on the same episodes",
                        description="Evaluate policies on the same episodes; print a table and "
                                    "write CSV/JSON/Markdown to --out.")
@@ -200,6 +202,71 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_global_options(p) -> None:
+    g = p.add_argument_group("multi-device / multi-host (before the command)")
+    g.add_argument("--devices", type=int, default=None,
+                   help="use only the first N devices (default: all; env DTAC_DEVICES)")
+    g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="multi-host: address of process 0 (env DTAC_COORDINATOR; 'auto' "
+                        "detects SLURM/MPI/TPU clusters)")
+    g.add_argument("--num-processes", type=int, default=None,
+                   help="multi-host: number of processes (env DTAC_NUM_PROCESSES)")
+    g.add_argument("--process-id", type=int, default=None,
+                   help="multi-host: this process's index (env DTAC_PROCESS_ID)")
+
+
+def _setup_devices(args) -> None:
+    from dtac_jax import parallel
+    parallel.init_distributed(getattr(args, "coordinator", None),
+                              getattr(args, "num_processes", None),
+                              getattr(args, "process_id", None))
+    parallel.set_devices(getattr(args, "devices", None))
+
+
+def _add_sweep_parser(sub) -> None:
+    from dtac_jax.sweep import PARAMS
+    s = sub.add_parser(
+        "sweep", help="grid of TAC hyper-parameters x seeds: sweep.csv and plots",
+        description="Train TAC for every point of a hyper-parameter grid (seeds vmapped in one "
+                    "program), evaluate every seed on the same episodes, append to "
+                    "OUT/sweep.csv and plot OUT/plot_<param>.png. Re-running skips finished "
+                    "points. Parameters: " + ", ".join(f"{k} ({v[1]})" for k, v in PARAMS.items()))
+    s.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="a swept parameter and its values (repeat for a product grid)")
+    s.add_argument("--preset", default="small")
+    s.add_argument("--episodes", type=int, default=20, help="training episodes per point")
+    s.add_argument("--seeds", type=int, default=2, help="seeds per point, vmapped together")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--envs", type=int, default=32, help="parallel environments per episode")
+    s.add_argument("--collect-rounds", type=int, default=10)
+    s.add_argument("--updates", type=int, default=20)
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--buffer-size", type=int, default=20_000)
+    s.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
+    s.add_argument("--chunk", type=int, default=10)
+    s.add_argument("--eval-episodes", type=int, default=16,
+                   help="evaluation episodes (the same for every point)")
+    s.add_argument("--eval-seed", type=int, default=12345)
+    s.add_argument("--out", default="runs/sweep")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args) -> int:
+    from dtac_jax.sweep import SweepBase, parse_grid, run_sweep
+    grid = parse_grid(args.grid)
+    base = SweepBase(preset=args.preset, episodes=args.episodes, rounds=args.rounds,
+                     envs=args.envs, collect_rounds=args.collect_rounds, updates=args.updates,
+                     batch_size=args.batch_size, buffer_size=args.buffer_size,
+                     seeds=args.seeds, seed=args.seed, chunk=args.chunk,
+                     eval_episodes=args.eval_episodes, eval_seed=args.eval_seed)
+    t0 = time.time()
+    rows = run_sweep(grid, base, args.out, progress=not args.no_progress)
+    print(f"sweep finished in {time.time() - t0:.1f} s: {len(rows)} rows in "
+          f"{Path(args.out) / 'sweep.csv'}")
+    return 0
+
+
 def cmd_reproduce(args) -> int:
     from dtac_jax.reproduce import reproduce
     path = reproduce(args.profile, args.only, args.out, args.force, args.presets,
@@ -224,6 +291,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     enable_compile_cache()
     try:
+        _setup_devices(args)
         return args.func(args)
     except (ValueError, FileNotFoundError, KeyError) as err:
         print(f"dtac {args.command}: error: {err}", file=sys.stderr)

@@ -4,6 +4,9 @@ Every policy sees identical environments: the episode key is split into a reset 
 environment stream and a policy stream, and round ``t`` uses ``fold_in(stream, t)``; so a
 policy's own randomness never changes the UE layout, the tasks or the fading. (Caches still
 differ, since they depend on the policy's decisions.)
+
+With more than one device (:mod:`dtac_jax.parallel`) the episodes are split over a mesh of
+all devices and the policy's parameters replicated; results equal the single-device ones.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dtac_jax import parallel
 from dtac_jax.algos.heuristics import RecurrentPolicy
 from dtac_jax.env import env as E
 from dtac_jax.env.scenarios import EnvParams
@@ -76,6 +80,36 @@ def evaluate(policy: Callable, params: EnvParams, key, episodes: int = 16,
     ``policy(key, obs, state, params) -> Action``. ``n_per_edge`` optionally fixes the UE
     count per edge (int[K] or an int broadcast to every edge).
     """
+    n_per_edge = _check(params, episodes, rounds, n_per_edge)
+    rounds = params.rounds if rounds is None else int(rounds)
+    keys = episode_keys(key, episodes)
+    one = jax.vmap(lambda k: run_episode(policy, params, k, rounds, n_per_edge))
+    return summarize(_run_sharded(one, keys, episodes), rounds)
+
+
+def evaluate_stacked(make_policy: Callable, stacked, params: EnvParams, key, episodes: int = 16,
+                     rounds: int | None = None, n_per_edge=None) -> list[EvalResult]:
+    """Evaluate several policies of one form at once on the same episodes: policy ``i`` is
+    ``make_policy(tree_map(lambda v: v[i], stacked))`` (e.g. one seed of a vmapped training
+    run). One compiled program, vmapped over policies and episodes, with the parameters as
+    arguments rather than constants baked into the program. Returns one
+    :class:`EvalResult` per policy, each identical to ``evaluate`` of that policy."""
+    n_per_edge = _check(params, episodes, rounds, n_per_edge)
+    rounds = params.rounds if rounds is None else int(rounds)
+    keys = episode_keys(key, episodes)
+
+    def per_policy(theta, ks):
+        pol = make_policy(theta)
+        return jax.vmap(lambda k: run_episode(pol, params, k, rounds, n_per_edge))(ks)
+
+    fn = jax.vmap(per_policy, in_axes=(0, None))                  # [policies, episodes, ...]
+    s = _run_sharded(lambda ks, th: jax.tree_util.tree_map(
+        lambda v: jnp.swapaxes(v, 0, 1), fn(th, ks)), keys, episodes, stacked)
+    n_pol = int(jax.tree_util.tree_leaves(stacked)[0].shape[0])
+    return [summarize({k: v[:, i] for k, v in s.items()}, rounds) for i in range(n_pol)]
+
+
+def _check(params: EnvParams, episodes: int, rounds, n_per_edge):
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     rounds = params.rounds if rounds is None else int(rounds)
@@ -85,10 +119,24 @@ def evaluate(policy: Callable, params: EnvParams, key, episodes: int = 16,
         n_per_edge = jnp.broadcast_to(jnp.asarray(n_per_edge, jnp.int32), (params.n_edges,))
         if int(jnp.max(n_per_edge)) > params.ue_max or int(jnp.min(n_per_edge)) < 0:
             raise ValueError(f"n_per_edge must lie in [0, ue_max={params.ue_max}]")
-    keys = episode_keys(key, episodes)
-    fn = jax.jit(jax.vmap(lambda k: run_episode(policy, params, k, rounds, n_per_edge)))
-    s = jax.device_get(fn(keys))
-    return summarize(s, rounds)
+    return n_per_edge
+
+
+def _run_sharded(fn: Callable, keys, episodes: int, *replicated):
+    """``fn(keys, *replicated)`` with outputs [episodes, ...], on one device or with the
+    episodes split over all devices (padded to a multiple of the device count by repeating
+    the last episode's keys; the padding is dropped) and ``replicated`` copied to each."""
+    mesh = parallel.make_mesh() if parallel.device_count() > 1 else None
+    if mesh is None:
+        return jax.device_get(jax.jit(fn)(keys, *replicated))
+    n_dev = mesh.devices.size
+    padded = -(-episodes // n_dev) * n_dev
+    if padded > episodes:
+        keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], padded - episodes, axis=0)])
+    run = parallel.data_parallel(fn, mesh, in_specs=(parallel.P(parallel.AXIS),)
+                                 + (parallel.P(),) * len(replicated))
+    out = run(parallel.shard(keys, mesh), *parallel.replicate(replicated, mesh))
+    return jax.tree_util.tree_map(lambda v: v[:episodes], parallel.to_host(out))
 
 
 def summarize(s: dict, rounds: int) -> EvalResult:

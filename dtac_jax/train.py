@@ -5,10 +5,16 @@ here (PureJaxRL style): ``jit(vmap(scan(episode)))`` over a chunk of episodes is
 driven from a Python loop that writes ``metrics.jsonl``, saves an Orbax checkpoint after every
 chunk and shows a progress bar. Chunk boundaries are absolute (multiples of ``chunk``), so a
 run interrupted and resumed computes exactly what an uninterrupted one does.
+
+With more than one device (:mod:`dtac_jax.parallel`), the seed axis of the state is split
+over a mesh of all devices: each device runs the same compiled chunk on its block of seeds
+(``jit(shard_map(vmap(scan(episode))))``), with no communication; the seed count must be a
+multiple of the device count.
 """
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -18,24 +24,35 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dtac_jax import checkpoint as ckpt
+from dtac_jax import parallel
 
 
 def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, episodes: int,
                  seeds: int = 1, seed: int = 0, chunk: int = 10, resume: bool = False,
-                 progress: bool = True, desc: str = "train", init_args: tuple = ()):
+                 progress: bool = True, desc: str = "train", init_args: tuple = (),
+                 callback: Callable | None = None):
     """Train ``seeds`` independent runs at once for ``episodes`` episodes; returns the state.
 
     ``config`` (JSON-able) is written to ``run_dir/config.json``; on ``resume`` it must equal
     the stored one (except the episode budget), else :class:`checkpoint.CheckpointMismatch`.
     ``init_args`` are pytrees with a leading seed axis passed to ``init(key, *init_args)``
-    (e.g. the TAC parameters a transfer starts from).
+    (e.g. the TAC parameters a transfer starts from). ``callback(episodes_done, n)``, if
+    given, runs after each chunk of ``n`` episodes (its metrics and checkpoint written).
     """
     if episodes < 1 or seeds < 1 or chunk < 1:
         raise ValueError("episodes, seeds and chunk must all be >= 1")
     run_dir = Path(run_dir)
     config = dict(config, seeds=seeds, seed=seed, chunk=chunk)
+    mesh = parallel.mesh_for(seeds, "seeds", "--seeds")   # None on one device
     keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
-    state = jax.jit(jax.vmap(init))(keys, *init_args)
+    # strong dtypes: a restored checkpoint has no weak types, and the chunk program must see
+    # the same input types fresh and resumed, else it compiles twice
+    init = _strongly_typed(init)
+    if mesh is None:
+        state = jax.jit(jax.vmap(init))(keys, *init_args)
+    else:
+        state = parallel.data_parallel(jax.vmap(init), mesh)(
+            *parallel.shard((keys, *init_args), mesh))
     start = 0
     if ckpt.latest_step(run_dir) is not None:
         if not resume:
@@ -43,11 +60,14 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
                              f"it, or choose another --out")
         ckpt.check_config(run_dir, config)
         state, start = ckpt.restore(run_dir, state)
+        if mesh is not None:
+            state = parallel.shard(state, mesh)
     elif (run_dir / "metrics.jsonl").exists() and not resume:
         raise ValueError(f"{run_dir} already holds a run: choose another --out")
     else:
         ckpt.write_config(run_dir, config)
     mngr = ckpt.manager(run_dir)
+    main = parallel.is_main_process()
 
     compiled: dict[int, Callable] = {}
     phases = getattr(episode, "phases", None)
@@ -55,21 +75,22 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     def chunk_fn(n):
         if n not in compiled:
             if phases is None:
-                compiled[n] = jax.jit(jax.vmap(
-                    lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=n)))
+                fn = jax.vmap(lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=n))
+                compiled[n] = (jax.jit(fn) if mesh is None
+                               else parallel.data_parallel(fn, mesh))
             else:
-                compiled[n] = _phased_chunk(phases, n)
+                compiled[n] = _phased_chunk(phases, n, mesh)
         return compiled[n]
 
     t_start = time.time()
-    bar = tqdm(total=episodes, initial=start, desc=desc, disable=not progress, unit="ep",
+    bar = tqdm(total=episodes, initial=start, desc=desc, disable=not (progress and main), unit="ep",
                dynamic_ncols=True)
     ep = start
-    with open(run_dir / "metrics.jsonl", "a") as log:
+    with open(run_dir / "metrics.jsonl", "a") if main else open(os.devnull, "w") as log:
         while ep < episodes:
             n = min(chunk - ep % chunk, episodes - ep)
             state, metrics = chunk_fn(n)(state)
-            metrics = jax.device_get(metrics)   # [seeds, n] per metric: one transfer per chunk
+            metrics = parallel.to_host(metrics)  # [seeds, n] per metric: one transfer per chunk
             wall = time.time() - t_start
             for i in range(n):
                 for s in range(seeds):
@@ -83,16 +104,27 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
             bar.set_postfix({k: f"{float(np.mean(np.asarray(v)[:, -1])):.3g}"
                              for k, v in metrics.items() if k in ("objective", "critic_loss",
                                                                   "actor_loss", "loss")})
+            if callback is not None:
+                callback(ep, n)
     bar.close()
     return state
 
 
-def _phased_chunk(phases, n: int):
+def _strongly_typed(fn: Callable) -> Callable:
+    """``fn`` with every output leaf converted to a strong (not weakly typed) dtype."""
+    def wrapped(*args):
+        return jax.tree_util.tree_map(lambda x: jax.lax.convert_element_type(x, x.dtype),
+                                      fn(*args))
+    return wrapped
+
+
+def _phased_chunk(phases, n: int, mesh=None):
     """``n`` episodes of an algorithm that splits its episode into phases, each phase its own
     compiled (vmapped) program, synchronised after each one. Used by HAPPO: XLA's CPU runtime
     has been seen to deadlock on its whole-episode program (README, known issues). The phase
     functions pass their outputs on as a tuple; the last returns ``(state, metrics)``."""
-    progs = [jax.jit(jax.vmap(p)) for p in phases]
+    progs = [jax.jit(jax.vmap(p)) if mesh is None else parallel.data_parallel(jax.vmap(p), mesh)
+             for p in phases]
 
     def run(state):
         rows = []

@@ -1,0 +1,252 @@
+"""``dtac sweep``: a grid over TAC hyper-parameters x seeds, a results table and plots.
+
+Every grid point is one TAC run folder under ``out`` (``<name>=<value>__...``), trained by
+:func:`dtac_jax.runs.train_tac` with all seeds vmapped in one compiled program (and split
+over the devices when there are several). After training, every seed's best actor is
+evaluated on the same evaluation episodes (:func:`dtac_jax.evaluate.evaluate_stacked`, one
+program for all seeds). ``sweep.csv`` gets one row per grid point and seed; ``plot_<param>.png``
+shows the objectives against each swept parameter. Re-running the same command skips the
+finished points (``done.json`` in their folder) and resumes an interrupted one from its
+checkpoint; adding values to a grid runs only the new points.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import itertools
+import json
+import shutil
+import time
+from pathlib import Path
+
+#: name -> (type, help). ``lr`` sets both learning rates.
+PARAMS: dict[str, tuple[type, str]] = {
+    "actor_lr": (float, "actor learning rate"),
+    "critic_lr": (float, "critic learning rate"),
+    "lr": (float, "both learning rates"),
+    "noise_var": (float, "initial exploration noise variance"),
+    "noise_decay": (float, "exploration noise decay per episode"),
+    "entropy_weight": (float, "entropy weight w_s"),
+    "updates": (int, "updates per episode"),
+    "batch_size": (int, "joint rounds per update"),
+    "ues_per_edge": (int, "fixed UE count per edge (training and evaluation)"),
+    "preset": (str, "scenario preset"),
+    "episodes": (int, "training episodes"),
+}
+
+COLUMNS = ["point", "seed_index", "seed", "preset", "episodes", "final_objective",
+           "eval_objective", "eval_weighted_reward", "eval_avg_time", "eval_energy_per_task",
+           "train_s"]
+
+
+def parse_grid(specs: list[str]) -> dict[str, list]:
+    """``["actor_lr=1e-3,3e-4", "preset=small,medium"]`` -> ``{"actor_lr": [1e-3, 3e-4], ...}``
+    (in the order given). One-line ``ValueError`` for unknown names or bad values."""
+    grid: dict[str, list] = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        name = name.strip()
+        if not sep or not values.strip():
+            raise ValueError(f"bad --grid {spec!r}: expected NAME=V1,V2,... "
+                             f"(valid names: {', '.join(PARAMS)})")
+        if name not in PARAMS:
+            raise ValueError(f"unknown sweep parameter {name!r} (valid: {', '.join(PARAMS)})")
+        if name in grid:
+            raise ValueError(f"--grid {name} given twice")
+        kind = PARAMS[name][0]
+        out = []
+        for v in values.split(","):
+            v = v.strip()
+            try:
+                out.append(kind(float(v)) if kind is int and float(v).is_integer() else kind(v))
+            except ValueError:
+                raise ValueError(f"--grid {name}: {v!r} is not a valid {kind.__name__}") from None
+        if len(set(out)) != len(out):
+            raise ValueError(f"--grid {name}: repeated value")
+        grid[name] = out
+    if "lr" in grid and ({"actor_lr", "critic_lr"} & set(grid)):
+        raise ValueError("--grid lr sets both learning rates: do not combine it with "
+                         "actor_lr / critic_lr")
+    return grid
+
+
+def point_name(point: dict) -> str:
+    return "__".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in point.items()) or "base"
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepBase:
+    """Settings shared by every grid point (a grid parameter overrides its field)."""
+
+    preset: str = "small"
+    episodes: int = 20
+    rounds: int | None = None          # rounds per environment episode (preset default)
+    envs: int = 32
+    collect_rounds: int = 10
+    updates: int = 20
+    batch_size: int = 64
+    buffer_size: int = 20_000
+    seeds: int = 2
+    seed: int = 0
+    chunk: int = 10
+    eval_episodes: int = 16
+    eval_seed: int = 12345
+
+
+def _build(base: SweepBase, point: dict):
+    """``(scenario, TACConfig)`` of one grid point."""
+    from dtac_jax.algos.tac import TACConfig
+    from dtac_jax.env import make_scenario
+
+    p = dict(point)
+    over = {} if base.rounds is None else {"rounds": base.rounds}
+    scn = make_scenario(p.get("preset", base.preset), **over)
+    if "ues_per_edge" in p:
+        scn = scn.with_fixed_ues(p["ues_per_edge"])
+    d = TACConfig()
+    collect = dataclasses.replace(d.collect, envs=base.envs, rounds=base.collect_rounds,
+                                  noise_var=p.get("noise_var", d.collect.noise_var),
+                                  noise_decay=p.get("noise_decay", d.collect.noise_decay))
+    lr_a = p.get("actor_lr", p.get("lr", d.lr_actor))
+    lr_c = p.get("critic_lr", p.get("lr", d.lr_critic))
+    cfg = TACConfig(episodes=p.get("episodes", base.episodes),
+                    updates=p.get("updates", base.updates),
+                    batch_size=p.get("batch_size", base.batch_size),
+                    buffer_size=max(base.buffer_size, p.get("batch_size", base.batch_size)),
+                    lr_actor=lr_a, lr_critic=lr_c,
+                    entropy_weight=p.get("entropy_weight", d.entropy_weight), collect=collect)
+    return scn, cfg
+
+
+def run_sweep(grid: dict[str, list], base: SweepBase, out, *, progress: bool = True,
+              log=print) -> list[dict]:
+    """Run every grid point not yet finished; return all rows of ``sweep.csv``."""
+    import jax
+
+    from dtac_jax import checkpoint as ckpt
+    from dtac_jax import parallel
+    from dtac_jax.algos import common
+    from dtac_jax.env import make_params
+    from dtac_jax.evaluate import evaluate_stacked
+    from dtac_jax.runs import train_tac
+    from dtac_jax.train import read_metrics
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = dict(base=dataclasses.asdict(base), params=list(grid))
+    meta = out / "sweep.json"
+    if meta.exists():
+        old = json.loads(meta.read_text())
+        diff = ckpt.first_difference(json.loads(json.dumps(settings)), old)
+        if diff:
+            diff = diff.replace("checkpoint has", "sweep has")
+            raise ValueError(f"{out} holds a sweep with other settings ({diff}): choose "
+                             f"another --out")
+    else:
+        meta.write_text(json.dumps(settings, indent=2))
+    # check every point's configuration before training any
+    points = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())]
+    built = [(pt, *_build(base, pt)) for pt in points]
+    csv_path = out / "sweep.csv"
+    columns = list(grid) + COLUMNS
+    main = parallel.is_main_process()
+    for i, (pt, scn, cfg) in enumerate(built, 1):
+        name = point_name(pt)
+        run_dir = out / name
+        if (run_dir / "done.json").exists():
+            log(f"[{i}/{len(built)}] {name}: done, skipped")
+            continue
+        resume = ckpt.latest_step(run_dir) is not None
+        if run_dir.exists() and not resume:
+            shutil.rmtree(run_dir)   # started but no checkpoint yet: start again
+        log(f"[{i}/{len(built)}] {name}: training {cfg.episodes} episodes x {base.seeds} seeds"
+            + (" (resuming)" if resume else ""))
+        t0 = time.time()
+        state = train_tac(scn, cfg, run_dir, seeds=base.seeds, seed=base.seed, chunk=base.chunk,
+                          resume=resume, progress=progress)
+        train_s = time.time() - t0
+        last = {}
+        for m in read_metrics(run_dir):
+            if m["episode"] == cfg.episodes:
+                last[m["seed"]] = m["objective"]
+        results = evaluate_stacked(lambda a: common.learned_policy(a, cfg.net, "full"),
+                                   state.best_actor, make_params(scn),
+                                   jax.random.PRNGKey(base.eval_seed),
+                                   episodes=base.eval_episodes)
+        rows = []
+        for s, r in enumerate(results):
+            rows.append(dict(pt, point=name, seed_index=s, seed=base.seed, preset=scn.name,
+                             episodes=cfg.episodes, final_objective=last.get(s, float("nan")),
+                             eval_objective=-r.weighted_reward,
+                             eval_weighted_reward=r.weighted_reward, eval_avg_time=r.avg_time,
+                             eval_energy_per_task=r.energy_per_task,
+                             train_s=round(train_s, 2)))
+        if main:
+            new = not csv_path.exists()
+            with open(csv_path, "a", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=columns)
+                if new:
+                    w.writeheader()
+                w.writerows(rows)
+            (run_dir / "done.json").write_text(json.dumps(dict(point=pt, rows=rows), indent=2))
+        log(f"    eval objective per seed: "
+            + ", ".join(f"{r['eval_objective']:.3f}" for r in rows) + f"  ({train_s:.1f} s)")
+    all_rows = read_rows(csv_path)
+    if main and all_rows:
+        for p in plot_sweep(all_rows, list(grid), out):
+            log(f"plot {p}")
+    return all_rows
+
+
+def read_rows(csv_path) -> list[dict]:
+    csv_path = Path(csv_path)
+    if not csv_path.exists():
+        return []
+    with open(csv_path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _sort_key(v: str):
+    try:
+        return (0, float(v), "")
+    except ValueError:
+        return (1, 0.0, v)
+
+
+def plot_sweep(rows: list[dict], params: list[str], out) -> list[Path]:
+    """One PNG per swept parameter: training (final episode) and evaluated objective of every
+    seed against the parameter's value, with the mean over seeds and other parameters."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    paths = []
+    for p in params:
+        values = sorted({r[p] for r in rows}, key=_sort_key)
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for col, label, marker, shift in (("final_objective", "training (last episode)", "o",
+                                           -0.08),
+                                          ("eval_objective", "evaluation", "s", 0.08)):
+            means = []
+            for i, v in enumerate(values):
+                ys = np.array([float(r[col]) for r in rows if r[p] == v])
+                ax.scatter(np.full(len(ys), i + shift), ys, marker=marker, alpha=0.4,
+                           color="C0" if marker == "o" else "C1")
+                means.append(np.nanmean(ys) if len(ys) else np.nan)
+            ax.plot(np.arange(len(values)) + shift, means, marker=marker, label=label,
+                    color="C0" if marker == "o" else "C1")
+        ax.set_xticks(range(len(values)), values)
+        ax.set_xlabel(p)
+        ax.set_ylabel("round objective (lower is better)")
+        if all(float(r["eval_objective"]) > 0 for r in rows):
+            ax.set_yscale("log")
+        ax.set_title(f"sweep over {p}")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = Path(out) / f"plot_{p}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths

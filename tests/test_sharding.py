@@ -1,0 +1,190 @@
+"""Multi-device execution: 4 simulated CPU devices give the results of one device.
+
+Each configuration runs in a child Python process, because the device count is fixed when
+JAX starts (``XLA_FLAGS=--xla_force_host_platform_device_count=4``). The child trains a tiny
+TAC with 4 seeds (sharded one seed per device), resumes a half-finished copy of it, and
+evaluates a trained policy and all 4 seeds' policies on 6 episodes (padded to 8 on 4
+devices); the parent compares the two children's outputs.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+CHILD = textwrap.dedent(r'''
+    import dataclasses, json, os, sys
+    import jax, numpy as np
+    jax.config.update("jax_compilation_cache_dir", os.environ["DTAC_TEST_CACHE"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    from dtac_jax import parallel
+    from dtac_jax.algos import common
+    from dtac_jax.algos.common import CollectConfig
+    from dtac_jax.algos.tac import TACConfig
+    from dtac_jax.env import make_params, make_scenario
+    from dtac_jax.evaluate import evaluate, evaluate_stacked
+    from dtac_jax.runs import train_tac
+    from dtac_jax.train import read_metrics, seed_slice
+
+    out = sys.argv[1]
+    n_dev = jax.device_count()
+    cfg = TACConfig(episodes=4, updates=2, batch_size=8, buffer_size=256,
+                    collect=CollectConfig(envs=4, rounds=2))
+    scn = make_scenario("small", rounds=3)
+    params = make_params(scn)
+    state = train_tac(scn, cfg, f"{out}/a", seeds=4, chunk=2, progress=False)
+    info = {"devices": n_dev}
+    leaf = jax.tree_util.tree_leaves(state.actor)[0]
+    info["actor_devices"] = len(leaf.sharding.device_set)
+    info["actor_shards"] = sorted(tuple(s.data.shape) for s in leaf.addressable_shards)
+    info["buffer_devices"] = len(jax.tree_util.tree_leaves(state.buffer)[0].sharding.device_set)
+    # resume a half-finished run: restored state is sharded again and continues exactly
+    train_tac(scn, dataclasses.replace(cfg, episodes=2), f"{out}/b", seeds=4, chunk=2,
+              progress=False)
+    resumed = train_tac(scn, cfg, f"{out}/b", seeds=4, chunk=2, resume=True, progress=False)
+    info["resumed_devices"] = len(jax.tree_util.tree_leaves(resumed.actor)[0].sharding.device_set)
+    # a run saved from 4 devices loads into one (dtac evaluate --runs, transfers)
+    from dtac_jax.runs import load_tac
+    loaded = load_tac(f"{out}/a")[2]
+    info["loaded_equal"] = all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(
+        jax.tree_util.tree_leaves(loaded.actor), jax.tree_util.tree_leaves(state.actor)))
+    if n_dev > 1:
+        try:
+            train_tac(scn, cfg, f"{out}/c", seeds=3, chunk=2, progress=False)
+        except ValueError as err:
+            info["error"] = str(err)
+    policy = common.learned_policy(seed_slice(state.best_actor, 1), cfg.net, "full")
+    r = evaluate(policy, params, jax.random.PRNGKey(5), episodes=6, rounds=3)
+    rs = evaluate_stacked(lambda a: common.learned_policy(a, cfg.net, "full"),
+                          state.best_actor, params, jax.random.PRNGKey(5), episodes=6, rounds=3)
+    info["eval"] = r.as_dict()
+    info["eval_stacked"] = [x.as_dict() for x in rs]
+    info["objective"] = [m["objective"] for m in read_metrics(f"{out}/a")]
+    info["objective_resumed"] = [m["objective"] for m in read_metrics(f"{out}/b")]
+    arrays = {f"a{i}": np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(
+        (state.actor, state.critic, state.key)))}
+    arrays.update({f"r{i}": np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(
+        (resumed.actor, resumed.critic, resumed.key)))})
+    np.savez(f"{out}/state.npz", **arrays)
+    with open(f"{out}/info.json", "w") as f:
+        json.dump(info, f)
+''')
+
+
+def _child(tmp_path, devices: int):
+    out = tmp_path / f"dev{devices}"
+    out.mkdir()
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+               DTAC_TEST_CACHE=os.environ.get("DTAC_JAX_CACHE", "/tmp/dtac_jax_xla_cache"))
+    env.pop("DTAC_DEVICES", None)
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(out)], env=env, text=True,
+                          capture_output=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    info = json.loads((out / "info.json").read_text())
+    return info, dict(np.load(out / "state.npz"))
+
+
+def _close(a, b, rtol=1e-5, atol=1e-6):
+    np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=rtol, atol=atol)
+
+
+def test_four_devices_match_one(tmp_path):
+    one, s1 = _child(tmp_path, 1)
+    four, s4 = _child(tmp_path, 4)
+    assert one["devices"] == 1 and four["devices"] == 4
+    # the training state really is split over the 4 devices, one seed each
+    assert four["actor_devices"] == 4 and four["buffer_devices"] == 4
+    assert four["resumed_devices"] == 4
+    assert one["loaded_equal"] and four["loaded_equal"]
+    assert len(four["actor_shards"]) == 4 and all(s[0] == 1 for s in four["actor_shards"])
+    assert one["actor_devices"] == 1
+    assert "seeds=3 does not divide evenly over 4 devices: use --seeds 4" in four["error"]
+    # same training, to float tolerance. The attention key biases have a mathematically zero
+    # gradient (softmax ignores a shift shared by all keys): Adam turns round-off there into
+    # steps of up to ~1e-4, which change no output; every other parameter agrees to 1e-4.
+    assert s1.keys() == s4.keys()
+    for k in s1:
+        if s1[k].dtype.kind == "u":
+            np.testing.assert_array_equal(s1[k], s4[k])          # PRNG keys: bit-identical
+        elif np.abs(s1[k]).max() > 1e-2:
+            _close(s1[k], s4[k], rtol=1e-4, atol=1e-5)
+        else:
+            _close(s1[k], s4[k], rtol=1e-4, atol=1e-3)
+    _close(one["objective"], four["objective"], rtol=1e-4)
+    _close(four["objective"], four["objective_resumed"], rtol=1e-4)
+    # same evaluation (6 episodes: padded to 8 on 4 devices, padding dropped)
+    for res1, res4 in [(one["eval"], four["eval"])] + list(zip(one["eval_stacked"],
+                                                               four["eval_stacked"])):
+        assert res4["episodes"] == 6
+        for key in res1:
+            _close(res1[key], res4[key], rtol=1e-4)
+    # the stacked evaluation of seed 1 equals the evaluation of that seed alone
+    for key in one["eval"]:
+        _close(one["eval"][key], one["eval_stacked"][1][key], rtol=1e-4)
+
+
+@pytest.mark.parametrize("env,args,ok", [
+    ({}, {}, False),
+    ({"DTAC_COORDINATOR": "localhost:1234"}, {}, "needs"),
+    ({}, {"num_processes": 2}, "need --coordinator"),
+])
+def test_init_distributed_arguments(monkeypatch, env, args, ok):
+    from dtac_jax import parallel
+    for k in ("DTAC_COORDINATOR", "DTAC_NUM_PROCESSES", "DTAC_PROCESS_ID"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    if ok is False:
+        assert parallel.init_distributed(**args) is False
+    else:
+        with pytest.raises(ValueError, match=ok):
+            parallel.init_distributed(**args)
+
+
+def test_training_compiles_once_per_chunk_length(tmp_path):
+    """No recompilation between episodes: after the first chunk of a given length, later
+    chunks of that length (with their metrics and checkpoints) trace, lower and compile
+    nothing. Counted with jax.monitoring's compilation events."""
+    from jax import monitoring
+
+    from dtac_jax.algos.common import CollectConfig
+    from dtac_jax.algos.tac import TACConfig, make_tac
+    from dtac_jax.env import make_params, make_scenario
+    from dtac_jax.train import run_training
+
+    events = {"/jax/core/compile/jaxpr_trace_duration": [],
+              "/jax/core/compile/jaxpr_to_mlir_module_duration": [],
+              "/jax/core/compile/backend_compile_duration": []}
+
+    def listen(event, duration, **kw):
+        if event in events:
+            events[event].append(kw.get("fun_name", "?"))
+
+    chunks = []
+
+    def after_chunk(ep, n):
+        chunks.append((n, {k: len(v) for k, v in events.items()}))
+
+    cfg = TACConfig(episodes=5, updates=2, batch_size=8, buffer_size=256,
+                    collect=CollectConfig(envs=4, rounds=2))
+    init, episode = make_tac(make_params(make_scenario("small", rounds=3)), cfg)
+    monitoring.register_event_duration_secs_listener(listen)
+    try:
+        run_training(init, episode, {"kind": "test"}, tmp_path / "run", episodes=5, seeds=2,
+                     chunk=2, progress=False, callback=after_chunk)
+    finally:
+        monitoring.unregister_event_duration_listener(listen)
+    assert [n for n, _ in chunks] == [2, 2, 1]
+    before = {k: 0 for k in events}
+    new = []
+    for n, counts in chunks:
+        new.append({k: counts[k] - before[k] for k in counts})
+        before = counts
+    lower = "/jax/core/compile/jaxpr_to_mlir_module_duration"
+    assert new[0][lower] >= 1                       # the first chunk of length 2 compiled
+    assert all(v == 0 for v in new[1].values()), new[1]   # the second one reused it
+    assert new[2][lower] >= 1                       # the length-1 chunk is a new program
