@@ -74,16 +74,25 @@ CHILD = textwrap.dedent(r'''
 ''')
 
 
-def _child(tmp_path, devices: int):
+def _start_child(tmp_path, devices: int):
     out = tmp_path / f"dev{devices}"
     out.mkdir()
     env = dict(os.environ, JAX_PLATFORMS="cpu",
                XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
                DTAC_TEST_CACHE=os.environ.get("DTAC_JAX_CACHE", "/tmp/dtac_jax_xla_cache"))
     env.pop("DTAC_DEVICES", None)
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(out)], env=env, text=True,
-                          capture_output=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(out)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return proc, out
+
+
+def _finish_child(proc, out):
+    try:
+        _, err = proc.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == 0, err[-4000:]
     info = json.loads((out / "info.json").read_text())
     return info, dict(np.load(out / "state.npz"))
 
@@ -93,8 +102,9 @@ def _close(a, b, rtol=1e-5, atol=1e-6):
 
 
 def test_four_devices_match_one(tmp_path):
-    one, s1 = _child(tmp_path, 1)
-    four, s4 = _child(tmp_path, 4)
+    # both children at once: compilation is mostly single-threaded, the machine has 2 cores
+    started = [_start_child(tmp_path, 1), _start_child(tmp_path, 4)]
+    (one, s1), (four, s4) = [_finish_child(*c) for c in started]
     assert one["devices"] == 1 and four["devices"] == 4
     # the training state really is split over the 4 devices, one seed each
     assert four["actor_devices"] == 4 and four["buffer_devices"] == 4
