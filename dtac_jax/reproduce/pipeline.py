@@ -84,8 +84,9 @@ class Pipeline:
     # ------------------------------------------------------------------ stage cache
     def stage(self, name: str, config: dict, fn: Callable[[], dict]) -> dict:
         """Run ``fn`` unless stage ``name`` finished before with the same ``config``."""
-        path = self.root / "stages" / f"{name.replace(':', '__')}.json"
-        if path.exists() and not (self.force and name not in self._forced):
+        path = self._stage_path(name)
+        fresh = self.force and name not in self._forced
+        if path.exists() and not fresh:
             stored = json.loads(path.read_text())
             if stored["config"] == json.loads(json.dumps(config)):
                 if name not in self._logged:
@@ -93,12 +94,12 @@ class Pipeline:
                     self._logged.add(name)
                 return stored["result"]
             self.log(f"[{self.elapsed()}] {name}: configuration changed, rerunning")
-        forced = self.force and name not in self._forced
+            fresh = True
         self._forced.add(name)
         self.log(f"[{self.elapsed()}] {name}: running")
         t = time.time()
-        result = fn(forced)
-        result = dict(result, wall_s=round(time.time() - t, 1))
+        result = fn(fresh)   # fresh: start over (no resume of a run left by another config)
+        result = dict(result, wall_s=round(time.time() - t, 1), finished=time.time())
         path.write_text(json.dumps(dict(config=config, result=result), indent=2))
         self.log(f"[{self.elapsed()}] {name}: done in {result['wall_s']:.0f} s")
         return result
@@ -141,9 +142,11 @@ class Pipeline:
         else:
             cfg = self.transfer_config(method)
         config = dict(preset=preset, method=method, seeds=p.seeds, config=cfg.to_dict())
+        if method in TRANSFERS:
+            config["tac"] = self.stamp(f"train:{preset}:tac")
 
-        def go(forced):
-            if forced and run.exists():
+        def go(fresh):
+            if fresh and run.exists():
                 shutil.rmtree(run)
             kw = dict(chunk=p.chunk, resume=True, progress=self.progress)
             self.log(f"    training {LABELS[method]} on {preset}: {cfg.episodes} episodes x "
@@ -233,7 +236,7 @@ class Pipeline:
         out = self.root / "data" / f"eval_{preset}.csv"
         config = dict(preset=preset, counts=list(counts), episodes=p.eval_episodes,
                       rounds=p.eval_rounds, search=[p.search_candidates, p.search_iterations],
-                      trained={m: self.stage_wall(f"train:{preset}:{m}") for m in LEARNED})
+                      trained={m: self.stamp(f"train:{preset}:{m}") for m in LEARNED})
 
         def go(_):
             params = make_params(self.scenario(preset))
@@ -252,9 +255,14 @@ class Pipeline:
         self.stage(f"eval:{preset}", config, go)
         return out
 
-    def stage_wall(self, name: str):
-        path = self.root / "stages" / f"{name.replace(':', '__')}.json"
-        return json.loads(path.read_text())["result"].get("wall_s") if path.exists() else None
+    def _stage_path(self, name: str) -> Path:
+        return self.root / "stages" / f"{name.replace(':', '__')}.json"
+
+    def stamp(self, name: str):
+        """When stage ``name`` last finished: downstream stages include it in their
+        configuration, so they rerun after it reruns."""
+        path = self._stage_path(name)
+        return json.loads(path.read_text())["result"].get("finished") if path.exists() else None
 
     def evaluate_generalization(self) -> Path:
         """Fig. 11: DTAC trained on ``medium`` and on ``large``, both evaluated on ``large``."""
@@ -267,9 +275,9 @@ class Pipeline:
         out = self.root / "data" / "generalization.csv"
         config = dict(src=src, dst=dst, counts=list(counts), episodes=p.eval_episodes,
                       rounds=p.eval_rounds,
-                      trained=[self.stage_wall(f"train:{src}:dtac"),
-                               self.stage_wall(f"train:{dst}:dtac"),
-                               self.stage_wall(f"train:{dst}:tac")])
+                      trained=[self.stamp(f"train:{src}:dtac"),
+                               self.stamp(f"train:{dst}:dtac"),
+                               self.stamp(f"train:{dst}:tac")])
 
         def go(_):
             params = make_params(self.scenario(dst))
@@ -294,7 +302,7 @@ class Pipeline:
         p = self.profile
         out = self.root / "data" / f"kl_{preset}.csv"
         config = dict(preset=preset, episodes=p.eval_episodes, rounds=p.eval_rounds,
-                      trained={m: self.stage_wall(f"train:{preset}:{m}")
+                      trained={m: self.stamp(f"train:{preset}:{m}")
                                for m in ("tac",) + students})
 
         def go(_):
