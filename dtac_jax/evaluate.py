@@ -94,19 +94,42 @@ def evaluate_stacked(make_policy: Callable, stacked, params: EnvParams, key, epi
     run). One compiled program, vmapped over policies and episodes, with the parameters as
     arguments rather than constants baked into the program. Returns one
     :class:`EvalResult` per policy, each identical to ``evaluate`` of that policy."""
-    n_per_edge = _check(params, episodes, rounds, n_per_edge)
-    rounds = params.rounds if rounds is None else int(rounds)
-    keys = episode_keys(key, episodes)
+    counts = None if n_per_edge is None else [n_per_edge]
+    return [r[0] for r in evaluate_grid(make_policy, stacked, params, key, episodes, rounds,
+                                        counts)]
 
-    def per_policy(theta, ks):
+
+def evaluate_grid(make_policy: Callable, stacked, params: EnvParams, key, episodes: int = 16,
+                  rounds: int | None = None, counts=None) -> list[list[EvalResult]]:
+    """``[policy][count] -> EvalResult``: every policy of ``stacked`` (leading axis; ``None``
+    for one policy ``make_policy(None)``) at every UE count per edge in ``counts`` (ints or
+    int[K]; ``None``: one point with drawn counts), all on the same episodes, in one compiled
+    program (vmapped over policies, counts and episodes; episodes split over devices)."""
+    rounds_ = params.rounds if rounds is None else int(rounds)
+    if counts is None:
+        _check(params, episodes, rounds, None)
+        n_arr = None
+    else:
+        n_arr = jnp.stack([_check(params, episodes, rounds, c) for c in counts])
+
+    def per_policy(theta, ks):                                    # [counts, episodes, ...]
         pol = make_policy(theta)
-        return jax.vmap(lambda k: run_episode(pol, params, k, rounds, n_per_edge))(ks)
+        one = lambda n: jax.vmap(  # noqa: E731
+            lambda k: run_episode(pol, params, k, rounds_, n))(ks)
+        return jax.tree_util.tree_map(lambda v: v[None], one(None)) if n_arr is None \
+            else jax.vmap(one)(n_arr)
 
-    fn = jax.vmap(per_policy, in_axes=(0, None))                  # [policies, episodes, ...]
-    s = _run_sharded(lambda ks, th: jax.tree_util.tree_map(
-        lambda v: jnp.swapaxes(v, 0, 1), fn(th, ks)), keys, episodes, stacked)
-    n_pol = int(jax.tree_util.tree_leaves(stacked)[0].shape[0])
-    return [summarize({k: v[:, i] for k, v in s.items()}, rounds) for i in range(n_pol)]
+    if stacked is None:
+        fn = lambda ks: jax.tree_util.tree_map(  # noqa: E731
+            lambda v: jnp.moveaxis(v[None], 2, 0), per_policy(None, ks))
+        s = _run_sharded(fn, episode_keys(key, episodes), episodes)
+    else:
+        fn = lambda ks, th: jax.tree_util.tree_map(  # noqa: E731
+            lambda v: jnp.moveaxis(v, 2, 0), jax.vmap(per_policy, in_axes=(0, None))(th, ks))
+        s = _run_sharded(fn, episode_keys(key, episodes), episodes, stacked)
+    n_pol, n_c = next(iter(s.values())).shape[1:3]
+    return [[summarize({k: v[:, i, c] for k, v in s.items()}, rounds_) for c in range(n_c)]
+            for i in range(n_pol)]
 
 
 def _check(params: EnvParams, episodes: int, rounds, n_per_edge):

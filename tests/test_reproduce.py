@@ -47,6 +47,32 @@ def test_aggregate_bands():
     assert band.tolist() == [0.5, 0.5]                            # one seed: episode std err
 
 
+def test_evaluate_grid_equals_evaluate_per_count():
+    from dtac_jax.algos import common
+    from dtac_jax.algos.heuristics import greedy_policy
+    from dtac_jax.env import make_params, make_scenario
+    from dtac_jax.evaluate import evaluate, evaluate_grid
+    from dtac_jax.nets.transformer import NetConfig, init_actor_critic
+    import jax
+
+    params = make_params(make_scenario("small", rounds=3))
+    key = jax.random.PRNGKey(5)
+    grid = evaluate_grid(lambda _: greedy_policy, None, params, key, episodes=3, counts=[1, 6])
+    for c, r in zip((1, 6), grid[0]):
+        want = evaluate(greedy_policy, params, key, episodes=3, n_per_edge=c)
+        np.testing.assert_allclose(r.weighted_reward, want.weighted_reward, rtol=1e-5)
+        np.testing.assert_allclose(r.frac_edge, want.frac_edge, rtol=1e-6)
+    # stacked parameters: policy i of the grid is the policy built from parameters i
+    net = NetConfig()
+    actors = [init_actor_critic(jax.random.PRNGKey(i), net)["actor"] for i in (1, 2)]
+    stacked = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *actors)
+    make = lambda prm: common.learned_policy(prm, net, "full")  # noqa: E731
+    grid = evaluate_grid(make, stacked, params, key, episodes=2, counts=[2, 5])
+    assert len(grid) == 2 and len(grid[0]) == 2
+    want = evaluate(make(actors[1]), params, key, episodes=2, n_per_edge=5)
+    np.testing.assert_allclose(grid[1][1].weighted_reward, want.weighted_reward, rtol=1e-4)
+
+
 def test_bad_input_one_line_errors(capsys):
     with pytest.raises(ValueError, match="unknown profile 'nope'"):
         get_profile("nope")

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 
-from dtac_jax.reproduce.pipeline import (GENERALIZATION, LABELS, LEARNED, POLICIES, Pipeline,
+from dtac_jax.reproduce.pipeline import (GENERALIZATION, LABELS, POLICIES, Pipeline,
                                          episodes_to_95, read_csv, write_csv)
 
 PERF_FIG = {"small": "fig5", "medium": "fig6", "large": "fig7"}

@@ -37,7 +37,7 @@ from dtac_jax.algos.tac import TACConfig
 from dtac_jax.env import env as E
 from dtac_jax.env import make_params, make_scenario
 from dtac_jax.env.scenarios import EnvParams
-from dtac_jax.evaluate import episode_keys, run_episode, summarize
+from dtac_jax.evaluate import episode_keys, evaluate_grid
 from dtac_jax.reproduce.profiles import Profile
 from dtac_jax import runs
 from dtac_jax.train import read_metrics
@@ -209,24 +209,8 @@ class Pipeline:
     def evaluate_family(self, fam: Family, params: EnvParams, counts) -> list[list]:
         """``[seed][count] -> EvalResult`` on the profile's evaluation episodes: one compiled
         program per policy, vmapped over seeds, UE counts and episodes."""
-        p = self.profile
-        keys = episode_keys(self.eval_key(), p.eval_episodes)
-        n_arr = jnp.broadcast_to(jnp.asarray(counts, jnp.int32)[:, None],
-                                 (len(counts), params.n_edges))
-        rounds = params.rounds
-
-        def one_seed(prm):
-            pol = fam.make(prm)
-            return jax.vmap(lambda n: jax.vmap(
-                lambda k: run_episode(pol, params, k, rounds, n))(keys))(n_arr)
-
-        if fam.stacked is None:
-            sums = jax.tree_util.tree_map(lambda v: v[None], jax.jit(one_seed)(None))
-        else:
-            sums = jax.jit(jax.vmap(one_seed))(fam.stacked)
-        sums = jax.device_get(sums)
-        return [[summarize(jax.tree_util.tree_map(lambda v: v[s, c], sums), rounds)
-                 for c in range(len(counts))] for s in range(fam.seeds)]
+        return evaluate_grid(fam.make, fam.stacked, params, self.eval_key(),
+                             self.profile.eval_episodes, counts=counts)
 
     def evaluate_preset(self, preset: str) -> Path:
         """Every policy of ``preset`` on the same episodes at every x-axis UE count."""
