@@ -23,6 +23,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) experiments/bench_sim.py
+	$(PY) experiments/bench_train.py
+	$(PY) experiments/bench_deploy.py
 
 calibrate: $(STAMP)
 	$(PY) experiments/calibrate.py

@@ -10,6 +10,10 @@ second of wall time, with a random policy choosing the actions.
 - NumPy: :class:`numpy_env.NumpyCloudEdgeEnv`, one episode at a time (a Python loop over
   episodes and rounds, random actions), for ``--numpy-seconds`` of wall time.
 
+A second sweep scales the number of UEs per episode (``--ues``, default 20 to 200: the
+``small`` topology with every edge serving ``UEs / K`` of them) at ``--ue-episodes`` parallel
+JAX episodes, each against the NumPy reference at the same UE count, measured in the same run.
+
 Both sides time the policy and the step only: episode resets happen outside the timers (the
 JAX side steps ``R <= rounds`` rounds from freshly reset episodes in every call). Before
 timing, :func:`numpy_env.check_against_jax` asserts that both implementations compute the
@@ -18,7 +22,7 @@ same costs, observations and cache updates, so the comparison is like with like.
 Usage (from the repository root; ``make bench`` runs the defaults)::
 
     python experiments/bench_sim.py --episodes 1,64,1024,8192 --rounds 50 \
-        --numpy-seconds 10 --out benchmarks/sim.json
+        --numpy-seconds 10 --ues 20,50,100,200 --ue-episodes 1024 --out benchmarks/sim.json
 
 Writes the figures, the device, the versions and the date to ``--out`` and a Markdown copy of
 the tables beside it (``.md``).
@@ -93,12 +97,14 @@ def bench_jax(params, n_episodes: int, n_rounds: int, min_seconds: float, seed: 
     assert np.isfinite(np.asarray(objective)).all(), "non-finite objective in the JAX rollout"
     ue_rounds_per_call = int(n_real) * n_rounds
 
-    call_s = []
+    call_s, cpu_s = [], 0.0
     while sum(call_s) < min_seconds or len(call_s) < 2:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         jax.block_until_ready(compiled(jax.random.fold_in(key, len(call_s) + 1), obs, state))
         call_s.append(time.perf_counter() - t0)
+        cpu_s += time.process_time() - c0
     return dict(
+        n_slots=params.n_max, cpu_s_per_wall_s=cpu_s / sum(call_s),
         episodes=n_episodes, rounds_per_call=n_rounds, real_ues=int(n_real),
         ue_rounds_per_call=ue_rounds_per_call, compile_s=compile_s, warmup_call_s=warmup_s,
         calls=len(call_s), mean_call_s=float(np.mean(call_s)), min_call_s=float(np.min(call_s)),
@@ -111,12 +117,12 @@ def bench_numpy(scenario, seconds: float, seed: int = 0) -> dict:
     """UE-rounds/s of the NumPy env, one episode at a time, random actions, for ``seconds``."""
     env = NumpyCloudEdgeEnv(scenario)
     rng = np.random.default_rng(seed)
-    ue_rounds, rounds, episodes, stepping_s = 0, 0, 0, 0.0
+    ue_rounds, rounds, episodes, stepping_s, cpu_s = 0, 0, 0, 0.0, 0.0
     while stepping_s < seconds:
         env.reset(seed=seed + episodes)  # outside the timer, as on the JAX side
         episodes += 1
         n_real = int(env.mask.sum())
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         done = False
         while not done:
             x, channel, a, b = env.random_action(rng)
@@ -124,8 +130,10 @@ def bench_numpy(scenario, seconds: float, seed: int = 0) -> dict:
             ue_rounds += n_real
             rounds += 1
         stepping_s += time.perf_counter() - t0
+        cpu_s += time.process_time() - c0
     return dict(episodes=episodes, rounds=rounds, ue_rounds=ue_rounds, seconds=stepping_s,
-                ue_rounds_per_s=ue_rounds / stepping_s, dtype=str(env.dtype))
+                ue_rounds_per_s=ue_rounds / stepping_s, dtype=str(env.dtype),
+                n_slots=env.n_max, cpu_s_per_wall_s=cpu_s / stepping_s)
 
 
 # ============================================================================ report
@@ -146,6 +154,17 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['episodes']} | {r['rounds_per_call']} | {r['real_ues']} | "
                      f"{r['compile_s']:.2f} | {r['warmup_call_s']:.3f} | {r['mean_call_s']:.3f} | "
                      f"{r['calls']} |")
+    if report.get("ue_scaling"):
+        lines += ["", f"Scaling with the number of UEs per episode ({report['ue_episodes']} "
+                      "parallel JAX episodes; NumPy one episode at a time, same UE count, same run):",
+                  "", "| UEs per episode | JAX UE-rounds/s | NumPy UE-rounds/s | ratio | "
+                      "rounds per call | compile (s) |", "|---:|---:|---:|---:|---:|---:|"]
+        for u in report["ue_scaling"]:
+            j, n_ = u["jax"], u["numpy"]
+            lines.append(f"| {u['ues']} | {j['ue_rounds_per_s']:,.0f} | "
+                         f"{n_['ue_rounds_per_s']:,.0f} | "
+                         f"{j['ue_rounds_per_s'] / n_['ue_rounds_per_s']:.2f}x | "
+                         f"{j['rounds_per_call']} | {j['compile_s']:.2f} |")
     mem = report["memory"]
     n = report["numpy"]
     lines.append("")
@@ -158,7 +177,9 @@ def markdown(report: dict) -> str:
         f"{n['ue_rounds']:,} UE-rounds in {n['seconds']:.1f} s of stepping.",
         f"- Device: {report['device']['description']}; jax {report['versions']['jax']}, "
         f"numpy {report['versions']['numpy']}; {report['host']['cpu_count']} CPUs, "
-        f"load average {report['host']['loadavg_start']} at start; {report['date']}.",
+        f"load average {report['host']['loadavg_start']} at start, "
+        f"{report['host']['loadavg_end']} at end (other jobs shared the CPUs: compare the "
+        f"ratios, measured side by side, more than the absolute rates); {report['date']}.",
         f"- Parity check: NumPy and JAX agree on {report['parity_states_checked']} states "
         f"(round costs and observations to rtol 1e-4, LRU caches exactly).",
     ]
@@ -176,6 +197,14 @@ def main(argv=None) -> dict:
                     help="time JAX calls until this much wall time (at least 2 calls)")
     ap.add_argument("--numpy-seconds", type=float, default=10.0,
                     help="wall budget of the NumPy reference")
+    ap.add_argument("--ues", default="20,50,100,200",
+                    help="comma-separated UEs per episode for the UE-scaling sweep ('' skips it)")
+    ap.add_argument("--ue-episodes", type=int, default=1024,
+                    help="parallel JAX episodes of the UE-scaling sweep")
+    ap.add_argument("--ue-numpy-seconds", type=float, default=4.0,
+                    help="NumPy wall budget per UE count")
+    ap.add_argument("--max-call-ue-rounds", type=int, default=2_000_000,
+                    help="UE-scaling sweep: cap on episodes x rounds x UEs per JAX call")
     ap.add_argument("--preset", default="small")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/sim.json")
@@ -206,6 +235,23 @@ def main(argv=None) -> dict:
                           peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                           rss_mib=psutil.Process().memory_info().rss / 2 ** 20)
 
+    ue_scaling = []
+    for n_ues in [int(u) for u in args.ues.split(",") if u.strip()]:
+        per_edge = max(1, n_ues // scenario.n_edges)
+        scn_u = scenario.with_fixed_ues(per_edge)
+        n_u = scn_u.n_max
+        n_rounds = max(1, min(args.rounds,
+                              args.max_call_ue_rounds // (args.ue_episodes * n_u)))
+        print(f"UE scaling: {n_u} UEs per episode: NumPy {args.ue_numpy_seconds:g} s, JAX "
+              f"{args.ue_episodes} episodes x {n_rounds} rounds per call ...", flush=True)
+        np_u = bench_numpy(scn_u, args.ue_numpy_seconds, seed=args.seed)
+        jx_u = bench_jax(make_params(scn_u), args.ue_episodes, n_rounds, args.min_seconds,
+                         seed=args.seed)
+        print(f"  NumPy {np_u['ue_rounds_per_s']:,.0f}, JAX {jx_u['ue_rounds_per_s']:,.0f} "
+              f"UE-rounds/s: {jx_u['ue_rounds_per_s'] / np_u['ue_rounds_per_s']:.1f}x",
+              flush=True)
+        ue_scaling.append(dict(ues=n_u, ues_per_edge=per_edge, numpy=np_u, jax=jx_u))
+
     devices = jax.devices()
     report = dict(
         benchmark="simulator UE-rounds per second (random policy), JAX vs NumPy reference",
@@ -219,6 +265,7 @@ def main(argv=None) -> dict:
                   cpu_count=os.cpu_count(), loadavg_start=loadavg_start,
                   loadavg_end=[round(v, 2) for v in os.getloadavg()]),
         parity_states_checked=n_checked, numpy=np_res, jax=jax_res, memory=memory,
+        ue_episodes=args.ue_episodes, ue_scaling=ue_scaling,
         timing_notes=("UE-rounds = real UEs (from the mask) x rounds; both sides time the "
                       "random policy and the step, not the episode reset; JAX float32, "
                       f"NumPy {np_res['dtype']}."),

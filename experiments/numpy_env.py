@@ -277,8 +277,9 @@ def check_against_jax(scenario: Scenario | None = None, n_states: int = 12, seed
     Walks a few NumPy episodes under random actions (so caches fill and hits occur) and, at
     each visited state, feeds the same tasks, gains, caches and action to:
 
-    - :func:`round_costs` and ``dtac_jax.env.physics.round_costs`` (``t_ue``, ``e_ue``,
-      ``t_round``, to ``rtol``; JAX runs in its default float32);
+    - :func:`round_costs`, ``dtac_jax.env.physics.round_costs`` and ``dtac_jax.env.env.costs``
+      (its per-edge-block path) (``t_ue``, ``e_ue``, ``t_round``, to ``rtol``; JAX runs in its
+      default float32);
     - :meth:`NumpyCloudEdgeEnv.observe` and ``dtac_jax.env.env.observe`` (to ``rtol``);
     - :meth:`NumpyCloudEdgeEnv.update_cache` and ``dtac_jax.env.env.update_cache`` (exactly).
 
@@ -296,6 +297,7 @@ def check_against_jax(scenario: Scenario | None = None, n_states: int = 12, seed
     jcosts = jax.jit(lambda kw: physics.round_costs(**kw))
     jobserve = jax.jit(jenv.observe)
     jcache = jax.jit(jenv.update_cache)
+    jenv_costs = jax.jit(jenv.costs)
 
     np_env = NumpyCloudEdgeEnv(scn)
     rng = np.random.default_rng(seed)
@@ -329,6 +331,13 @@ def check_against_jax(scenario: Scenario | None = None, n_states: int = 12, seed
                     g_back_edge=jnp.asarray(np_env.g_back_edge, jnp.float32),
                     cache_stamp=jnp.asarray(np_env.cache_stamp, jnp.int32),
                     t=jnp.asarray(np_env.t, jnp.int32))
+                # the environment's own cost path (per-edge blocks, env.costs) agrees too
+                t_e, e_e, tr_e = jenv_costs(state, jenv.Action(
+                    x=jnp.asarray(x, jnp.int32), channel=jnp.asarray(channel, jnp.int32),
+                    a=jnp.asarray(a, jnp.float32), b=jnp.asarray(b, jnp.float32)), params)
+                np.testing.assert_allclose(np.asarray(t_e), t_np, rtol=rtol, err_msg="env t_ue")
+                np.testing.assert_allclose(np.asarray(e_e), e_np, rtol=rtol, err_msg="env e_ue")
+                np.testing.assert_allclose(float(tr_e), tr_np, rtol=rtol, err_msg="env t_round")
                 obs_j = jobserve(state, params)
                 np.testing.assert_allclose(np.asarray(obs_j.s), np_env.observe(inputs).s,
                                            rtol=rtol, err_msg="observation")

@@ -73,14 +73,35 @@ def slot_mask(params: EnvParams, n_per_edge: jax.Array) -> jax.Array:
     return within < jnp.repeat(n_per_edge, params.ue_max)
 
 
+def _search_cdf(cdf, row, value):
+    """``searchsorted(cdf[row], value, side="right")`` elementwise, without gathering rows.
+
+    A branch-free binary search of fixed length (``bit_length(M)`` steps) that gathers one
+    table entry per UE and step from the flat ``[types * M]`` table; the result (the number of
+    entries ``<= value``) is exactly ``jnp.searchsorted``'s, which would first gather a whole
+    ``[M]`` row per UE.
+    """
+    m = cdf.shape[-1]
+    flat = cdf.reshape(-1)
+    base = row.astype(jnp.int32) * m
+    lo = jnp.zeros(row.shape, jnp.int32)
+    hi = jnp.full(row.shape, m, jnp.int32)
+    for _ in range(int(m).bit_length()):  # each step halves hi - lo (at least)
+        active = lo < hi
+        mid = (lo + hi) // 2
+        le = flat[base + jnp.minimum(mid, m - 1)] <= value
+        lo = jnp.where(active & le, mid + 1, lo)
+        hi = jnp.where(active & ~le, mid, hi)
+    return lo
+
+
 def _draw_round(key, state_mask, ue_type, dist, params: EnvParams):
     """Tasks (type-specific Zipf) and Rayleigh fading for one round."""
     k_task, k_up, k_back = jax.random.split(key, 3)
     dtype = _dtype(params)
     # inverse-CDF sampling: one uniform per UE and a binary search in its type's Zipf CDF
     u = jax.random.uniform(k_task, ue_type.shape, params.pop_cdf.dtype)
-    cdf = params.pop_cdf[ue_type]                                        # [N, M]
-    task = jax.vmap(lambda c, v: jnp.searchsorted(c, v * c[-1], side="right"))(cdf, u)
+    task = _search_cdf(params.pop_cdf, ue_type, u * params.pop_cdf[ue_type, -1])
     task = jnp.minimum(task, params.n_tasks - 1).astype(jnp.int32)
     task = jnp.where(state_mask, task, 0)
     fade_up = jax.random.exponential(k_up, dist.shape, dtype)        # |g|^2 ~ Exp(1)
@@ -149,7 +170,7 @@ def physics_kwargs(state: EnvState, params: EnvParams) -> dict:
 def costs(state: EnvState, action: Action, params: EnvParams):
     """``round_costs`` of ``action`` in ``state``: ``(t_ue, e_ue, t_round)``."""
     return physics.round_costs(x=action.x, channel=action.channel, a=action.a, b=action.b,
-                               **physics_kwargs(state, params))
+                               edge_block=params.ue_max, **physics_kwargs(state, params))
 
 
 def observe(state: EnvState, params: EnvParams) -> Obs:
@@ -168,30 +189,52 @@ def update_cache(cache_stamp, state: EnvState, x, params: EnvParams):
     (stamp ``t * (N + 1) + slot + 1``: later rounds and, within a round, later slots are more
     recent). Then each edge keeps its most recent results while their total ``s_out`` fits in
     ``cache_capacity`` (exactly what evicting least-recently-used items one by one gives).
+
+    Slots are in the environment's layout (slot ``n`` on edge ``n // ue_max``, see
+    :func:`slot_edges`), which lets the touch run as one dense pass over the ``[K, M]`` table
+    (each cell against its edge's ``ue_max`` slots) instead of a scatter.
     """
-    n = params.n_max
+    n, k_edges, u_max, m_tasks = params.n_max, params.n_edges, params.ue_max, params.n_tasks
     off = state.mask & ((x == physics.EDGE) | (x == physics.CLOUD))
     slot = jnp.arange(n, dtype=jnp.int32)
-    stamp_new = jnp.where(off, state.t * (n + 1) + slot + 1, -1)
-    cache_stamp = cache_stamp.at[state.edge, state.task].max(stamp_new)
+    stamp_new = jnp.where(off, state.t * (n + 1) + slot + 1, -1).reshape(k_edges, u_max)
+    task = state.task.reshape(k_edges, u_max)
+    # the touch: max over the edge's slots of the stamps of the slots that hold this task
+    hits = task[:, :, None] == jnp.arange(m_tasks, dtype=jnp.int32)        # [K, U, M]
+    touched = jnp.max(jnp.where(hits, stamp_new[:, :, None], -1), axis=1)   # [K, M]
+    stamps = jnp.maximum(cache_stamp, touched)
 
-    def evict(stamps):  # one edge: stamps int32[M], unique among cached items
-        # Keep items with stamp >= tau, tau the smallest threshold whose kept bits fit: a binary
-        # search over stamps (no sort); bits(tau) is non-increasing in tau.
-        def bits(tau):
-            return jnp.sum(jnp.where((stamps >= tau) & (stamps >= 0), params.s_out, 0.0))
+    # Eviction: keep the items with stamp >= tau, tau the smallest threshold whose kept bits
+    # fit; bits(tau) is non-increasing in tau, so a binary search over stamps (no sort). An
+    # edge whose whole content fits keeps it (tau = 0, no search); otherwise tau lies in
+    # (oldest cached stamp, newest stamp + 1], a bracket of a few rounds' stamps.
+    present = stamps >= 0
+    total = jnp.sum(jnp.where(present, params.s_out, 0.0), axis=-1)                    # [K]
+    need = total > params.cache_capacity
+    # The bracket's ends come from float32 min / max reductions (XLA CPU reduces float32 several
+    # times faster than int32), widened by the float rounding error so they stay valid
+    # bounds for any int32 stamps: lo0 <= oldest + 1 and hi0 >= newest + 1.
+    f_stamps = stamps.astype(jnp.float32)
+    big = jnp.float32(2 ** 31 - 128)
+    to_int = lambda v: jnp.minimum(v, big).astype(jnp.int32)  # noqa: E731
+    oldest = to_int(jnp.min(jnp.where(present, f_stamps, big), axis=-1))
+    newest = to_int(jnp.max(f_stamps, axis=-1))
+    slack = lambda v: jnp.maximum(v, 0) >> 23  # noqa: E731  (>= the error once v >= 2**24)
+    lo0 = jnp.where(need, jnp.maximum(oldest - slack(oldest), 0) + 1, 0)
+    hi0 = jnp.where(need, newest + jnp.minimum(slack(newest), (2 ** 31 - 2) - newest) + 1, 0)
 
-        def body(lo_hi):
-            lo, hi = lo_hi
-            mid = (lo + hi) // 2
-            fits = bits(mid) <= params.cache_capacity
-            return jnp.where(fits, lo, mid + 1), jnp.where(fits, mid, hi)
+    def bits(tau):  # [K] kept bits for thresholds tau >= 1 (so only present items count)
+        return jnp.sum(jnp.where(stamps >= tau[:, None], params.s_out, 0.0), axis=-1)
 
-        lo, _ = jax.lax.while_loop(lambda lh: lh[0] < lh[1], body,
-                                   (jnp.zeros((), jnp.int32), jnp.max(stamps) + 1))
-        return jnp.where(stamps >= lo, stamps, -1)
+    def body(lo_hi):
+        lo, hi = lo_hi
+        active = lo < hi
+        mid = lo + (hi - lo) // 2  # no int32 overflow near 2**31
+        fits = bits(mid) <= params.cache_capacity
+        return (jnp.where(active & ~fits, mid + 1, lo), jnp.where(active & fits, mid, hi))
 
-    return jax.vmap(evict)(cache_stamp)
+    tau, _ = jax.lax.while_loop(lambda lh: jnp.any(lh[0] < lh[1]), body, (lo0, hi0))
+    return jnp.where(stamps >= tau[:, None], stamps, -1)
 
 
 def step(key: chex.PRNGKey, state: EnvState, action: Action, params: EnvParams):
