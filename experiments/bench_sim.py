@@ -10,9 +10,12 @@ second of wall time, with a random policy choosing the actions.
 - NumPy: :class:`numpy_env.NumpyCloudEdgeEnv`, one episode at a time (a Python loop over
   episodes and rounds, random actions), for ``--numpy-seconds`` of wall time.
 
-A second sweep scales the number of UEs per episode (``--ues``, default 20 to 200: the
-``small`` topology with every edge serving ``UEs / K`` of them) at ``--ue-episodes`` parallel
-JAX episodes, each against the NumPy reference at the same UE count, measured in the same run.
+Ratios are measured side by side: after every timed JAX call the NumPy reference steps for as
+long as that call took, so both see the same machine load (the CPUs may be shared); the NumPy
+reference's rate measured alone at the start is reported too. A second sweep scales the number
+of UEs per episode (``--ues``, default 20 to 200: the ``small`` topology with every edge
+serving ``UEs / K`` of them) at ``--ue-episodes`` parallel JAX episodes, each against the
+NumPy reference at the same UE count, interleaved the same way.
 
 Both sides time the policy and the step only: episode resets happen outside the timers (the
 JAX side steps ``R <= rounds`` rounds from freshly reset episodes in every call). Before
@@ -79,8 +82,12 @@ def make_rollout(params, n_episodes: int, n_rounds: int):
     return jax.jit(rollout)
 
 
-def bench_jax(params, n_episodes: int, n_rounds: int, min_seconds: float, seed: int = 0) -> dict:
-    """Compile time, then UE-rounds/s of the batched rollout over timed calls."""
+def bench_jax(params, n_episodes: int, n_rounds: int, min_seconds: float, seed: int = 0,
+              between=None) -> dict:
+    """Compile time, then UE-rounds/s of the batched rollout over timed calls.
+
+    ``between(seconds)``, if given, runs after every timed call (e.g. the NumPy reference for
+    as long as the call took, so that both see the same machine load)."""
     key = jax.random.PRNGKey(seed)
     k_reset, key = jax.random.split(key)
     reset = jax.jit(jax.vmap(jenv.reset, in_axes=(0, None)))
@@ -103,6 +110,8 @@ def bench_jax(params, n_episodes: int, n_rounds: int, min_seconds: float, seed: 
         jax.block_until_ready(compiled(jax.random.fold_in(key, len(call_s) + 1), obs, state))
         call_s.append(time.perf_counter() - t0)
         cpu_s += time.process_time() - c0
+        if between is not None:
+            between(call_s[-1])
     return dict(
         n_slots=params.n_max, cpu_s_per_wall_s=cpu_s / sum(call_s),
         episodes=n_episodes, rounds_per_call=n_rounds, real_ues=int(n_real),
@@ -136,6 +145,36 @@ def bench_numpy(scenario, seconds: float, seed: int = 0) -> dict:
                 n_slots=env.n_max, cpu_s_per_wall_s=cpu_s / stepping_s)
 
 
+class InterleavedNumpy:
+    """The NumPy reference stepped in slices between JAX calls (same load on both sides)."""
+
+    def __init__(self, scenario, seed: int = 0):
+        self.env = NumpyCloudEdgeEnv(scenario)
+        self.rng = np.random.default_rng(seed)
+        self.seed, self.episodes, self.done = seed, 0, True
+        self.ue_rounds, self.rounds, self.seconds = 0, 0, 0.0
+
+    def __call__(self, budget_s: float):
+        spent = 0.0
+        while spent < budget_s:
+            if self.done:  # reset outside the timer
+                self.env.reset(seed=self.seed + self.episodes)
+                self.episodes += 1
+                self.n_real, self.done = int(self.env.mask.sum()), False
+            t0 = time.perf_counter()
+            x, channel, a, b = self.env.random_action(self.rng)
+            _obs, _reward, self.done, _info = self.env.step(x, channel, a, b)
+            dt_ = time.perf_counter() - t0
+            spent += dt_
+            self.seconds += dt_
+            self.ue_rounds += self.n_real
+            self.rounds += 1
+
+    def result(self) -> dict:
+        return dict(ue_rounds=self.ue_rounds, rounds=self.rounds, seconds=self.seconds,
+                    ue_rounds_per_s=self.ue_rounds / max(self.seconds, 1e-12))
+
+
 # ============================================================================ report
 def rounds_for(n_episodes: int, rounds: int, max_episode_rounds: int) -> int:
     """Rounds per timed call: ``rounds``, reduced for large batches to bound a call's work."""
@@ -144,10 +183,15 @@ def rounds_for(n_episodes: int, rounds: int, max_episode_rounds: int) -> int:
 
 def markdown(report: dict) -> str:
     np_rate = report["numpy"]["ue_rounds_per_s"]
-    lines = ["| episodes | JAX UE-rounds/s | NumPy UE-rounds/s | ratio |", "|---:|---:|---:|---:|"]
+    lines = ["| episodes | JAX UE-rounds/s | NumPy UE-rounds/s, interleaved | ratio | "
+             "ratio to the NumPy block run |", "|---:|---:|---:|---:|---:|"]
     for r in report["jax"]:
-        lines.append(f"| {r['episodes']} | {r['ue_rounds_per_s']:,.0f} | {np_rate:,.0f} | "
-                     f"{r['ue_rounds_per_s'] / np_rate:.2f}x |")
+        il = r["numpy_interleaved"]["ue_rounds_per_s"]
+        lines.append(f"| {r['episodes']} | {r['ue_rounds_per_s']:,.0f} | {il:,.0f} | "
+                     f"{r['ue_rounds_per_s'] / il:.2f}x | {r['ue_rounds_per_s'] / np_rate:.2f}x |")
+    lines += ["", "Ratio: the NumPy reference stepped between the JAX calls for as long as each "
+                  "call took (same machine load on both sides); last column: against the "
+                  f"NumPy reference's {np_rate:,.0f} UE-rounds/s measured alone at the start."]
     lines += ["", "| episodes | rounds per call | real UEs | compile (s) | warm-up call (s) | "
                   "mean call (s) | timed calls |", "|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["jax"]:
@@ -156,7 +200,8 @@ def markdown(report: dict) -> str:
                      f"{r['calls']} |")
     if report.get("ue_scaling"):
         lines += ["", f"Scaling with the number of UEs per episode ({report['ue_episodes']} "
-                      "parallel JAX episodes; NumPy one episode at a time, same UE count, same run):",
+                      "parallel JAX episodes; NumPy one episode at a time, same UE count, "
+                      "interleaved with the JAX calls):",
                   "", "| UEs per episode | JAX UE-rounds/s | NumPy UE-rounds/s | ratio | "
                       "rounds per call | compile (s) |", "|---:|---:|---:|---:|---:|---:|"]
         for u in report["ue_scaling"]:
@@ -202,7 +247,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--ue-episodes", type=int, default=1024,
                     help="parallel JAX episodes of the UE-scaling sweep")
     ap.add_argument("--ue-numpy-seconds", type=float, default=4.0,
-                    help="NumPy wall budget per UE count")
+                    help="UE sweep: time JAX (and, interleaved, NumPy) for at least this long")
     ap.add_argument("--max-call-ue-rounds", type=int, default=2_000_000,
                     help="UE-scaling sweep: cap on episodes x rounds x UEs per JAX call")
     ap.add_argument("--preset", default="small")
@@ -226,8 +271,12 @@ def main(argv=None) -> dict:
     for n_ep in episodes:
         n_rounds = rounds_for(n_ep, args.rounds, args.max_episode_rounds)
         print(f"JAX, {n_ep} episodes x {n_rounds} rounds per call ...", flush=True)
-        r = bench_jax(params, n_ep, n_rounds, args.min_seconds, seed=args.seed)
-        print(f"  compile {r['compile_s']:.2f} s, {r['ue_rounds_per_s']:,.0f} UE-rounds/s",
+        inter = InterleavedNumpy(scenario, seed=args.seed)
+        r = bench_jax(params, n_ep, n_rounds, args.min_seconds, seed=args.seed, between=inter)
+        r["numpy_interleaved"] = inter.result()
+        print(f"  compile {r['compile_s']:.2f} s, {r['ue_rounds_per_s']:,.0f} UE-rounds/s; "
+              f"NumPy interleaved {r['numpy_interleaved']['ue_rounds_per_s']:,.0f}: "
+              f"{r['ue_rounds_per_s'] / r['numpy_interleaved']['ue_rounds_per_s']:.1f}x",
               flush=True)
         jax_res.append(r)
         if n_ep == max(episodes):  # memory after the largest batch
@@ -242,11 +291,13 @@ def main(argv=None) -> dict:
         n_u = scn_u.n_max
         n_rounds = max(1, min(args.rounds,
                               args.max_call_ue_rounds // (args.ue_episodes * n_u)))
-        print(f"UE scaling: {n_u} UEs per episode: NumPy {args.ue_numpy_seconds:g} s, JAX "
-              f"{args.ue_episodes} episodes x {n_rounds} rounds per call ...", flush=True)
-        np_u = bench_numpy(scn_u, args.ue_numpy_seconds, seed=args.seed)
-        jx_u = bench_jax(make_params(scn_u), args.ue_episodes, n_rounds, args.min_seconds,
-                         seed=args.seed)
+        print(f"UE scaling: {n_u} UEs per episode: JAX {args.ue_episodes} episodes x "
+              f"{n_rounds} rounds per call, NumPy interleaved ...", flush=True)
+        inter = InterleavedNumpy(scn_u, seed=args.seed)
+        jx_u = bench_jax(make_params(scn_u), args.ue_episodes, n_rounds,
+                         max(args.min_seconds, args.ue_numpy_seconds), seed=args.seed,
+                         between=inter)
+        np_u = inter.result()
         print(f"  NumPy {np_u['ue_rounds_per_s']:,.0f}, JAX {jx_u['ue_rounds_per_s']:,.0f} "
               f"UE-rounds/s: {jx_u['ue_rounds_per_s'] / np_u['ue_rounds_per_s']:.1f}x",
               flush=True)
