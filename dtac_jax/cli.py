@@ -29,7 +29,7 @@ def cmd_evaluate(args) -> int:
 
     from dtac_jax.algos.search import SearchConfig
     from dtac_jax.env import make_params, make_scenario
-    from dtac_jax.evaluate import evaluate, format_table
+    from dtac_jax.evaluate import evaluate, evaluate_stacked, format_table, mean_over_seeds
 
     overrides = {}
     if args.rounds is not None:
@@ -41,24 +41,35 @@ def cmd_evaluate(args) -> int:
     policies = _policies([p for p in args.policies.split(",") if p],
                          SearchConfig(candidates=args.search_candidates,
                                       iterations=args.search_iterations))
-    from dtac_jax.runs import load_policy
+    from dtac_jax.runs import load_family
+    families = {}
     for run in args.runs:
-        name, run_scn, pol = load_policy(run)
+        name, run_scn, stacked, make = load_family(run)
         if run_scn.l_channels != scn.l_channels or run_scn.n_edges > 16:
             raise ValueError(f"run {run} was trained with l_channels={run_scn.l_channels}, "
                              f"this scenario has {scn.l_channels}")
-        policies[name if name not in policies else f"{name}:{run}"] = pol
+        families[name if name not in policies and name not in families else f"{name}:{run}"] = (
+            stacked, make)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     key = jax.random.PRNGKey(args.seed)
     results = {}
     print(f"evaluating {len(policies)} policies on preset {scn.name!r}: {args.episodes} episodes "
           f"x {scn.rounds} rounds (same episodes for all)", flush=True)
+    total = len(policies) + len(families)
     for i, (name, pol) in enumerate(policies.items(), 1):
         t0 = time.time()
         results[name] = evaluate(pol, params, key, episodes=args.episodes)
-        print(f"  [{i}/{len(policies)}] {name:<10} weighted reward "
+        print(f"  [{i}/{total}] {name:<10} weighted reward "
               f"{results[name].weighted_reward:10.3f}  ({time.time() - t0:.1f} s)", flush=True)
+    for i, (name, (stacked, make)) in enumerate(families.items(), len(policies) + 1):
+        t0 = time.time()
+        per_seed = evaluate_stacked(make, stacked, params, key, episodes=args.episodes)
+        results[name] = mean_over_seeds(per_seed)
+        note = f", mean of {len(per_seed)} seeds" if len(per_seed) > 1 else ""
+        print(f"  [{i}/{total}] {name:<10} weighted reward "
+              f"{results[name].weighted_reward:10.3f}  ({time.time() - t0:.1f} s{note})",
+              flush=True)
     table = format_table(results)
     print(table)
     rows = [dict(policy=k, **v.as_dict()) for k, v in results.items()]

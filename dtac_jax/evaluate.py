@@ -181,6 +181,18 @@ def summarize(s: dict, rounds: int) -> EvalResult:
         reward_std_err=std_err, episodes=episodes, rounds=rounds)
 
 
+def mean_over_seeds(results: list[EvalResult]) -> EvalResult:
+    """Average of one policy's results over training seeds (same episodes); with several
+    seeds ``reward_std_err`` becomes the standard error over seeds."""
+    if len(results) == 1:
+        return results[0]
+    d = {f.name: float(np.mean([getattr(r, f.name) for r in results]))
+         for f in dataclasses.fields(EvalResult) if f.name not in ("episodes", "rounds")}
+    rewards = np.array([r.weighted_reward for r in results])
+    d["reward_std_err"] = float(rewards.std(ddof=1) / np.sqrt(len(rewards)))
+    return EvalResult(**d, episodes=results[0].episodes, rounds=results[0].rounds)
+
+
 def format_table(results: dict[str, EvalResult]) -> str:
     """Markdown table of several policies' results."""
     head = ("| policy | avg time (s) | energy/task (J) | weighted reward | local | edge | cloud "

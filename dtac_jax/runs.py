@@ -110,17 +110,39 @@ def load_happo(run_dir):
     return scn, cfg, _restore(run_dir, init, conf)
 
 
-def load_policy(run_dir, seed_index: int = 0):
-    """``(name, scenario, policy)`` of a finished run, ready for :func:`evaluate.evaluate`."""
+def happo_curve(run_dir, seed: int = 0) -> dict:
+    """HAPPO's training curve from its ``metrics.jsonl`` (the same format as TAC's): arrays
+    ``episode``, ``objective`` (measured per-round objective of the deterministic policy, as
+    TAC logs it), ``rollout_objective`` (the stochastic training rollout's) and ``wall_s``,
+    for one seed. ``experiments/baselines.episodes_to_95`` reads the same ``objective``."""
+    import numpy as np
+
+    from dtac_jax.train import read_metrics
+    _read_run(run_dir, "happo")
+    rows = [r for r in read_metrics(run_dir) if r["seed"] == seed]
+    return {k: np.array([r[k] for r in rows]) for k in ("episode", "objective",
+                                                         "rollout_objective", "wall_s")}
+
+
+def load_family(run_dir):
+    """``(name, scenario, stacked, make)`` of a finished run: its deliverable parameters
+    stacked over seeds and ``make(params_of_one_seed) -> policy`` (for
+    :func:`evaluate.evaluate_stacked`, which evaluates every seed in one program)."""
     conf = ckpt.read_config(Path(run_dir))
     if conf.get("kind") == "happo":
         from dtac_jax.algos.happo import happo_policy
         scn, cfg, state = load_happo(run_dir)
-        return "happo", scn, happo_policy(seed_slice(state.actors, seed_index),
-                                          make_params(scn), cfg)
+        params = make_params(scn)
+        return "happo", scn, state.actors, lambda prm: happo_policy(prm, params, cfg)
     if conf.get("kind") == "tac":
         scn, cfg, state = load_tac(run_dir)
-        return "tac", scn, common.learned_policy(seed_slice(state.best_actor, seed_index), cfg.net,
-                                                 "full")
+        return "tac", scn, state.best_actor, lambda prm: common.learned_policy(prm, cfg.net,
+                                                                               "full")
     scn, cfg, net, student = load_transfer(run_dir)
-    return cfg.name, scn, student_policy(seed_slice(student, seed_index), cfg, net)
+    return cfg.name, scn, student, lambda prm: student_policy(prm, cfg, net)
+
+
+def load_policy(run_dir, seed_index: int = 0):
+    """``(name, scenario, policy)`` of one seed of a finished run, for :func:`evaluate.evaluate`."""
+    name, scn, stacked, make = load_family(run_dir)
+    return name, scn, make(seed_slice(stacked, seed_index))

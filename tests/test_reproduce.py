@@ -73,6 +73,17 @@ def test_evaluate_grid_equals_evaluate_per_count():
     np.testing.assert_allclose(grid[1][1].weighted_reward, want.weighted_reward, rtol=1e-4)
 
 
+def test_mean_over_seeds():
+    from dtac_jax.evaluate import EvalResult, mean_over_seeds
+    base = dict(avg_time=1.0, energy_per_task=2.0, frac_local=0.5, frac_edge=0.5,
+                frac_cloud=0.0, cache_hit_rate=0.1, reward_std_err=9.0, episodes=4, rounds=5)
+    rs = [EvalResult(weighted_reward=w, **base) for w in (-1.0, -2.0, -6.0)]
+    m = mean_over_seeds(rs)
+    assert m.weighted_reward == -3.0 and m.avg_time == 1.0 and m.episodes == 4
+    np.testing.assert_allclose(m.reward_std_err, np.std([-1, -2, -6], ddof=1) / np.sqrt(3))
+    assert mean_over_seeds(rs[:1]) is rs[0]
+
+
 def test_bad_input_one_line_errors(capsys):
     with pytest.raises(ValueError, match="unknown profile 'nope'"):
         get_profile("nope")

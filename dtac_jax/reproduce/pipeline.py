@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dtac_jax.algos import common
-from dtac_jax.algos.dtac import TransferConfig, student_model, student_policy
-from dtac_jax.algos.happo import HAPPOConfig, happo_policy
+from dtac_jax.algos.dtac import TransferConfig, student_model
+from dtac_jax.algos.happo import HAPPOConfig
 from dtac_jax.algos.heuristics import HEURISTICS
 from dtac_jax.algos.search import SearchConfig, make_search_policy
 from dtac_jax.algos.tac import TACConfig
@@ -175,19 +175,7 @@ class Pipeline:
             return Family(method, None, lambda _: pol, 1)
         if method in HEURISTICS:
             return Family(method, None, lambda _: HEURISTICS[method], 1)
-        run = self.run_dir(preset, method)
-        if method == "tac":
-            _, cfg, state = runs.load_tac(run)
-            stacked = state.best_actor
-            make = lambda prm: common.learned_policy(prm, cfg.net, "full")  # noqa: E731
-        elif method == "happo":
-            scn, cfg, state = runs.load_happo(run)
-            stacked = state.actors
-            params = make_params(scn)
-            make = lambda prm: happo_policy(prm, params, cfg)  # noqa: E731
-        else:
-            _, cfg, net, stacked = runs.load_transfer(run)
-            make = lambda prm: student_policy(prm, cfg, net)  # noqa: E731
+        _, _, stacked, make = runs.load_family(self.run_dir(preset, method))
         seeds = int(jax.tree_util.tree_leaves(stacked)[0].shape[0])
         return Family(method, stacked, make, seeds)
 
