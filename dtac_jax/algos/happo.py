@@ -17,7 +17,31 @@
   (chunk length 1).
 
 Defaults follow the reference implementation: 5 epochs, clip 0.2, entropy 0.01, lr 5e-4,
-gamma 0.99, GAE lambda 0.95, hidden 128x128 (``quick()`` uses 64x64 for CPU runs).
+gamma 0.99, GAE lambda 0.95, hidden 128x128. ``quick()`` (what ``dtac train-happo`` and
+``experiments/baselines.py`` use on CPU) changes, so that HAPPO learns within a few hundred
+iterations on a 2-core CPU:
+
+* hidden 64x64 (CPU time);
+* lr 2e-3 for actors and critic, for more progress per iteration in a budget of ~200;
+* gamma 0.9: rounds are coupled only through the edge caches, and with gamma 0.99 the
+  return sums ~100 rounds of fading and other agents' noise against one round of signal.
+  (The lr and gamma changes were not ablated beyond one short run each: 40 iterations with
+  the reference values also lowered the rollout objective, from ~2,300 to ~800.)
+
+Action parametrisation (all configurations, not reference defaults but choices this problem
+needs): the executed ``a`` and ``b`` are ``ab_min + (1 - ab_min) u`` with ``u`` the Beta
+sample, ``ab_min = 0.1`` (TAC floors them at 0.01). ``b`` near 0 makes the local compute time
+``s_in c / (b f_ue)`` explode (and the round time is a max over UEs), ``a`` near 0 makes the
+uplink rate vanish; a uniform Beta put about 1% of each on (0, 0.01), so almost every round
+of 25 UEs carried one such outlier. The Beta heads start at concentrations ``ab_init =
+(1.5, 1.5)`` and the categorical heads near uniform (small output-layer init, as the
+reference's 0.01-gain action layers). The GRU recurrent kernels use an orthogonal init
+without QR (:func:`orthogonal_no_qr`): flax's default calls LAPACK ``geqrf``, which, batched
+over agents and seeds, deadlocked XLA's CPU runtime (README, known issues).
+
+Metrics per iteration: ``objective`` is the measured mean per-round objective of the
+deterministic policy (argmax, Beta means) on ``eval_envs`` fresh environments, as TAC's
+``metrics.jsonl`` reports; ``rollout_objective`` is that of the stochastic training rollout.
 """
 from __future__ import annotations
 
@@ -44,6 +68,7 @@ LOCAL_DIM = 8  # eq. 24
 class HAPPOConfig:
     episodes: int = 300          # training iterations: one rollout and one update each
     envs: int = 16               # parallel environments
+    eval_envs: int = 4           # environments measuring the deterministic policy per episode
     rollout: int = 25            # rounds per rollout (environments persist across rollouts)
     epochs: int = 5
     clip: float = 0.2
@@ -54,17 +79,25 @@ class HAPPOConfig:
     gae_lambda: float = 0.95
     hidden: tuple[int, ...] = (128, 128)
     max_grad_norm: float = 10.0
+    ab_min: float = 0.1          # executed a, b = ab_min + (1 - ab_min) * Beta sample
+    ab_init: tuple[float, float] = (1.5, 1.5)  # initial Beta concentrations of a and b
 
     def __post_init__(self):
-        for f in ("episodes", "envs", "rollout", "epochs"):
+        for f in ("episodes", "envs", "rollout", "epochs", "eval_envs"):
             if getattr(self, f) < 1:
                 raise ValueError(f"HAPPOConfig.{f} must be >= 1")
+        if not 0.0 <= self.ab_min < 1.0:
+            raise ValueError("HAPPOConfig.ab_min must lie in [0, 1)")
+        if min(self.ab_init) <= 1.0:
+            raise ValueError("HAPPOConfig.ab_init concentrations must be > 1")
         if len(self.hidden) != 2:
             raise ValueError("HAPPOConfig.hidden must have two widths (MLP in, after the GRU)")
 
     @staticmethod
     def quick(**kw) -> "HAPPOConfig":
-        return HAPPOConfig(**{"hidden": (64, 64), **kw})
+        """CPU budget (module docstring): 64x64, lr 2e-3 for actors and critic, gamma 0.9."""
+        return HAPPOConfig(**{"hidden": (64, 64), "lr": 2e-3, "critic_lr": 2e-3, "gamma": 0.9,
+                              **kw})
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -73,24 +106,56 @@ class HAPPOConfig:
     def from_dict(cls, d):
         d = dict(d)
         d["hidden"] = tuple(d.get("hidden", (128, 128)))
+        if "ab_init" in d:
+            d["ab_init"] = tuple(d["ab_init"])
         return cls(**d)
 
 
 # --------------------------------------------------------------------------- networks
+def orthogonal_no_qr(scale: float = 1.0, iterations: int = 60):
+    """Orthogonal initialiser without a QR decomposition (Haar-distributed like
+    ``nn.initializers.orthogonal``): the orthogonal polar factor of a Gaussian matrix, by
+    Newton-Schulz iterations (matrix products only).
+
+    Why: flax's default GRU recurrent init calls LAPACK ``geqrf``; batched (vmapped over agents
+    and seeds) on XLA's CPU runtime it runs ``ParallelBatchMap`` on the same Eigen pool that
+    executes the program and can deadlock (every thread waiting; README, known issues)."""
+    def init(key, shape, dtype=jnp.float32):
+        n_rows, n_cols = shape[-2], shape[-1]
+        tall = n_rows >= n_cols
+        g = jax.random.normal(key, shape if tall else shape[:-2] + (n_cols, n_rows), jnp.float32)
+        x = g / jnp.sqrt(jnp.sum(g * g, axis=(-2, -1), keepdims=True))   # all singular values < 1
+
+        def step(x, _):
+            return 1.5 * x - 0.5 * x @ (jnp.swapaxes(x, -1, -2) @ x), None
+
+        x, _ = jax.lax.scan(step, x, None, length=iterations)
+        x = x if tall else jnp.swapaxes(x, -1, -2)
+        return (scale * x).astype(dtype)
+
+    return init
+
+
 class GRUPolicy(nn.Module):
     """One agent: ``(h, local_state[8]) -> (h', distribution parameters)``."""
 
     hidden: tuple[int, ...]
     n_channels: int
+    ab_init: tuple[float, float] = (1.5, 1.5)
 
     @nn.compact
     def __call__(self, h, x):
         x = nn.tanh(nn.Dense(self.hidden[0])(x))
-        h, x = nn.GRUCell(self.hidden[1])(h, x)
+        h, x = nn.GRUCell(self.hidden[1], recurrent_kernel_init=orthogonal_no_qr())(h, x)
         x = nn.tanh(nn.Dense(self.hidden[1])(x))
-        logits_x = nn.Dense(3, name="head_x")(x)
-        logits_l = nn.Dense(self.n_channels, name="head_l")(x)
-        conc = 1.0 + nn.softplus(nn.Dense(4, name="head_ab")(x))   # Beta concentrations > 1
+        small = nn.initializers.variance_scaling(0.01, "fan_in", "truncated_normal")
+        logits_x = nn.Dense(3, name="head_x", kernel_init=small)(x)   # near-uniform at start
+        logits_l = nn.Dense(self.n_channels, name="head_l", kernel_init=small)(x)
+        # Beta concentrations > 1 (unimodal), starting at ab_init for both a and b
+        c0 = jnp.asarray(self.ab_init * 2, x.dtype) - 1.0
+        bias0 = jnp.log(jnp.expm1(c0))                              # softplus^-1
+        z = nn.Dense(4, name="head_ab", kernel_init=small)(x)
+        conc = 1.0 + nn.softplus(z + bias0)
         return h, (logits_x, logits_l, conc)
 
 
@@ -134,10 +199,17 @@ def sample_action(key, dist_params):
             jnp.clip(db.sample(seed=kb), A_EPS, 1.0 - A_EPS))
 
 
-def mode_action(dist_params):
-    """Deterministic evaluation action: argmax categoricals, Beta means."""
+def scale_ab(u, ab_min: float):
+    """Executed ``a`` or ``b`` from the Beta variable ``u`` in (0, 1): ``ab_min + (1 - ab_min)
+    u``."""
+    return ab_min + (1.0 - ab_min) * u
+
+
+def mode_action(dist_params, ab_min: float = 0.0):
+    """Deterministic evaluation action: argmax categoricals, Beta means (mapped by
+    :func:`scale_ab`)."""
     logits_x, logits_l, conc = dist_params
-    mean = conc[..., 0::2] / (conc[..., 0::2] + conc[..., 1::2])
+    mean = scale_ab(conc[..., 0::2] / (conc[..., 0::2] + conc[..., 1::2]), ab_min)
     return (jnp.argmax(logits_x, -1).astype(jnp.int32), jnp.argmax(logits_l, -1).astype(jnp.int32),
             mean[..., 0], mean[..., 1])
 
@@ -185,7 +257,7 @@ class Batch(NamedTuple):
     h: jax.Array          # [T, E, N, H] hidden state before the step
     x: jax.Array
     l: jax.Array
-    a: jax.Array
+    a: jax.Array          # Beta variables u_a, u_b in (0, 1) (executed: scale_ab(u, ab_min))
     b: jax.Array
     logp: jax.Array       # [T, E, N]
     mask: jax.Array       # [T, E, N]
@@ -265,7 +337,7 @@ def shared_reward(objective):
 
 def make_happo(params: EnvParams, cfg: HAPPOConfig):
     n = params.n_max
-    policy = GRUPolicy(cfg.hidden, params.l_channels)
+    policy = GRUPolicy(cfg.hidden, params.l_channels, cfg.ab_init)
     value = ValueNet(cfg.hidden)
     opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.lr))
     copt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.critic_lr))
@@ -301,9 +373,9 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
             logp = joint_log_prob(dist, x, l, a, b)
             sg = global_state(local)
             v = value.apply(ts.critic, sg) / (1.0 - cfg.gamma)
+            act = Action(x=x, channel=l, a=scale_ab(a, cfg.ab_min), b=scale_ab(b, cfg.ab_min))
             obs2, st2, _, done, info = jax.vmap(E.step, in_axes=(0, 0, 0, None))(
-                jax.random.split(k_step, cfg.envs), st, Action(x=x, channel=l, a=a, b=b),
-                params)
+                jax.random.split(k_step, cfg.envs), st, act, params)
             obs_r, st_r = jax.vmap(E.reset, in_axes=(0, None))(
                 jax.random.split(k_reset, cfg.envs), params)
             pick = lambda new, old: jnp.where(  # noqa: E731
@@ -321,16 +393,36 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
         last_v = value.apply(ts.critic, global_state(local_states(obs, params))) / (1.0 - cfg.gamma)
         return ts.replace(obs=obs, env_state=st, h=h), batch, last_v
 
+    def measure(ts: HAPPOState, key):
+        """Objective of the deterministic policy (argmax, Beta means), as TAC's metrics.jsonl
+        reports it: ``eval_envs`` fresh environments, ``rollout`` rounds, mean per round."""
+        k_reset, k_steps = jax.random.split(key)
+        obs, st = jax.vmap(E.reset, in_axes=(0, None))(jax.random.split(k_reset, cfg.eval_envs),
+                                                      params)
+
+        def one(carry, k):
+            obs, st, h = carry
+            h2, dist = jax.vmap(dist_agents, in_axes=(None, 0, 0))(ts.actors, h,
+                                                                   local_states(obs, params))
+            x, l, a, b = mode_action(dist, cfg.ab_min)
+            obs2, st2, _, _, info = jax.vmap(E.step, in_axes=(0, 0, 0, None))(
+                jax.random.split(k, cfg.eval_envs), st, Action(x=x, channel=l, a=a, b=b), params)
+            return (obs2, st2, h2), info["objective"]
+
+        h0 = jnp.zeros((cfg.eval_envs, n, hdim), dtype)
+        _, obj = jax.lax.scan(one, (obs, st, h0), jax.random.split(k_steps, cfg.rollout))
+        return jnp.mean(obj)
+
     def collect_phase(ts: HAPPOState):
-        key, k_roll = jax.random.split(ts.key)
+        key, k_roll, k_eval = jax.random.split(ts.key, 3)
+        measured = measure(ts, k_eval)
         ts, batch, last_v = rollout(ts, k_roll)
-        return ts.replace(key=key), batch, last_v
+        return ts.replace(key=key), batch, last_v, measured
 
     def episode(ts: HAPPOState):
-        ts, batch, last_v = collect_phase(ts)
-        return learn_phase(ts, batch, last_v)
+        return learn_phase(*collect_phase(ts))
 
-    def learn_phase(ts: HAPPOState, batch: Batch, last_v):
+    def learn_phase(ts: HAPPOState, batch: Batch, last_v, measured):
         key, k_order = jax.random.split(ts.key)
         adv, returns = gae(batch.reward, batch.value, batch.done, last_v, cfg.gamma,
                            cfg.gae_lambda)
@@ -351,19 +443,20 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
                                                 length=cfg.epochs)
         ts = ts.replace(actors=actors, actor_opt=actor_opt, critic=critic,
                         critic_opt=critic_opt, key=key, episode=ts.episode + 1)
-        return ts, dict(objective=jnp.mean(batch.objective), value_loss=vl[-1],
-                        reward=jnp.mean(batch.reward))
+        return ts, dict(objective=measured, rollout_objective=jnp.mean(batch.objective),
+                        value_loss=vl[-1], reward=jnp.mean(batch.reward))
 
     # the two halves, for drivers that run them as separate programs (train.run_training
     # does when ``episode.phases`` is set: the fused episode program can hang on XLA CPU)
     episode.collect_phase, episode.learn_phase = collect_phase, learn_phase
+    episode.measure = measure   # (state, key) -> measured objective of the deterministic policy
     episode.phases = (collect_phase, learn_phase)
     return init, episode
 
 
 def happo_policy(actors, params: EnvParams, cfg: HAPPOConfig) -> RecurrentPolicy:
     """Deterministic HAPPO policy for evaluation (argmax categoricals, Beta means)."""
-    policy = GRUPolicy(cfg.hidden, params.l_channels)
+    policy = GRUPolicy(cfg.hidden, params.l_channels, cfg.ab_init)
     apply_agents = jax.vmap(policy.apply, in_axes=(0, -2, -2), out_axes=-2)
 
     def init(env_params):
@@ -371,7 +464,7 @@ def happo_policy(actors, params: EnvParams, cfg: HAPPOConfig) -> RecurrentPolicy
 
     def apply(h, key, obs, state, env_params):
         h2, dist = apply_agents(actors, h, local_states(obs, env_params))
-        x, l, a, b = mode_action(dist)
+        x, l, a, b = mode_action(dist, cfg.ab_min)
         return h2, Action(x=x, channel=l, a=a, b=b)
 
     return RecurrentPolicy(init, apply)
