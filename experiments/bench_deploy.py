@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -38,6 +38,8 @@ import jax.numpy as jnp
 import jaxlib
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
+from benchio import save_report  # noqa: E402
 from dtac_jax import deploy
 from dtac_jax.algos.dtac import TransferConfig
 from dtac_jax.env.env import OBS_DIM
@@ -141,14 +143,7 @@ def main(argv=None) -> dict:
         timing_notes=("each call: NumPy observation in, (x, l, a, b) out, block_until_ready; "
                       "the two variants are called alternately after warm-up"),
     )
-    md = markdown(report)
-    print()
-    print(md)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    out.with_suffix(".md").write_text(f"# Deployed DTAC decision latency\n\n{md}\n")
-    print(f"\nwrote {out} and {out.with_suffix('.md')}")
+    save_report(report, markdown(report), args.out, "Deployed DTAC decision latency")
     return report
 
 

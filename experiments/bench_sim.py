@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import resource
@@ -49,6 +48,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for numpy_env, beside this file
+from benchio import save_report  # noqa: E402
 from numpy_env import NumpyCloudEdgeEnv, check_against_jax  # noqa: E402
 
 from dtac_jax.algos.heuristics import random_policy  # noqa: E402
@@ -321,16 +321,7 @@ def main(argv=None) -> dict:
                       "random policy and the step, not the episode reset; JAX float32, "
                       f"NumPy {np_res['dtype']}."),
     )
-    md = markdown(report)
-    print()
-    print(md)
-
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    out.with_suffix(".md").write_text(
-        f"# Simulator throughput ({args.preset} preset)\n\n{md}\n")
-    print(f"\nwrote {out} and {out.with_suffix('.md')}")
+    save_report(report, markdown(report), args.out, f"Simulator throughput ({args.preset} preset)")
     return report
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -42,6 +41,9 @@ import sys
 import time
 import traceback
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
+from benchio import save_report  # noqa: E402
 
 
 # ============================================================================ children
@@ -288,14 +290,7 @@ def main(argv=None) -> dict:
                   loadavg_end=[round(v, 2) for v in os.getloadavg()]),
         throughput=results, ratios=ratios, memory=memory, command=command,
     )
-    md = markdown(report)
-    print()
-    print(md)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    out.with_suffix(".md").write_text(f"# Training throughput ({args.preset} preset)\n\n{md}\n")
-    print(f"\nwrote {out} and {out.with_suffix('.md')}")
+    save_report(report, markdown(report), args.out, f"Training throughput ({args.preset} preset)")
     return report
 
 

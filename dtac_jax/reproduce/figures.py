@@ -35,6 +35,14 @@ def _plt():
     return plt
 
 
+def _save(pl: Pipeline, fig, img: str) -> str:
+    """Lay out, write ``<root>/<img>`` and close a figure; returns ``img``."""
+    fig.tight_layout()
+    fig.savefig(pl.root / img, dpi=110)
+    _plt().close(fig)
+    return img
+
+
 def save_section(pl: Pipeline, sec: dict) -> dict:
     (pl.root / "sections" / f"{sec['id']}.json").write_text(json.dumps(sec, indent=2))
     return sec
@@ -103,10 +111,7 @@ def fig_performance(pl: Pipeline, preset: str) -> dict:
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{fid.upper()[:3]}. {fid[3:]}: preset {preset!r} "
                  f"({pl.profile.name} profile, {pl.profile.seeds} seed(s))")
-    fig.tight_layout()
-    img = f"{fid}_{preset}.png"
-    fig.savefig(pl.root / img, dpi=110)
-    plt.close(fig)
+    img = _save(pl, fig, f"{fid}_{preset}.png")
     (pl.root / "data" / f"{fid}_{preset}_series.json").write_text(json.dumps(series, indent=2))
 
     mean = {p: float(np.mean(series["weighted_reward"][p]["mean"]))
@@ -174,10 +179,7 @@ def fig_preferences(pl: Pipeline, preset: str) -> dict:
     ax.set_ylim(0, 1)
     ax.legend()
     ax.set_title(f"Offloading preference, preset {preset!r} ({pl.profile.name} profile)")
-    fig.tight_layout()
-    img = f"{fid}_{preset}.png"
-    fig.savefig(pl.root / img, dpi=110)
-    plt.close(fig)
+    img = _save(pl, fig, f"{fid}_{preset}.png")
     write_csv(pl.root / "data" / f"{fid}_{preset}_preferences.csv",
               [dict(policy=p, local=float(pref[p][0]), edge=float(pref[p][1]),
                     cloud=float(pref[p][2])) for p in pols])
@@ -277,10 +279,7 @@ def fig_convergence(pl: Pipeline, preset: str = CONVERGENCE_PRESET) -> dict:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(f"Fig. 10: convergence on {preset!r} ({pl.profile.name} profile)")
-    fig.tight_layout()
-    img = f"fig10_{preset}.png"
-    fig.savefig(pl.root / img, dpi=110)
-    plt.close(fig)
+    img = _save(pl, fig, f"fig10_{preset}.png")
     write_csv(pl.root / "data" / f"fig10_{preset}_curves.csv", rows)
     final = {m: float(np.mean(curves(pl.run_dir(preset, m))[0][-max(1, n95[m][1] // 10):]))
              for m in n95}
@@ -328,10 +327,7 @@ def fig_generalization(pl: Pipeline) -> dict:
     ax.set_title(f"Fig. 11: DTAC trained on {src!r}, evaluated on {dst!r}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    img = "fig11_generalization.png"
-    fig.savefig(pl.root / img, dpi=110)
-    plt.close(fig)
+    img = _save(pl, fig, "fig11_generalization.png")
     ns = agg["dtac"][0]
     inexp, trained = agg["dtac_inexperienced"][1], agg["dtac"][1]
     gap = abs(inexp.mean() - trained.mean()) / abs(trained.mean())
