@@ -114,7 +114,7 @@ def happo_curve(run_dir, seed: int = 0) -> dict:
     """HAPPO's training curve from its ``metrics.jsonl`` (the same format as TAC's): arrays
     ``episode``, ``objective`` (measured per-round objective of the deterministic policy, as
     TAC logs it), ``rollout_objective`` (the stochastic training rollout's) and ``wall_s``,
-    for one seed. ``experiments/baselines.episodes_to_95`` reads the same ``objective``."""
+    for one seed. ``reproduce.pipeline.episodes_to_95`` reads the same ``objective``."""
     import numpy as np
 
     from dtac_jax.train import read_metrics

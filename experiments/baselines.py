@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import jax
-import numpy as np
 
 from dtac_jax.algos.dtac import TransferConfig
 from dtac_jax.algos.happo import HAPPOConfig
@@ -33,21 +32,12 @@ from dtac_jax.algos.tac import TACConfig
 from dtac_jax.env import make_params, make_scenario
 from dtac_jax.evaluate import evaluate, format_table
 from dtac_jax.nets.transformer import NetConfig, complexity, param_count
+from dtac_jax.reproduce.pipeline import episodes_to_95
 from dtac_jax.runs import load_policy, load_transfer, train_happo, train_tac, train_transfer
-from dtac_jax.train import read_metrics
 
 TRANSFERS = {"dtac": dict(loss="critic", student="transformer"),
              "tl_transformer": dict(loss="mse", student="transformer"),
              "tl": dict(loss="mse", student="mlp")}
-
-
-def episodes_to_95(run_dir) -> tuple[int, int]:
-    rows = [r for r in read_metrics(run_dir) if r["seed"] == 0]
-    obj = np.array([r["objective"] for r in rows])
-    smooth = np.convolve(obj, np.ones(5) / 5, mode="valid")
-    final = obj[-max(1, len(obj) // 10):].mean()
-    hit = np.flatnonzero(smooth <= final * 1.05)
-    return (int(hit[0]) + 5 if hit.size else len(obj)), len(obj)
 
 
 def main():

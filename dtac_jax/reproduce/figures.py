@@ -177,7 +177,7 @@ def fig_preferences(pl: Pipeline, preset: str) -> dict:
     ax.set_xticks(x, [LABELS[p] for p in pols], rotation=20)
     ax.set_ylabel("fraction of tasks")
     ax.set_ylim(0, 1)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(f"Offloading preference, preset {preset!r} ({pl.profile.name} profile)")
     img = _save(pl, fig, f"{fid}_{preset}.png")
     write_csv(pl.root / "data" / f"{fid}_{preset}_preferences.csv",
@@ -281,7 +281,7 @@ def fig_convergence(pl: Pipeline, preset: str = CONVERGENCE_PRESET) -> dict:
     fig.suptitle(f"Fig. 10: convergence on {preset!r} ({pl.profile.name} profile)")
     img = _save(pl, fig, f"fig10_{preset}.png")
     write_csv(pl.root / "data" / f"fig10_{preset}_curves.csv", rows)
-    final = {m: float(np.mean(curves(pl.run_dir(preset, m))[0][-max(1, n95[m][1] // 10):]))
+    final = {m: float(np.median(curves(pl.run_dir(preset, m))[0][-max(1, n95[m][1] // 10):]))
              for m in n95}
     table = _md_table(["method", "episodes to 95% of final", "episodes trained",
                        "final objective"],
@@ -289,7 +289,7 @@ def fig_convergence(pl: Pipeline, preset: str = CONVERGENCE_PRESET) -> dict:
     save_tac = 1 - n95["tac"][0] / max(n95["happo"][0], 1)
     save_dtac = 1 - n95["dtac"][0] / max(n95["tl_transformer"][0], 1)
     claims = [
-        _claim("TAC needs fewer training episodes than HAPPO (and reaches a better objective)",
+        _claim("TAC needs fewer training episodes than HAPPO and reaches a better objective",
                "TAC saves 73% of HAPPO's training episodes",
                f"TAC {n95['tac'][0]} vs HAPPO {n95['happo'][0]} episodes to 95% "
                f"({100 * save_tac:.0f}% fewer); final objective TAC {final['tac']:.3g}, "
@@ -300,9 +300,10 @@ def fig_convergence(pl: Pipeline, preset: str = CONVERGENCE_PRESET) -> dict:
                f"DTAC {n95['dtac'][0]} vs TL transformer {n95['tl_transformer'][0]} "
                f"({100 * save_dtac:.0f}% fewer)", save_dtac > 0),
     ]
-    body = ("Objective per round measured during training (TAC and the transfers: the "
-            "deterministic actor after each episode's updates; HAPPO: the mean over its "
-            "stochastic rollout). Episodes differ in content between TAC (U=20 updates on "
+    body = ("Objective per round measured during training on the training environments, for "
+            "every method the deterministic policy after the episode's updates (HAPPO's "
+            "stochastic rollout cost is in its `metrics.jsonl` as `rollout_objective`); the "
+            "final objective is the median of the last 10% of episodes. Episodes differ in content between TAC (U=20 updates on "
             "replayed rounds) and HAPPO (one on-policy rollout and PPO epochs): see the "
             "README. Curves in `data/fig10_" + preset + "_curves.csv`.\n\n" + table)
     return save_section(pl, dict(id="fig10", title=f"Fig. 10: convergence on {preset!r}",

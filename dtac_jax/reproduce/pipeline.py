@@ -373,18 +373,21 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def episodes_to_95(run_dir, seed: int | None = None) -> tuple[int, int]:
-    """Training episodes a run needed to reach 95% of its final objective: the first episode
-    whose 5-episode moving average of the measured objective (lower is better) is within 5% of
-    the mean of the last 10% of episodes. Averaged over seeds (rounded) unless ``seed``."""
+    """Training episodes a run needed to reach 95% of its final objective (lower is better):
+    the last episode of the first window whose moving median of the measured objective is
+    within 5% of the final level, the median of the last 10% of episodes. The window is
+    ``max(5, episodes // 10)``; medians, not means, because single-episode measurements of a
+    max-over-UEs objective have spikes of several orders of magnitude. Averaged over seeds
+    (rounded) unless ``seed`` is given. Returns ``(episodes to 95%, episodes trained)``."""
     rows = read_metrics(run_dir)
     seeds = sorted({r["seed"] for r in rows}) if seed is None else [seed]
     hits, total = [], 0
     for s in seeds:
         obj = np.array([r["objective"] for r in rows if r["seed"] == s])
         total = len(obj)
-        w = min(5, len(obj))
-        smooth = np.convolve(obj, np.ones(w) / w, mode="valid")
-        final = obj[-max(1, len(obj) // 10):].mean()
-        hit = np.flatnonzero(smooth <= final * 1.05)
-        hits.append(int(hit[0]) + w if hit.size else len(obj))
+        w = min(max(5, total // 10), total)
+        moving = np.array([np.median(obj[i:i + w]) for i in range(total - w + 1)])
+        final = np.median(obj[-max(1, total // 10):])
+        hit = np.flatnonzero(moving <= final * 1.05)
+        hits.append(int(hit[0]) + w if hit.size else total)
     return int(round(float(np.mean(hits)))), total
