@@ -320,7 +320,8 @@ def fig_generalization(pl: Pipeline) -> dict:
     for pol in ("tac", "dtac", "dtac_inexperienced", "random"):
         ns, m, b = agg[pol]
         ax.plot(ns, m, "--" if pol == "dtac_inexperienced" else "-", marker="o", ms=3,
-                color=COLORS[pol], label=LABELS[pol] if pol != "dtac" else f"DTAC (trained on {dst})")
+                color=COLORS[pol], label=f"{LABELS[pol]} (trained on {dst})" if pol in ("tac", "dtac")
+                else LABELS[pol])
         ax.fill_between(ns, m - b, m + b, color=COLORS[pol], alpha=0.15, lw=0)
     ax.set_yscale("symlog", linthresh=10.0)
     ax.set_xlabel("number of UEs")
