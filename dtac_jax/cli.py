@@ -133,6 +133,16 @@ def cmd_train_happo(args) -> int:
     return 0
 
 
+def _tac_run_args(p):
+    """Options shared by ``train-tac`` and ``sweep``: seeding, collection and chunking."""
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--envs", type=int, default=32, help="parallel environments per episode")
+    p.add_argument("--collect-rounds", type=int, default=10, help="rounds collected per env")
+    p.add_argument("--updates", type=int, default=20, help="updates per episode (U)")
+    p.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
+    p.add_argument("--chunk", type=int, default=10, help="episodes per compiled chunk/checkpoint")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dtac", description="DTAC in JAX: cloud-edge offloading.")
     _add_global_options(p)
@@ -160,13 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="small")
     t.add_argument("--episodes", type=int, default=150, help="training episodes")
     t.add_argument("--seeds", type=int, default=1, help="independent seeds trained at once")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--envs", type=int, default=32, help="parallel environments per episode")
-    t.add_argument("--collect-rounds", type=int, default=10, help="rounds collected per env")
-    t.add_argument("--updates", type=int, default=20, help="updates per episode (U)")
-    t.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
+    _tac_run_args(t)
     t.add_argument("--paper-lr", action="store_true", help="paper learning rate 2e-5")
-    t.add_argument("--chunk", type=int, default=10, help="episodes per compiled chunk/checkpoint")
     t.add_argument("--out", default="runs/tac")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.set_defaults(func=cmd_train_tac)
@@ -247,14 +252,9 @@ def _add_sweep_parser(sub) -> None:
     s.add_argument("--preset", default="small")
     s.add_argument("--episodes", type=int, default=20, help="training episodes per point")
     s.add_argument("--seeds", type=int, default=2, help="seeds per point, vmapped together")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--envs", type=int, default=32, help="parallel environments per episode")
-    s.add_argument("--collect-rounds", type=int, default=10)
-    s.add_argument("--updates", type=int, default=20)
+    _tac_run_args(s)
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--buffer-size", type=int, default=20_000)
-    s.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
-    s.add_argument("--chunk", type=int, default=10)
     s.add_argument("--eval-episodes", type=int, default=16,
                    help="evaluation episodes (the same for every point)")
     s.add_argument("--eval-seed", type=int, default=12345)

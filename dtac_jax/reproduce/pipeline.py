@@ -39,7 +39,9 @@ from dtac_jax.env import make_params, make_scenario
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.evaluate import episode_keys, evaluate_grid
 from dtac_jax.reproduce.profiles import Profile
+from dtac_jax import checkpoint as ckpt
 from dtac_jax import runs
+from dtac_jax.nets.transformer import NetConfig
 from dtac_jax.train import read_metrics
 
 TRANSFERS = {"dtac": dict(loss="critic", student="transformer"),
@@ -180,15 +182,15 @@ class Pipeline:
         return Family(method, stacked, make, seeds)
 
     def probs_fn(self, preset: str, method: str):
-        """``(stacked params, p_x(params_i, obs))`` of a transformer/MLP actor (Table III)."""
-        run = self.run_dir(preset, method)
+        """``p_x(params_i, obs)`` of a transformer/MLP actor (Table III); its parameters are
+        the ``stacked`` of :meth:`family`."""
+        conf = ckpt.read_config(self.run_dir(preset, method))
         if method == "tac":
-            _, cfg, state = runs.load_tac(run)
-            act = common.actor_fn(cfg.net, "full")
-            return state.best_actor, lambda prm, obs: act(prm, obs)[0]
-        _, cfg, net, stacked = runs.load_transfer(run)
-        _, act = student_model(cfg, net)
-        return stacked, lambda prm, obs: act(prm, obs)[0]
+            act = common.actor_fn(TACConfig.from_dict(conf["tac"]).net, "full")
+        else:
+            cfg = TransferConfig.from_dict(conf["transfer"])
+            _, act = student_model(cfg, NetConfig(**conf["net"]))
+        return lambda prm, obs: act(prm, obs)[0]
 
     # ------------------------------------------------------------------ evaluation
     def eval_key(self):
@@ -280,14 +282,15 @@ class Pipeline:
         def go(_):
             params = make_params(self.scenario(preset))
             keys = episode_keys(self.eval_key(), p.eval_episodes)
-            tac_params, tac_px = self.probs_fn(preset, "tac")
             tac_fam = self.family(preset, "tac")
+            tac_params = tac_fam.stacked
+            tac_px = self.probs_fn(preset, "tac")
             obs = jax.jit(jax.vmap(lambda prm: jax.vmap(
                 lambda k: visited_obs(tac_fam.make(prm), params, k, params.rounds))(keys)))(
                 tac_params)                                           # [S, E, R, ...]
             rows = []
             for m in students:
-                stacked, px = self.probs_fn(preset, m)
+                stacked, px = self.family(preset, m).stacked, self.probs_fn(preset, m)
 
                 def kl_one(tp, sp, o):
                     pt = jax.vmap(jax.vmap(lambda ob: tac_px(tp, ob)))(o)
