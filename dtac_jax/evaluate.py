@@ -19,13 +19,13 @@ import numpy as np
 
 from dtac_jax import parallel
 from dtac_jax.algos.heuristics import RecurrentPolicy
-from dtac_jax.env import env as E
+from dtac_jax.env import env as E, rng
 from dtac_jax.env.scenarios import EnvParams
 
 
 def episode_keys(key, episodes: int):
     """Per-episode (reset, env-stream, policy-stream) keys, shape [episodes, 3, 2]."""
-    return jax.vmap(lambda k: jax.random.split(k, 3))(jax.random.split(key, episodes))
+    return jax.vmap(lambda k: rng.split(k, 3))(rng.split(key, episodes))
 
 
 def run_episode(policy: Callable, params: EnvParams, keys, rounds: int, n_per_edge=None):

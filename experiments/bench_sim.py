@@ -52,7 +52,7 @@ from benchio import save_report  # noqa: E402
 from numpy_env import NumpyCloudEdgeEnv, check_against_jax  # noqa: E402
 
 from dtac_jax.algos.heuristics import random_policy  # noqa: E402
-from dtac_jax.env import env as jenv  # noqa: E402
+from dtac_jax.env import env as jenv, rng  # noqa: E402
 from dtac_jax.env.scenarios import make_params, make_scenario  # noqa: E402
 
 
@@ -69,14 +69,14 @@ def make_rollout(params, n_episodes: int, n_rounds: int):
 
     def one_round(carry, key):
         obs, state = carry
-        k_pol, k_env = jax.random.split(key)
-        action = v_policy(jax.random.split(k_pol, n_episodes), obs, state, params)
-        obs, state, _reward, _done, info = v_step(jax.random.split(k_env, n_episodes), state,
+        k_pol, k_env = rng.split(key)
+        action = v_policy(rng.split(k_pol, n_episodes), obs, state, params)
+        obs, state, _reward, _done, info = v_step(rng.split(k_env, n_episodes), state,
                                                   action, params)
         return (obs, state), jnp.sum(info["objective"])
 
     def rollout(key, obs, state):
-        _, objective = jax.lax.scan(one_round, (obs, state), jax.random.split(key, n_rounds))
+        _, objective = jax.lax.scan(one_round, (obs, state), rng.split(key, n_rounds))
         return jnp.sum(state.mask), objective
 
     return jax.jit(rollout)
@@ -89,9 +89,9 @@ def bench_jax(params, n_episodes: int, n_rounds: int, min_seconds: float, seed: 
     ``between(seconds)``, if given, runs after every timed call (e.g. the NumPy reference for
     as long as the call took, so that both see the same machine load)."""
     key = jax.random.PRNGKey(seed)
-    k_reset, key = jax.random.split(key)
+    k_reset, key = rng.split(key)
     reset = jax.jit(jax.vmap(jenv.reset, in_axes=(0, None)))
-    obs, state = jax.block_until_ready(reset(jax.random.split(k_reset, n_episodes), params))
+    obs, state = jax.block_until_ready(reset(rng.split(k_reset, n_episodes), params))
 
     rollout = make_rollout(params, n_episodes, n_rounds)
     t0 = time.perf_counter()

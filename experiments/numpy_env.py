@@ -270,6 +270,26 @@ class NumpyCloudEdgeEnv:
 
 
 # ============================================================================ parity with JAX
+def recency_lists(cache_stamp: np.ndarray, slots: int) -> np.ndarray:
+    """The JAX env's cache layout from stamps: per edge, cached tasks most recent first,
+    padded with -1 to ``slots`` entries (``EnvState.cache_task``)."""
+    out = np.full((cache_stamp.shape[0], slots), -1, np.int64)
+    for k, row in enumerate(cache_stamp):
+        items = np.flatnonzero(row >= 0)
+        items = items[np.argsort(-row[items], kind="stable")]
+        assert len(items) <= slots, f"edge {k} caches {len(items)} results > {slots} slots"
+        out[k, :len(items)] = items
+    return out
+
+
+def cache_sizes(lists: np.ndarray, params):
+    """``EnvState.cache_size`` of recency lists: each entry's ``s_out`` (0 where empty)."""
+    import jax.numpy as jnp
+
+    return jnp.where(jnp.asarray(lists) >= 0, params.s_out[jnp.maximum(jnp.asarray(lists), 0)],
+                     0.0)
+
+
 def check_against_jax(scenario: Scenario | None = None, n_states: int = 12, seed: int = 0,
                       rtol: float = 1e-4, verbose: bool = False) -> int:
     """Assert that this NumPy env and the JAX env compute the same thing on the same inputs.
@@ -325,11 +345,15 @@ def check_against_jax(scenario: Scenario | None = None, n_states: int = 12, seed
                     edge=jnp.asarray(np_env.edge, jnp.int32), mask=jnp.asarray(np_env.mask),
                     n_per_edge=jnp.asarray(np_env.n_per_edge, jnp.int32),
                     dist=jnp.asarray(np_env.dist, jnp.float32),
+                    path_gain=jnp.asarray(np_env.pl_up, jnp.float32),
                     ue_type=jnp.asarray(np_env.ue_type, jnp.int32),
                     task=jnp.asarray(np_env.task, jnp.int32),
                     g_up=jnp.asarray(np_env.g_up, jnp.float32),
                     g_back_edge=jnp.asarray(np_env.g_back_edge, jnp.float32),
-                    cache_stamp=jnp.asarray(np_env.cache_stamp, jnp.int32),
+                    cache_task=jnp.asarray(recency_lists(np_env.cache_stamp,
+                                                         params.cache_slots), jnp.int32),
+                    cache_size=cache_sizes(recency_lists(np_env.cache_stamp, params.cache_slots),
+                                           params),
                     t=jnp.asarray(np_env.t, jnp.int32))
                 # the environment's own cost path (per-edge blocks, env.costs) agrees too
                 t_e, e_e, tr_e = jenv_costs(state, jenv.Action(
@@ -341,10 +365,11 @@ def check_against_jax(scenario: Scenario | None = None, n_states: int = 12, seed
                 obs_j = jobserve(state, params)
                 np.testing.assert_allclose(np.asarray(obs_j.s), np_env.observe(inputs).s,
                                            rtol=rtol, err_msg="observation")
-                stamps_j = jcache(state.cache_stamp, state, jnp.asarray(x, jnp.int32), params)
-                np.testing.assert_array_equal(np.asarray(stamps_j),
-                                              np_env.update_cache(np_env.cache_stamp, x),
-                                              err_msg="LRU cache stamps")
+                cache_j = jcache(state, jnp.asarray(x, jnp.int32), params)
+                new_stamp = np_env.update_cache(np_env.cache_stamp, x)
+                np.testing.assert_array_equal(np.asarray(cache_j[0]),
+                                              recency_lists(new_stamp, params.cache_slots),
+                                              err_msg="LRU cache (recency order)")
                 checked += 1
             np_env.step(x, channel, a, b)
     if verbose:

@@ -190,6 +190,10 @@ class LRUCacheRef:
     def items(self):
         return set(self._order.keys())
 
+    def recency(self):
+        """Cached items from most to least recently used."""
+        return list(reversed(self._order.keys()))
+
 
 def lru_round_update_ref(caches, x, edge, mask, task):
     """One round's update: per edge, touch tasks of its offloaded real UEs in

@@ -123,11 +123,14 @@ def test_lru_cache_matches_reference_and_respects_capacity():
         np.testing.assert_array_equal(np.asarray(info["cached"]), ref_cached)
         hits += ref_cached.sum()
         lru_round_update_ref(refs, np.asarray(act.x), edge, mask, task)
-        stamps = np.asarray(new_state.cache_stamp)
+        lists, sizes = np.asarray(new_state.cache_task), np.asarray(new_state.cache_size)
         for k in range(scn.n_edges):
-            items = set(np.flatnonzero(stamps[k] >= 0).tolist())
-            assert items == refs[k].items(), (t, k)
-            assert s_out[list(items)].sum() <= scn.cache_capacity * (1 + 1e-6)
+            n_k = int((lists[k] >= 0).sum())
+            assert (lists[k, :n_k] >= 0).all() and (lists[k, n_k:] == -1).all()  # compact
+            assert lists[k, :n_k].tolist() == refs[k].recency(), (t, k)  # same LRU order
+            np.testing.assert_allclose(sizes[k, :n_k], s_out[lists[k, :n_k]], rtol=1e-6)
+            assert (sizes[k, n_k:] == 0).all()
+            assert s_out[lists[k, :n_k]].sum() <= scn.cache_capacity * (1 + 1e-6)
         state = new_state
     assert hits > 0  # the cache really is exercised
 
@@ -168,3 +171,37 @@ def test_scan_over_rounds_and_step_compiles_once():
     assert tr.shape == (5, 64) and np.all(np.isfinite(np.asarray(tr)))
     assert int(st2.t[0]) == 5
     del step_j
+
+
+def test_cache_slots_bound():
+    from dtac_jax.env.scenarios import cache_slots
+    assert cache_slots(np.array([5.0, 1.0, 3.0, 2.0]), 6.0) == 4  # 1+2+3 fit, plus one spare
+    assert cache_slots(np.array([5.0, 1.0, 3.0, 2.0]), 5.9) == 3
+    assert cache_slots(np.array([5.0, 1.0]), 100.0) == 2  # never more than the task kinds
+    assert cache_slots(np.array([5.0, 1.0]), 0.5) == 1
+
+
+def test_lru_cache_under_heavy_reuse_matches_reference_order():
+    """Few task kinds, skewed popularity, mostly offloading: repeated and re-touched tasks in
+    every round, full caches; the recency lists equal the one-by-one LRU reference's."""
+    scn = make_scenario("small", n_tasks=12, cache_capacity=70e6, zipf_alpha=1.5)
+    p = make_params(scn)
+    s_out = np.asarray(p.s_out, np.float64)
+    refs = [LRUCacheRef(scn.cache_capacity, s_out) for _ in range(scn.n_edges)]
+    _, state = reset(jax.random.PRNGKey(11), p)
+    upd = jax.jit(E.update_cache)
+    rs = np.random.default_rng(0)
+    longest = 0
+    for t in range(80):
+        task = rs.choice(scn.n_tasks, size=p.n_max, p=np.exp(np.asarray(p.pop_logits[0])))
+        state = state.replace(task=jnp.asarray(task, jnp.int32))
+        x = rs.choice(3, size=p.n_max, p=[0.15, 0.45, 0.4])
+        lists, sizes = upd(state, jnp.asarray(x, jnp.int32), p)
+        lru_round_update_ref(refs, x, np.asarray(state.edge), np.asarray(state.mask), task)
+        lists = np.asarray(lists)
+        for k in range(scn.n_edges):
+            n_k = int((lists[k] >= 0).sum())
+            assert lists[k, :n_k].tolist() == refs[k].recency(), (t, k)
+            longest = max(longest, n_k)
+        state = state.replace(cache_task=jnp.asarray(lists), cache_size=sizes)
+    assert longest >= 3 and longest < p.cache_slots  # caches full, bound never reached

@@ -148,21 +148,24 @@ def test_tiny_happo_run_improves_over_initial_policy(tmp_path):
     improves its stochastic policy's shared reward, and resuming continues it."""
     from dtac_jax.train import read_metrics, run_training
     params = make_params(make_scenario("small", rounds=10))
-    cfg = H.HAPPOConfig.quick(hidden=(32, 32), envs=8, rollout=10, episodes=60, eval_envs=2)
+    cfg = H.HAPPOConfig.quick(hidden=(32, 32), envs=8, rollout=10, episodes=90, eval_envs=2)
     init, episode = H.make_happo(params, cfg)
     assert episode.phases == (episode.collect_phase, episode.learn_phase)
     run = tmp_path / "happo"
     run_training(init, episode, {"kind": "test"}, run, episodes=30, chunk=30, progress=False)
-    run_training(init, episode, {"kind": "test"}, run, episodes=60, chunk=30,
+    run_training(init, episode, {"kind": "test"}, run, episodes=90, chunk=30,
                  progress=False, resume=True)
     rows = read_metrics(run)
-    assert [r["episode"] for r in rows] == list(range(1, 61))
+    assert [r["episode"] for r in rows] == list(range(1, 91))
     assert all(np.isfinite(r["objective"]) and np.isfinite(r["rollout_objective"]) for r in rows)
-    # the training objective (shared reward -log1p(objective) of the stochastic policy over
-    # 8 envs x 10 rounds per iteration) improves from the first to the last iterations (it
-    # dips in the first ~30 iterations of such tiny runs before it improves)
+    # Such tiny runs are noisy and dip in their first ~40 iterations before they improve, so
+    # compare the first 10 iterations with the last 20: the deterministic policy's round
+    # objective (median, 2 evaluation episodes per iteration) falls, and the stochastic
+    # policy's shared training reward -log1p(objective) (8 envs x 10 rounds) rises.
+    objective = np.array([r["objective"] for r in rows])
+    assert np.median(objective[-20:]) < np.median(objective[:10]), objective
     reward = np.array([r["reward"] for r in rows])
-    assert reward[-10:].mean() > reward[:10].mean(), reward
+    assert reward[-20:].mean() > reward[:10].mean(), reward
 
 
 def test_orthogonal_init_without_qr():

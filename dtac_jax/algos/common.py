@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from dtac_jax.env import env as E
-from dtac_jax.env import physics
+from dtac_jax.env import physics, rng
 from dtac_jax.env.env import Action, Obs
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.transformer import Actor, Critic, NetConfig
@@ -77,7 +77,7 @@ def learned_policy(actor_params, net: NetConfig, attention: str):
 
 
 def init_envs(key, params: EnvParams, envs: int):
-    return jax.vmap(E.reset, in_axes=(0, None))(jax.random.split(key, envs), params)
+    return jax.vmap(E.reset, in_axes=(0, None))(rng.split(key, envs), params)
 
 
 def collect(key, act: Callable, actor_params, obs, env_state, noise_var, params: EnvParams,
@@ -91,14 +91,14 @@ def collect(key, act: Callable, actor_params, obs, env_state, noise_var, params:
 
     def one_round(carry, k):
         obs, st = carry
-        k_noise, k_step, k_reset = jax.random.split(k, 3)
+        k_noise, k_step, k_reset = rng.split(k, 3)
         p_x, p_l, a, b = jax.vmap(act, in_axes=(None, 0))(actor_params, obs)
-        kx, kl, ka, kb = jax.random.split(k_noise, 4)
+        kx, kl, ka, kb = rng.split(k_noise, 4)
         p_x = p_x + std * jax.random.normal(kx, p_x.shape, p_x.dtype)  # Algorithm 1 line 4
         p_l = p_l + std * jax.random.normal(kl, p_l.shape, p_l.dtype)
         a = jnp.clip(a + std * jax.random.normal(ka, a.shape, a.dtype), a_min, 1.0)
         b = jnp.clip(b + std * jax.random.normal(kb, b.shape, b.dtype), a_min, 1.0)
-        keys = jax.random.split(k_step, cfg.envs)
+        keys = rng.split(k_step, cfg.envs)
         obs2, st2, reward, done, info = jax.vmap(E.step, in_axes=(0, 0, 0, None))(
             keys, st, to_action(p_x, p_l, a, b), params)
         item = dict(s=obs.s, edge=obs.edge, mask=obs.mask, p_x=p_x, p_l=p_l, a=a, b=b,
@@ -111,7 +111,7 @@ def collect(key, act: Callable, actor_params, obs, env_state, noise_var, params:
         return (obs2, st2), (item, info["objective"])
 
     (obs, env_state), (items, objective) = jax.lax.scan(
-        one_round, (obs, env_state), jax.random.split(key, cfg.rounds))
+        one_round, (obs, env_state), rng.split(key, cfg.rounds))
     items = jax.tree_util.tree_map(lambda v: v.reshape((-1,) + v.shape[2:]), items)
     return items, objective, obs, env_state
 

@@ -22,6 +22,7 @@ import optax
 from flax import struct
 
 from dtac_jax.algos import common
+from dtac_jax.env import rng
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.mlp import MLPActor
 from dtac_jax.nets.transformer import NetConfig
@@ -116,7 +117,7 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
     teacher_act = common.actor_fn(net, "full")
 
     def init(key, tac_actor, tac_critic, tac_buffer) -> TransferState:
-        k_net, k_env, k_run = jax.random.split(key, 3)
+        k_net, k_env, k_run = rng.split(key, 3)
         if module is None:
             student = tac_actor  # Algorithm 1 line 14: copy of the TAC actor
         else:
@@ -147,12 +148,12 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
         return ts.replace(student=optax.apply_updates(ts.student, upd), opt=o), loss
 
     def episode(ts: TransferState):
-        key, k_col, k_upd = jax.random.split(ts.key, 3)
+        key, k_col, k_upd = rng.split(ts.key, 3)
         items, objective, obs, env_state = common.collect(
             k_col, teacher_act, ts.teacher, ts.obs, ts.env_state, ts.noise_var, params,
             cfg.collect, net.a_min)
         ts = ts.replace(buffer=buffer.add(ts.buffer, items), obs=obs, env_state=env_state)
-        ts, loss = jax.lax.scan(update, ts, jax.random.split(k_upd, cfg.updates))
+        ts, loss = jax.lax.scan(update, ts, rng.split(k_upd, cfg.updates))
         ts = ts.replace(key=key, noise_var=ts.noise_var * cfg.collect.noise_decay,
                         episode=ts.episode + 1)
         obj = common.measured_objective(act, ts.student, ts.obs, ts.env_state, params)

@@ -56,7 +56,7 @@ import optax
 from flax import struct
 
 from dtac_jax.algos.heuristics import RecurrentPolicy
-from dtac_jax.env import env as E
+from dtac_jax.env import env as E, rng
 from dtac_jax.env.env import Action, Obs
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.transformer import normalize_obs
@@ -193,7 +193,7 @@ def joint_entropy(dist_params):
 
 def sample_action(key, dist_params):
     dx, dl, da, db = hybrid_distribution(dist_params)
-    kx, kl, ka, kb = jax.random.split(key, 4)
+    kx, kl, ka, kb = rng.split(key, 4)
     return (dx.sample(seed=kx).astype(jnp.int32), dl.sample(seed=kl).astype(jnp.int32),
             jnp.clip(da.sample(seed=ka), A_EPS, 1.0 - A_EPS),
             jnp.clip(db.sample(seed=kb), A_EPS, 1.0 - A_EPS))
@@ -351,12 +351,12 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
         return h2, (lx, ll, conc)
 
     def init(key) -> HAPPOState:
-        ka, kc, ke, kr = jax.random.split(key, 4)
+        ka, kc, ke, kr = rng.split(key, 4)
         actors = jax.vmap(lambda k: policy.init(k, jnp.zeros((hdim,), dtype),
                                                 jnp.zeros((LOCAL_DIM,), dtype)))(
-            jax.random.split(ka, n))
+            rng.split(ka, n))
         critic = value.init(kc, jnp.zeros((LOCAL_DIM * n,), dtype))
-        obs, env_state = jax.vmap(E.reset, in_axes=(0, None))(jax.random.split(ke, cfg.envs),
+        obs, env_state = jax.vmap(E.reset, in_axes=(0, None))(rng.split(ke, cfg.envs),
                                                              params)
         return HAPPOState(actors=actors, critic=critic, actor_opt=jax.vmap(opt.init)(actors),
                           critic_opt=copt.init(critic), obs=obs, env_state=env_state,
@@ -366,7 +366,7 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
     def rollout(ts: HAPPOState, key):
         def one(carry, k):
             obs, st, h = carry
-            k_act, k_step, k_reset = jax.random.split(k, 3)
+            k_act, k_step, k_reset = rng.split(k, 3)
             local = local_states(obs, params)                      # [E, N, 8]
             h2, dist = jax.vmap(dist_agents, in_axes=(None, 0, 0))(ts.actors, h, local)
             x, l, a, b = sample_action(k_act, dist)
@@ -375,9 +375,9 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
             v = value.apply(ts.critic, sg) / (1.0 - cfg.gamma)
             act = Action(x=x, channel=l, a=scale_ab(a, cfg.ab_min), b=scale_ab(b, cfg.ab_min))
             obs2, st2, _, done, info = jax.vmap(E.step, in_axes=(0, 0, 0, None))(
-                jax.random.split(k_step, cfg.envs), st, act, params)
+                rng.split(k_step, cfg.envs), st, act, params)
             obs_r, st_r = jax.vmap(E.reset, in_axes=(0, None))(
-                jax.random.split(k_reset, cfg.envs), params)
+                rng.split(k_reset, cfg.envs), params)
             pick = lambda new, old: jnp.where(  # noqa: E731
                 done.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
             obs2 = jax.tree_util.tree_map(pick, obs_r, obs2)
@@ -389,15 +389,15 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
             return (obs2, st2, h2), item
 
         (obs, st, h), batch = jax.lax.scan(one, (ts.obs, ts.env_state, ts.h),
-                                           jax.random.split(key, cfg.rollout))
+                                           rng.split(key, cfg.rollout))
         last_v = value.apply(ts.critic, global_state(local_states(obs, params))) / (1.0 - cfg.gamma)
         return ts.replace(obs=obs, env_state=st, h=h), batch, last_v
 
     def measure(ts: HAPPOState, key):
         """Objective of the deterministic policy (argmax, Beta means), as TAC's metrics.jsonl
         reports it: ``eval_envs`` fresh environments, ``rollout`` rounds, mean per round."""
-        k_reset, k_steps = jax.random.split(key)
-        obs, st = jax.vmap(E.reset, in_axes=(0, None))(jax.random.split(k_reset, cfg.eval_envs),
+        k_reset, k_steps = rng.split(key)
+        obs, st = jax.vmap(E.reset, in_axes=(0, None))(rng.split(k_reset, cfg.eval_envs),
                                                       params)
 
         def one(carry, k):
@@ -406,15 +406,15 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
                                                                    local_states(obs, params))
             x, l, a, b = mode_action(dist, cfg.ab_min)
             obs2, st2, _, _, info = jax.vmap(E.step, in_axes=(0, 0, 0, None))(
-                jax.random.split(k, cfg.eval_envs), st, Action(x=x, channel=l, a=a, b=b), params)
+                rng.split(k, cfg.eval_envs), st, Action(x=x, channel=l, a=a, b=b), params)
             return (obs2, st2, h2), info["objective"]
 
         h0 = jnp.zeros((cfg.eval_envs, n, hdim), dtype)
-        _, obj = jax.lax.scan(one, (obs, st, h0), jax.random.split(k_steps, cfg.rollout))
+        _, obj = jax.lax.scan(one, (obs, st, h0), rng.split(k_steps, cfg.rollout))
         return jnp.mean(obj)
 
     def collect_phase(ts: HAPPOState):
-        key, k_roll, k_eval = jax.random.split(ts.key, 3)
+        key, k_roll, k_eval = rng.split(ts.key, 3)
         measured = measure(ts, k_eval)
         ts, batch, last_v = rollout(ts, k_roll)
         return ts.replace(key=key), batch, last_v, measured
@@ -423,7 +423,7 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
         return learn_phase(*collect_phase(ts))
 
     def learn_phase(ts: HAPPOState, batch: Batch, last_v, measured):
-        key, k_order = jax.random.split(ts.key)
+        key, k_order = rng.split(ts.key)
         adv, returns = gae(batch.reward, batch.value, batch.done, last_v, cfg.gamma,
                            cfg.gae_lambda)
         adv_n = (adv - adv.mean()) / (adv.std() + 1e-8)

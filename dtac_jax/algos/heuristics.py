@@ -10,7 +10,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from dtac_jax.env import physics
+from dtac_jax.env import physics, rng
 from dtac_jax.env.env import Action, EnvState, Obs, round_inputs
 from dtac_jax.env.scenarios import EnvParams
 
@@ -32,15 +32,16 @@ def spread_channels(params: EnvParams) -> jax.Array:
 
 
 def random_policy(key, obs: Obs, state: EnvState, params: EnvParams) -> Action:
-    """Paper IV-A: uniform target and channel, uniform ``a``, ``b`` in (0, 1]."""
-    kx, kl, ka, kb = jax.random.split(key, 4)
+    """Paper IV-A: uniform target and channel, uniform ``a``, ``b`` in (0, 1].
+
+    Four uniforms per UE from one hash call (:mod:`dtac_jax.env.rng`).
+    """
     n = obs.mask.shape[0]
-    dtype = obs.s.dtype
+    u = rng.uniforms(key, 4, n, obs.s.dtype)
     # 1 - U[0, 1) lies in (0, 1]
-    return Action(x=jax.random.randint(kx, (n,), 0, 3).astype(jnp.int32),
-                  channel=jax.random.randint(kl, (n,), 0, params.l_channels).astype(jnp.int32),
-                  a=1.0 - jax.random.uniform(ka, (n,), dtype),
-                  b=1.0 - jax.random.uniform(kb, (n,), dtype))
+    return Action(x=rng.index_from_uniform(u[0], 3),
+                  channel=rng.index_from_uniform(u[1], params.l_channels),
+                  a=1.0 - u[2], b=1.0 - u[3])
 
 
 def fixed_target_policy(target: int) -> Policy:

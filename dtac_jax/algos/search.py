@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from dtac_jax.algos import heuristics
-from dtac_jax.env import physics
+from dtac_jax.env import physics, rng
 from dtac_jax.env.env import Action, EnvState, Obs, physics_kwargs
 from dtac_jax.env.scenarios import EnvParams
 
@@ -76,7 +76,7 @@ def make_search_policy(cfg: SearchConfig = SearchConfig()):
 
         def iteration(carry, k):
             px, pl, mu, sd, best = carry
-            kx, kc, ka = jax.random.split(k, 3)
+            kx, kc, ka = rng.split(k, 3)
             c = cfg.candidates
             xs = jax.random.categorical(kx, jnp.log(px), axis=-1, shape=(c, n)).astype(jnp.int32)
             cs = jax.random.categorical(kc, jnp.log(pl), axis=-1, shape=(c, n)).astype(jnp.int32)
@@ -103,7 +103,7 @@ def make_search_policy(cfg: SearchConfig = SearchConfig()):
                 jnp.full((n,), 0.8, dtype), jnp.full((n,), 0.3, dtype),
                 (seed_x[-1], seed_c[-1], seed_a[-1], jnp.asarray(jnp.inf, dtype)))
         (_, _, _, _, best), _ = jax.lax.scan(iteration, init,
-                                              jax.random.split(key, cfg.iterations))
+                                              rng.split(key, cfg.iterations))
         x, c, a, _ = best
         _, b = polished_costs(x, c, a, kw, params)
         return Action(x=x, channel=c, a=a, b=b)

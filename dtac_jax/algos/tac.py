@@ -17,6 +17,7 @@ import optax
 from flax import struct
 
 from dtac_jax.algos import common
+from dtac_jax.env import rng
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.transformer import NetConfig, init_actor_critic
 
@@ -100,7 +101,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
     act = common.actor_fn(cfg.net, "full")
 
     def init(key) -> TACState:
-        k_net, k_env, k_run = jax.random.split(key, 3)
+        k_net, k_env, k_run = rng.split(key, 3)
         nets = init_actor_critic(k_net, cfg.net)
         obs, env_state = common.init_envs(k_env, params, cfg.collect.envs)
         inf = jnp.asarray(jnp.inf, params.s_in.dtype)
@@ -127,12 +128,12 @@ def make_tac(params: EnvParams, cfg: TACConfig):
         return ts, (c_loss, a_loss)
 
     def episode(ts: TACState):
-        key, k_col, k_upd = jax.random.split(ts.key, 3)
+        key, k_col, k_upd = rng.split(ts.key, 3)
         items, objective, obs, env_state = common.collect(
             k_col, act, ts.actor, ts.obs, ts.env_state, ts.noise_var, params, cfg.collect,
             cfg.net.a_min)
         ts = ts.replace(buffer=buffer.add(ts.buffer, items), obs=obs, env_state=env_state)
-        ts, (c_loss, a_loss) = jax.lax.scan(update, ts, jax.random.split(k_upd, cfg.updates))
+        ts, (c_loss, a_loss) = jax.lax.scan(update, ts, rng.split(k_upd, cfg.updates))
         measured = common.measured_objective(act, ts.actor, ts.obs, ts.env_state, params)
         best, best_score, score = common.track_best(ts.best_actor, ts.best_score, ts.score,
                                                     ts.actor, measured, cfg.score_ema)

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from dtac_jax.env import physics
+from dtac_jax.env import physics, rng
 from dtac_jax.env.scenarios import EnvParams
 
 OBS_DIM = 6
@@ -44,11 +44,13 @@ class EnvState:
     mask: jax.Array          # bool[N] real UEs
     n_per_edge: jax.Array    # int32[K]
     dist: jax.Array          # float[N] UE-edge distance (m)
+    path_gain: jax.Array     # float[N] large-scale UE-edge gain of ``dist`` (linear)
     ue_type: jax.Array       # int32[N]
     task: jax.Array          # int32[N] task kind of the current round
     g_up: jax.Array          # float[N] UE-edge gain of the current round
     g_back_edge: jax.Array   # float[K] edge-cloud gain of the current round
-    cache_stamp: jax.Array   # int32[K, M] LRU recency stamp, -1 = not cached
+    cache_task: jax.Array    # int32[K, C] cached task kinds, most recent first, -1 = empty
+    cache_size: jax.Array    # float[K, C] their s_out (bits), 0 = empty
     t: jax.Array             # int32 round index
 
 
@@ -73,40 +75,34 @@ def slot_mask(params: EnvParams, n_per_edge: jax.Array) -> jax.Array:
     return within < jnp.repeat(n_per_edge, params.ue_max)
 
 
-def _search_cdf(cdf, row, value):
-    """``searchsorted(cdf[row], value, side="right")`` elementwise, without gathering rows.
+def _alias_draw(params: EnvParams, ue_type, u):
+    """Task kinds from each UE type's Zipf law by the alias method, one uniform ``u`` per UE.
 
-    A branch-free binary search of fixed length (``bit_length(M)`` steps) that gathers one
-    table entry per UE and step from the flat ``[types * M]`` table; the result (the number of
-    entries ``<= value``) is exactly ``jnp.searchsorted``'s, which would first gather a whole
-    ``[M]`` row per UE.
+    ``u * M`` picks a column (its integer part) and a uniform for the keep-or-alias choice (its
+    fraction, ~15 bits in float32, so each probability is exact to ~3e-5 of 1/M).
     """
-    m = cdf.shape[-1]
-    flat = cdf.reshape(-1)
-    base = row.astype(jnp.int32) * m
-    lo = jnp.zeros(row.shape, jnp.int32)
-    hi = jnp.full(row.shape, m, jnp.int32)
-    for _ in range(int(m).bit_length()):  # each step halves hi - lo (at least)
-        active = lo < hi
-        mid = (lo + hi) // 2
-        le = flat[base + jnp.minimum(mid, m - 1)] <= value
-        lo = jnp.where(active & le, mid + 1, lo)
-        hi = jnp.where(active & ~le, mid, hi)
-    return lo
+    m = params.n_tasks
+    um = u * m
+    col = jnp.minimum(um.astype(jnp.int32), m - 1)
+    frac = um - col.astype(um.dtype)
+    flat = ue_type * m + col
+    keep = frac < params.pop_alias_prob.reshape(-1)[flat]
+    return jnp.where(keep, col, params.pop_alias.reshape(-1)[flat])
 
 
-def _draw_round(key, state_mask, ue_type, dist, params: EnvParams):
-    """Tasks (type-specific Zipf) and Rayleigh fading for one round."""
-    k_task, k_up, k_back = jax.random.split(key, 3)
+def _draw_round(key, state_mask, ue_type, path_gain, params: EnvParams):
+    """Tasks (type-specific Zipf) and Rayleigh fading for one round.
+
+    One hash call draws every uniform of the round (:mod:`dtac_jax.env.rng`): row 0 picks the
+    tasks, row 1 the UE-edge fading, row 2 (its first ``K`` entries) the edge-cloud fading.
+    """
     dtype = _dtype(params)
-    # inverse-CDF sampling: one uniform per UE and a binary search in its type's Zipf CDF
-    u = jax.random.uniform(k_task, ue_type.shape, params.pop_cdf.dtype)
-    task = _search_cdf(params.pop_cdf, ue_type, u * params.pop_cdf[ue_type, -1])
-    task = jnp.minimum(task, params.n_tasks - 1).astype(jnp.int32)
-    task = jnp.where(state_mask, task, 0)
-    fade_up = jax.random.exponential(k_up, dist.shape, dtype)        # |g|^2 ~ Exp(1)
-    fade_back = jax.random.exponential(k_back, (params.n_edges,), dtype)
-    g_up = physics.pathloss_gain(dist, params.pl_db_1km, params.pl_exp_db) * fade_up
+    n, k_edges = ue_type.shape[0], params.n_edges
+    u = rng.uniforms(key, 3, max(n, k_edges), dtype)
+    task = jnp.where(state_mask, _alias_draw(params, ue_type, u[0, :n]), 0)
+    fade_up = rng.exponential_from_uniform(u[1, :n])          # |g|^2 ~ Exp(1)
+    fade_back = rng.exponential_from_uniform(u[2, :k_edges])
+    g_up = path_gain * fade_up
     g_back = physics.pathloss_gain(params.r_cloud, params.pl_db_1km, params.pl_exp_db) * fade_back
     return task, g_up, g_back
 
@@ -128,11 +124,14 @@ def reset(key: chex.PRNGKey, params: EnvParams, n_per_edge: jax.Array | None = N
     u = jax.random.uniform(k_r, (n,), dtype)
     dist = jnp.sqrt(u * (params.r_edge ** 2 - params.min_dist ** 2) + params.min_dist ** 2)
     ue_type = jax.random.randint(k_type, (n,), 0, params.n_ue_types).astype(jnp.int32)
-    task, g_up, g_back = _draw_round(k_round, mask, ue_type, dist, params)
+    path_gain = physics.pathloss_gain(dist, params.pl_db_1km, params.pl_exp_db)
+    task, g_up, g_back = _draw_round(k_round, mask, ue_type, path_gain, params)
     state = EnvState(
-        edge=slot_edges(params), mask=mask, n_per_edge=n_per_edge, dist=dist, ue_type=ue_type,
+        edge=slot_edges(params), mask=mask, n_per_edge=n_per_edge, dist=dist,
+        path_gain=path_gain, ue_type=ue_type,
         task=task, g_up=g_up, g_back_edge=g_back,
-        cache_stamp=jnp.full((params.n_edges, params.n_tasks), -1, jnp.int32),
+        cache_task=jnp.full((params.n_edges, params.cache_slots), -1, jnp.int32),
+        cache_size=jnp.zeros((params.n_edges, params.cache_slots), dtype),
         t=jnp.zeros((), jnp.int32))
     return observe(state, params), state
 
@@ -149,8 +148,15 @@ class RoundInputs(NamedTuple):
     f_ue: jax.Array
 
 
+def is_cached(state: EnvState, params: EnvParams) -> jax.Array:
+    """bool[N]: each slot's current task is in its edge's cache (env layout, no gather)."""
+    task = state.task.reshape(params.n_edges, params.ue_max)
+    hit = jnp.any(state.cache_task[:, :, None] == task[:, None, :], axis=1)  # over the list
+    return hit.reshape(params.n_max)
+
+
 def round_inputs(state: EnvState, params: EnvParams) -> RoundInputs:
-    cached = state.cache_stamp[state.edge, state.task] >= 0
+    cached = is_cached(state, params)
     return RoundInputs(
         s_in=params.s_in[state.task], cycles=params.cycles[state.task],
         s_out=params.s_out[state.task], cached=cached & state.mask,
@@ -182,59 +188,56 @@ def observe(state: EnvState, params: EnvParams) -> Obs:
     return Obs(s=s, mask=state.mask, edge=state.edge)
 
 
-def update_cache(cache_stamp, state: EnvState, x, params: EnvParams):
+def update_cache(state: EnvState, x, params: EnvParams):
     """LRU update of every edge cache after a round (SPEC.md section 2, "Caching").
 
     Every real offloaded task (x in {1, 2}) is touched at its edge, in increasing UE-slot order
-    (stamp ``t * (N + 1) + slot + 1``: later rounds and, within a round, later slots are more
-    recent). Then each edge keeps its most recent results while their total ``s_out`` fits in
-    ``cache_capacity`` (exactly what evicting least-recently-used items one by one gives).
+    (within a round, later slots are more recent). Then each edge keeps its most recent results
+    while their total ``s_out`` fits in ``cache_capacity`` (exactly what evicting
+    least-recently-used items one by one gives).
 
-    Slots are in the environment's layout (slot ``n`` on edge ``n // ue_max``, see
-    :func:`slot_edges`), which lets the touch run as one dense pass over the ``[K, M]`` table
-    (each cell against its edge's ``ue_max`` slots) instead of a scatter.
+    Each cache is a recency list (:class:`EnvState` ``cache_task``, most recent first, ``-1``
+    past the end) of ``params.cache_slots`` entries, the most results that can fit. One round,
+    per edge and without sorting or scatters: the round's touched tasks (slots newest first, a
+    repeated task counted once) come before the old entries they did not touch; the kept entries
+    are those whose running total of ``s_out`` along that order fits; they are written back
+    compactly, each moved forward by the number of dropped entries before it (at most
+    ``ue_max``, so ``ue_max + 1`` shifted selects do it). Slots must be in the environment's
+    layout (slot ``n`` on edge ``n // ue_max``, see :func:`slot_edges`).
+
+    Returns the new ``(cache_task, cache_size)``.
     """
-    n, k_edges, u_max, m_tasks = params.n_max, params.n_edges, params.ue_max, params.n_tasks
-    off = state.mask & ((x == physics.EDGE) | (x == physics.CLOUD))
-    slot = jnp.arange(n, dtype=jnp.int32)
-    stamp_new = jnp.where(off, state.t * (n + 1) + slot + 1, -1).reshape(k_edges, u_max)
-    task = state.task.reshape(k_edges, u_max)
-    # the touch: max over the edge's slots of the stamps of the slots that hold this task
-    hits = task[:, :, None] == jnp.arange(m_tasks, dtype=jnp.int32)        # [K, U, M]
-    touched = jnp.max(jnp.where(hits, stamp_new[:, :, None], -1), axis=1)   # [K, M]
-    stamps = jnp.maximum(cache_stamp, touched)
-
-    # Eviction: keep the items with stamp >= tau, tau the smallest threshold whose kept bits
-    # fit; bits(tau) is non-increasing in tau, so a binary search over stamps (no sort). An
-    # edge whose whole content fits keeps it (tau = 0, no search); otherwise tau lies in
-    # (oldest cached stamp, newest stamp + 1], a bracket of a few rounds' stamps.
-    present = stamps >= 0
-    total = jnp.sum(jnp.where(present, params.s_out, 0.0), axis=-1)                    # [K]
-    need = total > params.cache_capacity
-    # The bracket's ends come from float32 min / max reductions (XLA CPU reduces float32 several
-    # times faster than int32), widened by the float rounding error so they stay valid
-    # bounds for any int32 stamps: lo0 <= oldest + 1 and hi0 >= newest + 1.
-    f_stamps = stamps.astype(jnp.float32)
-    big = jnp.float32(2 ** 31 - 128)
-    to_int = lambda v: jnp.minimum(v, big).astype(jnp.int32)  # noqa: E731
-    oldest = to_int(jnp.min(jnp.where(present, f_stamps, big), axis=-1))
-    newest = to_int(jnp.max(f_stamps, axis=-1))
-    slack = lambda v: jnp.maximum(v, 0) >> 23  # noqa: E731  (>= the error once v >= 2**24)
-    lo0 = jnp.where(need, jnp.maximum(oldest - slack(oldest), 0) + 1, 0)
-    hi0 = jnp.where(need, newest + jnp.minimum(slack(newest), (2 ** 31 - 2) - newest) + 1, 0)
-
-    def bits(tau):  # [K] kept bits for thresholds tau >= 1 (so only present items count)
-        return jnp.sum(jnp.where(stamps >= tau[:, None], params.s_out, 0.0), axis=-1)
-
-    def body(lo_hi):
-        lo, hi = lo_hi
-        active = lo < hi
-        mid = lo + (hi - lo) // 2  # no int32 overflow near 2**31
-        fits = bits(mid) <= params.cache_capacity
-        return (jnp.where(active & ~fits, mid + 1, lo), jnp.where(active & fits, mid, hi))
-
-    tau, _ = jax.lax.while_loop(lambda lh: jnp.any(lh[0] < lh[1]), body, (lo0, hi0))
-    return jnp.where(stamps >= tau[:, None], stamps, -1)
+    k_edges, u_max, c = params.n_edges, params.ue_max, params.cache_slots
+    rev = lambda v: v.reshape(k_edges, u_max)[:, ::-1]  # noqa: E731  (newest slot first)
+    off = rev(state.mask & ((x == physics.EDGE) | (x == physics.CLOUD)))
+    task = rev(state.task)
+    size = rev(params.s_out[state.task])
+    # Reductions run over a major axis (the minor one stays vectorised under vmap).
+    # A touched slot repeats a task already touched by a later (more recent) slot of its edge.
+    newer = jnp.triu(jnp.ones((u_max, u_max), bool), 1)                      # [i, j]: i < j
+    repeat = jnp.any((task[:, :, None] == task[:, None, :]) & newer & off[:, :, None], axis=1)
+    new_valid = off & ~repeat                                                 # [K, U]
+    retouched = jnp.any((task[:, :, None] == state.cache_task[:, None, :])
+                        & new_valid[:, :, None], axis=1)                      # [K, C]
+    old_valid = (state.cache_task >= 0) & ~retouched
+    cand_task = jnp.concatenate([task, state.cache_task], axis=1)            # [K, U + C]
+    cand_size = jnp.concatenate([size, state.cache_size], axis=1)
+    valid = jnp.concatenate([new_valid, old_valid], axis=1)
+    # running totals along the list (an associative scan: jnp.cumsum's reduce-window is
+    # quadratic on the CPU) of the sizes and of the number of valid entries
+    total, count = jax.lax.associative_scan(
+        lambda u, v: (u[0] + v[0], u[1] + v[1]),
+        (jnp.where(valid, cand_size, 0.0), valid.astype(jnp.int32)), axis=1)
+    keep = valid & (total <= params.cache_capacity)  # a prefix of the valid entries
+    pos = count - 1  # output index of each kept entry
+    out = jnp.arange(c, dtype=jnp.int32)
+    cache_task = jnp.full((k_edges, c), -1, jnp.int32)
+    cache_size = jnp.zeros((k_edges, c), state.cache_size.dtype)
+    for d in range(u_max + 1):  # entry out + d lands on out when d entries before it dropped
+        sel = keep[:, d:d + c] & (pos[:, d:d + c] == out)
+        cache_task = jnp.where(sel, cand_task[:, d:d + c], cache_task)
+        cache_size = jnp.where(sel, cand_size[:, d:d + c], cache_size)
+    return cache_task, cache_size
 
 
 def step(key: chex.PRNGKey, state: EnvState, action: Action, params: EnvParams):
@@ -252,9 +255,9 @@ def step(key: chex.PRNGKey, state: EnvState, action: Action, params: EnvParams):
                 x=jnp.where(state.mask, action.x, -1), channel=action.channel,
                 cache_hit=cached & state.mask & (action.x == physics.EDGE),
                 cached=cached, n_ues=jnp.sum(state.mask))
-    cache_stamp = update_cache(state.cache_stamp, state, action.x, params)
-    task, g_up, g_back = _draw_round(key, state.mask, state.ue_type, state.dist, params)
-    state = state.replace(task=task, g_up=g_up, g_back_edge=g_back, cache_stamp=cache_stamp,
-                          t=state.t + 1)
+    cache_task, cache_size = update_cache(state, action.x, params)
+    task, g_up, g_back = _draw_round(key, state.mask, state.ue_type, state.path_gain, params)
+    state = state.replace(task=task, g_up=g_up, g_back_edge=g_back, cache_task=cache_task,
+                          cache_size=cache_size, t=state.t + 1)
     done = state.t >= params.rounds
     return observe(state, params), state, reward, done, info

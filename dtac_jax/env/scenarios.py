@@ -194,6 +194,9 @@ class EnvParams:
 
     Integer sizes are static (``pytree_node=False``) so array shapes are known at trace time;
     physical constants are leaves, so one can ``vmap`` over e.g. ``w_energy``.
+    ``cache_slots`` is the length of each edge's cache list, the most results of the task table
+    that fit in ``cache_capacity`` (see :func:`cache_slots`): build params with
+    :func:`make_params` rather than replacing ``cache_capacity`` or ``s_out`` by hand.
     """
 
     # static sizes
@@ -204,6 +207,7 @@ class EnvParams:
     n_tasks: int = struct.field(pytree_node=False)
     l_channels: int = struct.field(pytree_node=False)
     rounds: int = struct.field(pytree_node=False)
+    cache_slots: int = struct.field(pytree_node=False)  # C: most results a cache can hold
     # geometry (m)
     r_edge: jax.Array
     r_cloud: jax.Array
@@ -213,7 +217,9 @@ class EnvParams:
     s_out: jax.Array         # bits
     cycles: jax.Array        # cycles per bit
     pop_logits: jax.Array    # [types, M] log-probability of each task kind per UE type (Zipf)
-    pop_cdf: jax.Array       # [types, M] its cumulative distribution (for inverse-CDF draws)
+    pop_cdf: jax.Array       # [types, M] its cumulative distribution
+    pop_alias_prob: jax.Array  # [types, M] alias-method table: keep column m with this prob.
+    pop_alias: jax.Array       # [types, M] int32, ... else draw this task (Walker/Vose)
     f_ue_type: jax.Array     # [types] Hz
     # radio (linear units)
     bandwidth: jax.Array     # Hz per channel
@@ -256,19 +262,57 @@ def zipf_logits(scn: Scenario, order: np.ndarray) -> np.ndarray:
     return logp
 
 
+def cache_slots(s_out: np.ndarray, capacity: float) -> int:
+    """The most distinct results whose sizes ``s_out`` fit together in ``capacity``, plus one.
+
+    The smallest ``k`` results are the ``k`` that fit most easily; the extra slot covers a
+    float32 running total that rounds a just-too-large set under the capacity. At most
+    ``len(s_out)``.
+    """
+    fits = int(np.sum(np.cumsum(np.sort(np.asarray(s_out, np.float64))) <= capacity))
+    return min(len(s_out), fits + 1)
+
+
+def alias_table(prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker's alias tables (Vose's construction) of each row of ``prob`` [rows, M].
+
+    Drawing column ``m`` uniformly, then keeping it with probability ``keep[m]`` or else
+    taking ``alias[m]``, samples the row's distribution exactly in O(1): two table reads per
+    draw instead of a search through the cumulative distribution.
+    """
+    prob = np.asarray(prob, np.float64)
+    rows, m = prob.shape
+    keep = np.ones((rows, m))
+    alias = np.tile(np.arange(m), (rows, 1))
+    for r in range(rows):
+        scaled = prob[r] / prob[r].sum() * m
+        small = [i for i in range(m) if scaled[i] < 1.0]
+        large = [i for i in range(m) if scaled[i] >= 1.0]
+        while small and large:
+            s_i, l_i = small.pop(), large.pop()
+            keep[r, s_i], alias[r, s_i] = scaled[s_i], l_i
+            scaled[l_i] -= 1.0 - scaled[s_i]
+            (small if scaled[l_i] < 1.0 else large).append(l_i)
+        # leftovers are 1 up to rounding: keep them always
+    return keep, alias
+
+
 def make_params(scn: Scenario, dtype=None) -> EnvParams:
     """Build the environment's array parameters from a scenario (float32 unless x64 is on)."""
     if dtype is None:  # float32, or float64 under jax_enable_x64 / jax.enable_x64()
         dtype = jnp.asarray(0.0).dtype
     s_in, s_out, cycles, order = task_table(scn)
     logits = zipf_logits(scn, order)
+    keep, alias = alias_table(np.exp(logits))
     f = lambda v: jnp.asarray(v, dtype=dtype)  # noqa: E731
     return EnvParams(
         n_edges=scn.n_edges, ue_min=scn.ue_min, ue_max=scn.ue_max, n_ue_types=scn.n_ue_types,
         n_tasks=scn.n_tasks, l_channels=scn.l_channels, rounds=scn.rounds,
+        cache_slots=cache_slots(s_out, scn.cache_capacity),
         r_edge=f(scn.r_edge), r_cloud=f(scn.r_cloud), min_dist=f(scn.min_dist),
         s_in=f(s_in), s_out=f(s_out), cycles=f(cycles), pop_logits=f(logits),
         pop_cdf=f(np.cumsum(np.exp(logits), axis=1)),
+        pop_alias_prob=f(keep), pop_alias=jnp.asarray(alias, jnp.int32),
         f_ue_type=f(scn.f_ue),
         bandwidth=f(scn.bandwidth), noise=f(scn.noise), p_ue=f(scn.p_ue), p_edge=f(scn.p_edge),
         p_cloud=f(scn.p_cloud), pl_db_1km=f(scn.pathloss_db_at_1km),
