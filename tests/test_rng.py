@@ -64,6 +64,13 @@ def test_uniforms_are_uniform_in_unit_interval():
         assert len(np.unique(np.asarray(u64))) == 2000
 
 
+def test_exponential_is_never_zero():
+    for dtype in (jnp.float32,):
+        fade = rng.exponential_from_uniform(jnp.asarray([0.0, 0.5, 1 - 2**-23], dtype))
+        assert float(fade[0]) > 0 and np.isfinite(np.asarray(fade)).all()
+        np.testing.assert_allclose(float(fade[1]), np.log(2), rtol=1e-6)
+
+
 def test_index_from_uniform_is_uniform():
     u = rng.uniforms(jax.random.PRNGKey(2), 1, 300_000)[0]
     for n in (3, 4, 7):

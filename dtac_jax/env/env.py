@@ -156,12 +156,16 @@ def is_cached(state: EnvState, params: EnvParams) -> jax.Array:
 
 
 def round_inputs(state: EnvState, params: EnvParams) -> RoundInputs:
+    """Per-slot inputs of ``round_costs``: one gather of the task table's rows, the UE type's
+    CPU by selection and the edge-cloud gain by repetition (the env layout), no other gathers."""
     cached = is_cached(state, params)
+    table = jnp.stack([params.s_in, params.cycles, params.s_out], axis=-1)[state.task]  # [N, 3]
+    f_ue = jax.lax.select_n(state.ue_type, *[jnp.broadcast_to(f, state.ue_type.shape)
+                                              for f in params.f_ue_type])
     return RoundInputs(
-        s_in=params.s_in[state.task], cycles=params.cycles[state.task],
-        s_out=params.s_out[state.task], cached=cached & state.mask,
-        g_up=state.g_up, g_back=state.g_back_edge[state.edge],
-        f_ue=params.f_ue_type[state.ue_type])
+        s_in=table[:, 0], cycles=table[:, 1], s_out=table[:, 2], cached=cached & state.mask,
+        g_up=state.g_up, g_back=jnp.repeat(state.g_back_edge, params.ue_max),
+        f_ue=f_ue)
 
 
 def physics_kwargs(state: EnvState, params: EnvParams) -> dict:

@@ -119,8 +119,13 @@ def uniforms(key, n_rows: int, n: int, dtype=jnp.float32) -> jax.Array:
 
 
 def exponential_from_uniform(u: jax.Array) -> jax.Array:
-    """``Exp(1)`` draws ``-log1p(-u)`` from uniforms ``u`` in ``[0, 1)`` (``jax.random``'s way)."""
-    return -jnp.log1p(-u)
+    """``Exp(1)`` draws ``-log1p(-u)`` from uniforms ``u`` in ``[0, 1)``, never exactly 0.
+
+    ``u = 0`` (probability ``2**-23`` per float32 draw) counts as half a grid step, so a
+    Rayleigh power gain is never 0: a zero gain would make a link's rate 0 and every time
+    that waits on it infinite (it happened about once per 10 million UE-rounds).
+    """
+    return -jnp.log1p(-jnp.maximum(u, jnp.finfo(u.dtype).eps / 2))
 
 
 def index_from_uniform(u: jax.Array, n: int) -> jax.Array:
