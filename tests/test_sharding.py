@@ -198,3 +198,38 @@ def test_training_compiles_once_per_chunk_length(tmp_path):
     assert new[0][lower] >= 1                       # the first chunk of length 2 compiled
     assert all(v == 0 for v in new[1].values()), new[1]   # the second one reused it
     assert new[2][lower] >= 1                       # the length-1 chunk is a new program
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_match_one_process(tmp_path):
+    """A real multi-process run: two Python processes with two CPU devices each join through
+    ``jax.distributed.initialize`` (``parallel.init_distributed``, gloo collectives on the
+    CPU), split the evaluated episodes over the 4 global devices and gather them back; the
+    results equal one process's on one device."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    child = os.path.join(here, "multiprocess_child.py")
+    base = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=os.path.dirname(here))
+    single = tmp_path / "single.json"
+    env1 = dict(base, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    subprocess.run([sys.executable, child, str(single), "-", "1", "0"], env=env1, check=True,
+                   timeout=600)
+    multi = tmp_path / "multi.json"
+    env2 = dict(base, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    coordinator = f"127.0.0.1:{_free_port()}"
+    procs = [subprocess.Popen([sys.executable, child, str(multi), coordinator, "2", str(i)],
+                              env=env2, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for i in range(2)]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(logs)
+    a, b = json.loads(single.read_text()), json.loads(multi.read_text())
+    assert (a["processes"], a["devices"]) == (1, 1)
+    assert (b["processes"], b["devices"]) == (2, 4)
+    for k in ("random", "family"):
+        np.testing.assert_allclose(np.asarray(b[k]), np.asarray(a[k]), rtol=1e-5, err_msg=k)
+    assert np.asarray(a["family"])[0, 2] != np.asarray(a["family"])[1, 2]  # the two differ

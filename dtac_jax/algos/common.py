@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from dtac_jax.env import env as E
-from dtac_jax.env import physics, rng
+from dtac_jax.env import rng
 from dtac_jax.env.env import Action, Obs
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.transformer import Actor, Critic, NetConfig
@@ -116,18 +116,32 @@ def collect(key, act: Callable, actor_params, obs, env_state, noise_var, params:
     return items, objective, obs, env_state
 
 
-def measured_objective(act: Callable, actor_params, obs, env_state, params: EnvParams):
-    """Mean round objective of the deterministic policy on the current states of the
-    collection environments (the real simulator, not the critic)."""
-    def one(o, st):
-        _, e_ue, t_round = E.costs(st, to_action(*act(actor_params, o)), params)
-        return physics.objective(t_round, e_ue, params.w_time, params.w_energy)
-    return jnp.mean(jax.vmap(one)(obs, env_state))
+def validation_objective(act: Callable, actor_params, key, params: EnvParams, envs: int,
+                         rounds: int):
+    """Mean round objective of the deterministic policy on a fixed validation set.
+
+    ``envs`` episodes are reset from ``key`` and stepped ``rounds`` rounds with keys drawn from
+    ``key`` (the real simulator, not the critic). Every actor scored with the same key meets
+    the same UEs, tasks and fading, so the comparison between two actors (the best-actor
+    choice, the convergence curves) carries no sampling noise of its own.
+    """
+    k_reset, k_steps = rng.split(key)
+    obs, env_state = init_envs(k_reset, params, envs)
+
+    def one_round(carry, k):
+        obs, st = carry
+        action = jax.vmap(lambda o: to_action(*act(actor_params, o)))(obs)
+        obs, st, _, _, info = jax.vmap(E.step, in_axes=(0, 0, 0, None))(
+            rng.split(k, envs), st, action, params)
+        return (obs, st), info["objective"]
+
+    _, objective = jax.lax.scan(one_round, (obs, env_state), rng.split(k_steps, rounds))
+    return jnp.mean(objective)
 
 
 def track_best(best, best_score, score, current, objective, ema: float):
-    """Smooth the measured objective (EMA over episodes) and keep the parameters that had the
-    lowest smoothed value. Returns ``(best, best_score, score)``."""
+    """Smooth the measured objective (EMA over episodes; ``ema = 0``: none) and keep the
+    parameters that had the lowest smoothed value. Returns ``(best, best_score, score)``."""
     score = jnp.where(jnp.isinf(score), objective, ema * score + (1 - ema) * objective)
     better = score < best_score
     best = jax.tree_util.tree_map(lambda b, c: jnp.where(better, c, b), best, current)

@@ -42,8 +42,10 @@ class TransferConfig:
     grad_clip: float = 1.0
     loss: str = "critic"
     anchor_weight: float = 100.0      # critic loss + anchor_weight * MSE to TAC (0 = eq. 22 alone)
-    keep_best: bool = True            # return the student with the best measured objective
-    score_ema: float = 0.8            # smoothing of that measured objective
+    keep_best: bool = True            # return the student with the best validation objective
+    eval_envs: int = 16               # fixed validation episodes scoring each episode's student
+    eval_rounds: int = 10             #   ... and their rounds
+    score_ema: float = 0.0            # optional EMA of that score over episodes (0: none)
     student: str = "transformer"
     mlp_hidden: tuple[int, ...] = (64, 64)
     collect: common.CollectConfig = common.CollectConfig(noise_var=0.01, noise_decay=1.0)
@@ -53,9 +55,11 @@ class TransferConfig:
             raise ValueError(f"unknown transfer loss {self.loss!r} (known: {', '.join(LOSSES)})")
         if self.student not in STUDENTS:
             raise ValueError(f"unknown student {self.student!r} (known: {', '.join(STUDENTS)})")
-        for f in ("episodes", "updates", "batch_size"):
+        for f in ("episodes", "updates", "batch_size", "eval_envs", "eval_rounds"):
             if getattr(self, f) < 1:
                 raise ValueError(f"TransferConfig.{f} must be >= 1")
+        if not 0 <= self.score_ema < 1:
+            raise ValueError(f"TransferConfig.score_ema must be in [0, 1), got {self.score_ema}")
 
     @property
     def name(self) -> str:
@@ -76,8 +80,8 @@ class TransferConfig:
 @struct.dataclass
 class TransferState:
     student: Any
-    best: Any         # student with the lowest smoothed measured objective so far
-    score: jax.Array  # smoothed objective of the current student (EMA over episodes)
+    best: Any         # student with the lowest validation objective so far
+    score: jax.Array  # validation objective of the current student (optionally smoothed)
     best_score: jax.Array
     opt: Any
     teacher: Any      # frozen TAC actor
@@ -86,6 +90,7 @@ class TransferState:
     obs: Any
     env_state: Any
     key: jax.Array
+    eval_key: jax.Array  # fixed: the validation episodes (common.validation_objective)
     noise_var: jax.Array
     episode: jax.Array
 
@@ -117,7 +122,7 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
     teacher_act = common.actor_fn(net, "full")
 
     def init(key, tac_actor, tac_critic, tac_buffer) -> TransferState:
-        k_net, k_env, k_run = rng.split(key, 3)
+        k_net, k_env, k_run, k_eval = rng.split(key, 4)
         if module is None:
             student = tac_actor  # Algorithm 1 line 14: copy of the TAC actor
         else:
@@ -129,7 +134,8 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
         return TransferState(student=student, best=student, score=inf, best_score=inf,
                              opt=opt.init(student), teacher=tac_actor,
                              critic=tac_critic, buffer=tac_buffer, obs=obs, env_state=env_state,
-                             key=k_run, noise_var=jnp.asarray(cfg.collect.noise_var,
+                             key=k_run, eval_key=k_eval,
+                             noise_var=jnp.asarray(cfg.collect.noise_var,
                                                               params.s_in.dtype),
                              episode=jnp.zeros((), jnp.int32))
 
@@ -156,7 +162,8 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
         ts, loss = jax.lax.scan(update, ts, rng.split(k_upd, cfg.updates))
         ts = ts.replace(key=key, noise_var=ts.noise_var * cfg.collect.noise_decay,
                         episode=ts.episode + 1)
-        obj = common.measured_objective(act, ts.student, ts.obs, ts.env_state, params)
+        obj = common.validation_objective(act, ts.student, ts.eval_key, params, cfg.eval_envs,
+                                          cfg.eval_rounds)
         best, best_score, score = common.track_best(ts.best, ts.best_score, ts.score,
                                                     ts.student, obj, cfg.score_ema)
         ts = ts.replace(best=best, best_score=best_score, score=score)

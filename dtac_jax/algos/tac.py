@@ -40,14 +40,19 @@ class TACConfig:
     entropy_weight: float = 0.01      # w_s
     cost_scale: float = 0.01          # critic target log1p(cost / cost_scale)
     grad_clip: float = 1.0
-    score_ema: float = 0.8            # smoothing of the measured objective (best-actor tracking)
+    eval_envs: int = 16               # fixed validation episodes scoring each episode's actor
+    eval_rounds: int = 10             #   ... and their rounds (best-actor choice, curves)
+    score_ema: float = 0.0            # optional EMA of that score over episodes (0: none)
     collect: common.CollectConfig = common.CollectConfig(noise_var=0.02)
     net: NetConfig = NetConfig()
 
     def __post_init__(self):
-        for f in ("episodes", "updates", "batch_size", "buffer_size"):
+        for f in ("episodes", "updates", "batch_size", "buffer_size", "eval_envs",
+                  "eval_rounds"):
             if getattr(self, f) < 1:
                 raise ValueError(f"TACConfig.{f} must be >= 1, got {getattr(self, f)}")
+        if not 0 <= self.score_ema < 1:
+            raise ValueError(f"TACConfig.score_ema must be in [0, 1), got {self.score_ema}")
         if self.buffer_size < self.batch_size:
             raise ValueError("TACConfig.buffer_size must be >= batch_size")
         for f in ("lr_critic", "lr_actor", "cost_scale"):
@@ -72,7 +77,7 @@ class TACConfig:
 @struct.dataclass
 class TACState:
     actor: Any
-    best_actor: Any       # actor with the lowest smoothed measured objective so far
+    best_actor: Any       # actor with the lowest validation objective so far
     score: jax.Array
     best_score: jax.Array
     critic: Any
@@ -82,6 +87,7 @@ class TACState:
     obs: Any
     env_state: Any
     key: jax.Array
+    eval_key: jax.Array   # fixed: the validation episodes (common.validation_objective)
     noise_var: jax.Array
     episode: jax.Array
 
@@ -101,7 +107,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
     act = common.actor_fn(cfg.net, "full")
 
     def init(key) -> TACState:
-        k_net, k_env, k_run = rng.split(key, 3)
+        k_net, k_env, k_run, k_eval = rng.split(key, 4)
         nets = init_actor_critic(k_net, cfg.net)
         obs, env_state = common.init_envs(k_env, params, cfg.collect.envs)
         inf = jnp.asarray(jnp.inf, params.s_in.dtype)
@@ -110,7 +116,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
             critic=nets["critic"], actor_opt=opt_a.init(nets["actor"]),
             critic_opt=opt_c.init(nets["critic"]),
             buffer=buffer.init(common.example_item(params, cfg.net.n_channels)),
-            obs=obs, env_state=env_state, key=k_run,
+            obs=obs, env_state=env_state, key=k_run, eval_key=k_eval,
             noise_var=jnp.asarray(cfg.collect.noise_var, params.s_in.dtype),
             episode=jnp.zeros((), jnp.int32))
 
@@ -134,7 +140,8 @@ def make_tac(params: EnvParams, cfg: TACConfig):
             cfg.net.a_min)
         ts = ts.replace(buffer=buffer.add(ts.buffer, items), obs=obs, env_state=env_state)
         ts, (c_loss, a_loss) = jax.lax.scan(update, ts, rng.split(k_upd, cfg.updates))
-        measured = common.measured_objective(act, ts.actor, ts.obs, ts.env_state, params)
+        measured = common.validation_objective(act, ts.actor, ts.eval_key, params,
+                                               cfg.eval_envs, cfg.eval_rounds)
         best, best_score, score = common.track_best(ts.best_actor, ts.best_score, ts.score,
                                                     ts.actor, measured, cfg.score_ema)
         ts = ts.replace(best_actor=best, best_score=best_score, score=score)
