@@ -70,16 +70,11 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     main = parallel.is_main_process()
 
     compiled: dict[int, Callable] = {}
-    phases = getattr(episode, "phases", None)
 
     def chunk_fn(n):
         if n not in compiled:
-            if phases is None:
-                fn = jax.vmap(lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=n))
-                compiled[n] = (jax.jit(fn) if mesh is None
-                               else parallel.data_parallel(fn, mesh))
-            else:
-                compiled[n] = _phased_chunk(phases, n, mesh)
+            fn = jax.vmap(lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=n))
+            compiled[n] = jax.jit(fn) if mesh is None else parallel.data_parallel(fn, mesh)
         return compiled[n]
 
     t_start = time.time()
@@ -116,29 +111,6 @@ def _strongly_typed(fn: Callable) -> Callable:
         return jax.tree_util.tree_map(lambda x: jax.lax.convert_element_type(x, x.dtype),
                                       fn(*args))
     return wrapped
-
-
-def _phased_chunk(phases, n: int, mesh=None):
-    """``n`` episodes of an algorithm that splits its episode into phases, each phase its own
-    compiled (vmapped) program, synchronised after each one. Used by HAPPO: XLA's CPU runtime
-    has been seen to deadlock on its whole-episode program (README, known issues). The phase
-    functions pass their outputs on as a tuple; the last returns ``(state, metrics)``."""
-    progs = [jax.jit(jax.vmap(p)) if mesh is None else parallel.data_parallel(jax.vmap(p), mesh)
-             for p in phases]
-
-    def run(state):
-        rows = []
-        for _ in range(n):
-            out = (state,)
-            for prog in progs:
-                out = prog(*out)
-                out = out if isinstance(out, tuple) else (out,)
-                jax.block_until_ready(out)
-            state, metrics = out
-            rows.append(metrics)
-        return state, jax.tree_util.tree_map(lambda *v: jax.numpy.stack(v, axis=1), *rows)
-
-    return run
 
 
 def read_metrics(run_dir) -> list[dict]:

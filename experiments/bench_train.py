@@ -8,9 +8,9 @@ a hung XLA program is killed after ``--timeout`` seconds instead of stalling the
   ``collect.envs x collect.rounds`` environment rounds (noisy transformer actor + env step) and
   makes ``updates`` critic-then-actor minibatch updates.
 - **HAPPO** (``algos.happo.make_happo``, ``HAPPOConfig.quick()`` sizes): its two phases
-  (``episode.phases``: rollout, then learning) jitted separately with ``block_until_ready``
-  between them, as ``train.run_training``'s phased driver does (the fused episode program can
-  deadlock on XLA CPU; README, known issues). Per iteration it collects ``envs x rollout``
+  (``episode.collect_phase``: rollout, then ``episode.learn_phase``: learning) jitted
+  separately with ``block_until_ready`` between them, to time the rollout's share
+  (``train.run_training`` runs the fused episode). Per iteration it collects ``envs x rollout``
   rounds and makes ``epochs`` clipped-surrogate steps for each of the ``N_max`` agents plus
   ``epochs`` critic steps.
 - **Memory**: peak resident set (``ru_maxrss``, and psutil's RSS) of a child process that
@@ -105,7 +105,7 @@ def _happo_child(q, preset: str, seconds: float, seed: int):
         params = make_params(make_scenario(preset))
         cfg = HAPPOConfig.quick()
         init, episode = make_happo(params, cfg)
-        collect_phase, learn_phase = episode.phases
+        collect_phase, learn_phase = episode.collect_phase, episode.learn_phase
         state = jax.block_until_ready(jax.jit(init)(jax.random.PRNGKey(seed)))
         collect_j, learn_j = jax.jit(collect_phase), jax.jit(learn_phase)
         t0 = time.perf_counter()
@@ -202,7 +202,7 @@ def markdown(report: dict) -> str:
         lines.append(f"- HAPPO iteration (`HAPPOConfig.quick()`, hidden {hap['hidden']}): "
                      f"{hap['envs']} envs x {hap['rounds_per_episode']} rounds, then "
                      f"{hap['epochs']} epochs for each of {hap['agents']} agents and the critic "
-                     f"(updates = optimizer steps); phases run as two programs; the rollout "
+                     f"(updates = optimizer steps); phases timed as two programs; the rollout "
                      f"takes {100 * hap['collect_share']:.0f}% of the time.")
     m = report.get("memory")
     if m:

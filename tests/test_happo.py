@@ -144,13 +144,12 @@ def test_padded_agent_gets_zero_gradient():
 
 @isolated(timeout=300)
 def test_tiny_happo_run_improves_over_initial_policy(tmp_path):
-    """A tiny HAPPO run through ``train.run_training`` (phased: collect and learn programs)
+    """A tiny HAPPO run through ``train.run_training`` (one fused program per chunk)
     improves its stochastic policy's shared reward, and resuming continues it."""
     from dtac_jax.train import read_metrics, run_training
     params = make_params(make_scenario("small", rounds=10))
     cfg = H.HAPPOConfig.quick(hidden=(32, 32), envs=8, rollout=10, episodes=90, eval_envs=2)
     init, episode = H.make_happo(params, cfg)
-    assert episode.phases == (episode.collect_phase, episode.learn_phase)
     run = tmp_path / "happo"
     run_training(init, episode, {"kind": "test"}, run, episodes=30, chunk=30, progress=False)
     run_training(init, episode, {"kind": "test"}, run, episodes=90, chunk=30,

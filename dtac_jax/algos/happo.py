@@ -446,11 +446,9 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
         return ts, dict(objective=measured, rollout_objective=jnp.mean(batch.objective),
                         value_loss=vl[-1], reward=jnp.mean(batch.reward))
 
-    # the two halves, for drivers that run them as separate programs (train.run_training
-    # does when ``episode.phases`` is set: the fused episode program can hang on XLA CPU)
+    # the two halves, e.g. to time the rollout's share (experiments/bench_train.py)
     episode.collect_phase, episode.learn_phase = collect_phase, learn_phase
     episode.measure = measure   # (state, key) -> measured objective of the deterministic policy
-    episode.phases = (collect_phase, learn_phase)
     return init, episode
 
 

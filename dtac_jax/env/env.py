@@ -227,11 +227,13 @@ def update_cache(state: EnvState, x, params: EnvParams):
     cand_task = jnp.concatenate([task, state.cache_task], axis=1)            # [K, U + C]
     cand_size = jnp.concatenate([size, state.cache_size], axis=1)
     valid = jnp.concatenate([new_valid, old_valid], axis=1)
-    # running totals along the list (an associative scan: jnp.cumsum's reduce-window is
-    # quadratic on the CPU) of the sizes and of the number of valid entries
-    total, count = jax.lax.associative_scan(
-        lambda u, v: (u[0] + v[0], u[1] + v[1]),
-        (jnp.where(valid, cand_size, 0.0), valid.astype(jnp.int32)), axis=1)
+    # running totals along the list of the sizes and of the number of valid entries, as one
+    # product with an upper-triangular matrix of ones (on the CPU faster than an associative
+    # scan; jnp.cumsum's reduce-window is quadratic there); counts are exact in float
+    n_cand = valid.shape[1]
+    upper = (jnp.arange(n_cand)[:, None] <= jnp.arange(n_cand)[None, :]).astype(cand_size.dtype)
+    sums = jnp.stack([jnp.where(valid, cand_size, 0.0), valid.astype(cand_size.dtype)]) @ upper
+    total, count = sums[0], sums[1].astype(jnp.int32)
     keep = valid & (total <= params.cache_capacity)  # a prefix of the valid entries
     pos = count - 1  # output index of each kept entry
     out = jnp.arange(c, dtype=jnp.int32)
