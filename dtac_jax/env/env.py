@@ -229,10 +229,12 @@ def update_cache(state: EnvState, x, params: EnvParams):
     valid = jnp.concatenate([new_valid, old_valid], axis=1)
     # running totals along the list of the sizes and of the number of valid entries, as one
     # product with an upper-triangular matrix of ones (on the CPU faster than an associative
-    # scan; jnp.cumsum's reduce-window is quadratic there); counts are exact in float
+    # scan; jnp.cumsum's reduce-window is quadratic there); counts are exact in float, and
+    # HIGHEST precision keeps GPUs (TF32) and TPUs (bfloat16 passes) from rounding the sizes
     n_cand = valid.shape[1]
     upper = (jnp.arange(n_cand)[:, None] <= jnp.arange(n_cand)[None, :]).astype(cand_size.dtype)
-    sums = jnp.stack([jnp.where(valid, cand_size, 0.0), valid.astype(cand_size.dtype)]) @ upper
+    sums = jnp.matmul(jnp.stack([jnp.where(valid, cand_size, 0.0), valid.astype(cand_size.dtype)]),
+                      upper, precision=jax.lax.Precision.HIGHEST)
     total, count = sums[0], sums[1].astype(jnp.int32)
     keep = valid & (total <= params.cache_capacity)  # a prefix of the valid entries
     pos = count - 1  # output index of each kept entry

@@ -300,10 +300,13 @@ def fig_convergence(pl: Pipeline, preset: str = CONVERGENCE_PRESET) -> dict:
                f"DTAC {n95['dtac'][0]} vs TL transformer {n95['tl_transformer'][0]} "
                f"({100 * save_dtac:.0f}% fewer)", save_dtac > 0),
     ]
-    body = ("Objective per round measured during training on the training environments, for "
-            "every method the deterministic policy after the episode's updates (HAPPO's "
+    body = ("Objective per round of every method's deterministic policy after each training "
+            "episode's updates, in the real simulator: TAC and the transfers on their run's "
+            "fixed validation episodes (`eval_envs` x `eval_rounds`, drawn once per run), "
+            "HAPPO on `eval_envs` fresh episodes of `rollout` rounds per iteration (its "
             "stochastic rollout cost is in its `metrics.jsonl` as `rollout_objective`); the "
-            "final objective is the median of the last 10% of episodes. Episodes differ in content between TAC (U=20 updates on "
+            "final objective is the median of the last 10% of episodes. Episodes differ in "
+            "content between TAC (U=20 updates on "
             "replayed rounds) and HAPPO (one on-policy rollout and PPO epochs): see the "
             "README. Curves in `data/fig10_" + preset + "_curves.csv`.\n\n" + table)
     return save_section(pl, dict(id="fig10", title=f"Fig. 10: convergence on {preset!r}",
