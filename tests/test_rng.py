@@ -47,6 +47,8 @@ def test_random_bits_use_both_words_of_each_hash_and_other_impls_fall_back():
     words = np.asarray(rng.random_bits(key, (5,)))  # odd length: padded to 6 counters
     full = np.asarray(jex_random.threefry_2x32(key, jnp.arange(6, dtype=jnp.uint32)))
     np.testing.assert_array_equal(words, full[:5])
+    typed = jax.random.key(3)  # a typed Threefry key takes the same (fast) path as its data
+    np.testing.assert_array_equal(np.asarray(rng.random_bits(typed, (5,))), words)
     rbg = jax.random.key(0, impl="rbg")
     assert rng.random_bits(rbg, (4, 3)).shape == (4, 3)  # jax.random.bits path
 

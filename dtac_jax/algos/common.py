@@ -142,7 +142,10 @@ def validation_objective(act: Callable, actor_params, key, params: EnvParams, en
 def track_best(best, best_score, score, current, objective, ema: float):
     """Smooth the measured objective (EMA over episodes; ``ema = 0``: none) and keep the
     parameters that had the lowest smoothed value. Returns ``(best, best_score, score)``."""
-    score = jnp.where(jnp.isinf(score), objective, ema * score + (1 - ema) * objective)
+    if ema == 0:  # no smoothing (also: a NaN score must not stick through 0 * NaN)
+        score = objective
+    else:
+        score = jnp.where(jnp.isinf(score), objective, ema * score + (1 - ema) * objective)
     better = score < best_score
     best = jax.tree_util.tree_map(lambda b, c: jnp.where(better, c, b), best, current)
     return best, jnp.where(better, score, best_score), score

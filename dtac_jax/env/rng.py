@@ -29,7 +29,8 @@ import jax.numpy as jnp
 def _threefry_data(key):
     """The ``uint32[2]`` data of a Threefry key, or None for another PRNG implementation."""
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if jax.random.key_impl(key) != jex_random.threefry_prng_impl:
+        # key_impl gives the implementation's name (a str on jax 0.10) or a spec object
+        if str(jax.random.key_impl(key)) != jex_random.threefry_prng_impl.name:
             return None
         key = jax.random.key_data(key)
     return key if key.shape == (2,) else None
@@ -41,8 +42,9 @@ _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 def threefry_2x32(keypair, count: jax.Array) -> jax.Array:
     """Threefry-2x32 (20 rounds) of ``count`` under ``keypair``, unrolled; uint32, same shape.
 
-    Same contract and same output as ``jax.extend.random.threefry_2x32``: the two halves of
-    the (even-length, flattened) ``count`` are the two words hashed together.
+    Same output as ``jax.extend.random.threefry_2x32`` for a ``count`` of even size: the two
+    halves of the flattened ``count`` are the two words hashed together (JAX also pads an odd
+    size; here :func:`random_bits` does).
     """
     k0, k1 = (jnp.asarray(k, jnp.uint32) for k in keypair)
     flat = count.reshape(-1)
