@@ -216,7 +216,7 @@ def update_cache(state: EnvState, x, params: EnvParams):
     rev = lambda v: v.reshape(k_edges, u_max)[:, ::-1]  # noqa: E731  (newest slot first)
     off = rev(state.mask & ((x == physics.EDGE) | (x == physics.CLOUD)))
     task = rev(state.task)
-    size = rev(params.s_out[state.task])
+    size = rev(round_inputs(state, params).s_out)  # the costs' gather (XLA shares it)
     # Reductions run over a major axis (the minor one stays vectorised under vmap).
     # A touched slot repeats a task already touched by a later (more recent) slot of its edge.
     newer = jnp.triu(jnp.ones((u_max, u_max), bool), 1)                      # [i, j]: i < j

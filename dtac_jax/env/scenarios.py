@@ -217,7 +217,6 @@ class EnvParams:
     s_out: jax.Array         # bits
     cycles: jax.Array        # cycles per bit
     pop_logits: jax.Array    # [types, M] log-probability of each task kind per UE type (Zipf)
-    pop_cdf: jax.Array       # [types, M] its cumulative distribution
     pop_alias_prob: jax.Array  # [types, M] alias-method table: keep column m with this prob.
     pop_alias: jax.Array       # [types, M] int32, ... else draw this task (Walker/Vose)
     f_ue_type: jax.Array     # [types] Hz
@@ -311,7 +310,6 @@ def make_params(scn: Scenario, dtype=None) -> EnvParams:
         cache_slots=cache_slots(s_out, scn.cache_capacity),
         r_edge=f(scn.r_edge), r_cloud=f(scn.r_cloud), min_dist=f(scn.min_dist),
         s_in=f(s_in), s_out=f(s_out), cycles=f(cycles), pop_logits=f(logits),
-        pop_cdf=f(np.cumsum(np.exp(logits), axis=1)),
         pop_alias_prob=f(keep), pop_alias=jnp.asarray(alias, jnp.int32),
         f_ue_type=f(scn.f_ue),
         bandwidth=f(scn.bandwidth), noise=f(scn.noise), p_ue=f(scn.p_ue), p_edge=f(scn.p_edge),
