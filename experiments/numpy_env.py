@@ -282,14 +282,6 @@ def recency_lists(cache_stamp: np.ndarray, slots: int) -> np.ndarray:
     return out
 
 
-def cache_sizes(lists: np.ndarray, params):
-    """``EnvState.cache_size`` of recency lists: each entry's ``s_out`` (0 where empty)."""
-    import jax.numpy as jnp
-
-    return jnp.where(jnp.asarray(lists) >= 0, params.s_out[jnp.maximum(jnp.asarray(lists), 0)],
-                     0.0)
-
-
 def check_against_jax(scenario: Scenario | None = None, n_states: int = 12, seed: int = 0,
                       rtol: float = 1e-4, verbose: bool = False) -> int:
     """Assert that this NumPy env and the JAX env compute the same thing on the same inputs.
@@ -352,8 +344,6 @@ def check_against_jax(scenario: Scenario | None = None, n_states: int = 12, seed
                     g_back_edge=jnp.asarray(np_env.g_back_edge, jnp.float32),
                     cache_task=jnp.asarray(recency_lists(np_env.cache_stamp,
                                                          params.cache_slots), jnp.int32),
-                    cache_size=cache_sizes(recency_lists(np_env.cache_stamp, params.cache_slots),
-                                           params),
                     t=jnp.asarray(np_env.t, jnp.int32))
                 # the environment's own cost path (per-edge blocks, env.costs) agrees too
                 t_e, e_e, tr_e = jenv_costs(state, jenv.Action(
@@ -367,7 +357,7 @@ def check_against_jax(scenario: Scenario | None = None, n_states: int = 12, seed
                                            rtol=rtol, err_msg="observation")
                 cache_j = jcache(state, jnp.asarray(x, jnp.int32), params)
                 new_stamp = np_env.update_cache(np_env.cache_stamp, x)
-                np.testing.assert_array_equal(np.asarray(cache_j[0]),
+                np.testing.assert_array_equal(np.asarray(cache_j),
                                               recency_lists(new_stamp, params.cache_slots),
                                               err_msg="LRU cache (recency order)")
                 checked += 1

@@ -105,3 +105,17 @@ def test_fading_and_random_policy_distributions():
     assert _max_z(np.bincount(ch, minlength=p.l_channels), np.full(4, 1 / 4)) < 5.5
     for v in (np.asarray(act.a), np.asarray(act.b)):
         assert v.min() > 0 and v.max() <= 1 and abs(v.mean() - 0.5) < 0.005
+
+
+def test_index_pair_from_word_splits_every_half_word_evenly():
+    half = np.arange(2 ** 16, dtype=np.uint32)
+    for n_hi, n_lo in ((3, 4), (7, 1), (2 ** 16, 5)):
+        # every high half with a fixed low half, then every low half with a fixed high half
+        hi, _ = rng.index_pair_from_word(jnp.asarray((half << 16) | 123), n_hi, n_lo)
+        _, lo = rng.index_pair_from_word(jnp.asarray((456 << 16) | half), n_hi, n_lo)
+        for idx, n in ((np.asarray(hi), n_hi), (np.asarray(lo), n_lo)):
+            counts = np.bincount(idx, minlength=n)
+            assert len(counts) == n and counts.max() - counts.min() <= 1  # even split
+            assert (np.diff(idx.astype(np.int64)) >= 0).all()  # monotone: floor(n h / 2^16)
+    with pytest.raises(ValueError, match="65536"):
+        rng.index_pair_from_word(jnp.zeros(3, jnp.uint32), 0, 4)

@@ -34,14 +34,16 @@ def spread_channels(params: EnvParams) -> jax.Array:
 def random_policy(key, obs: Obs, state: EnvState, params: EnvParams) -> Action:
     """Paper IV-A: uniform target and channel, uniform ``a``, ``b`` in (0, 1].
 
-    Four uniforms per UE from one hash call (:mod:`dtac_jax.env.rng`).
+    Three random words per UE from one hash call (:mod:`dtac_jax.env.rng`): one gives the
+    target and the channel (its two 16-bit halves), two give ``a`` and ``b``.
     """
     n = obs.mask.shape[0]
-    u = rng.uniforms(key, 4, n, obs.s.dtype)
+    w = rng.words_per_value(obs.s.dtype)
+    words = rng.random_bits(key, (2 * w + 1, n))
+    x, channel = rng.index_pair_from_word(words[0], 3, params.l_channels)
+    u = rng.uniform_from_bits(words[1:].reshape((w, 2, n) if w > 1 else (2, n)), obs.s.dtype)
     # 1 - U[0, 1) lies in (0, 1]
-    return Action(x=rng.index_from_uniform(u[0], 3),
-                  channel=rng.index_from_uniform(u[1], params.l_channels),
-                  a=1.0 - u[2], b=1.0 - u[3])
+    return Action(x=x, channel=channel, a=1.0 - u[0], b=1.0 - u[1])
 
 
 def fixed_target_policy(target: int) -> Policy:

@@ -50,7 +50,6 @@ class EnvState:
     g_up: jax.Array          # float[N] UE-edge gain of the current round
     g_back_edge: jax.Array   # float[K] edge-cloud gain of the current round
     cache_task: jax.Array    # int32[K, C] cached task kinds, most recent first, -1 = empty
-    cache_size: jax.Array    # float[K, C] their s_out (bits), 0 = empty
     t: jax.Array             # int32 round index
 
 
@@ -94,15 +93,16 @@ def _alias_draw(params: EnvParams, ue_type, u):
 def _draw_round(key, state_mask, ue_type, path_gain, params: EnvParams):
     """Tasks (type-specific Zipf) and Rayleigh fading for one round.
 
-    One hash call draws every uniform of the round (:mod:`dtac_jax.env.rng`): row 0 picks the
-    tasks, row 1 the UE-edge fading, row 2 (its first ``K`` entries) the edge-cloud fading.
+    One hash call draws the round's ``2 N + K`` uniforms (:mod:`dtac_jax.env.rng`): the first
+    ``N`` pick the tasks, the next ``N`` the UE-edge fading, the last ``K`` the edge-cloud
+    fading.
     """
     dtype = _dtype(params)
     n, k_edges = ue_type.shape[0], params.n_edges
-    u = rng.uniforms(key, 3, max(n, k_edges), dtype)
-    task = jnp.where(state_mask, _alias_draw(params, ue_type, u[0, :n]), 0)
-    fade_up = rng.exponential_from_uniform(u[1, :n])          # |g|^2 ~ Exp(1)
-    fade_back = rng.exponential_from_uniform(u[2, :k_edges])
+    u = rng.uniforms(key, 1, 2 * n + k_edges, dtype)[0]
+    task = jnp.where(state_mask, _alias_draw(params, ue_type, u[:n]), 0)
+    fade_up = rng.exponential_from_uniform(u[n:2 * n])        # |g|^2 ~ Exp(1)
+    fade_back = rng.exponential_from_uniform(u[2 * n:])
     g_up = path_gain * fade_up
     g_back = physics.pathloss_gain(params.r_cloud, params.pl_db_1km, params.pl_exp_db) * fade_back
     return task, g_up, g_back
@@ -132,7 +132,6 @@ def reset(key: chex.PRNGKey, params: EnvParams, n_per_edge: jax.Array | None = N
         path_gain=path_gain, ue_type=ue_type,
         task=task, g_up=g_up, g_back_edge=g_back,
         cache_task=jnp.full((params.n_edges, params.cache_slots), -1, jnp.int32),
-        cache_size=jnp.zeros((params.n_edges, params.cache_slots), dtype),
         t=jnp.zeros((), jnp.int32))
     return observe(state, params), state
 
@@ -193,7 +192,12 @@ def observe(state: EnvState, params: EnvParams) -> Obs:
     return Obs(s=s, mask=state.mask, edge=state.edge)
 
 
-def update_cache(state: EnvState, x, params: EnvParams):
+def cache_sizes(cache_task: jax.Array, params: EnvParams) -> jax.Array:
+    """float[..., C]: the ``s_out`` (bits) of each cached result, 0 where a list is empty."""
+    return jnp.where(cache_task >= 0, params.s_out[jnp.maximum(cache_task, 0)], 0.0)
+
+
+def update_cache(state: EnvState, x, params: EnvParams) -> jax.Array:
     """LRU update of every edge cache after a round (SPEC.md section 2, "Caching").
 
     Every real offloaded task (x in {1, 2}) is touched at its edge, in increasing UE-slot order
@@ -207,10 +211,12 @@ def update_cache(state: EnvState, x, params: EnvParams):
     repeated task counted once) come before the old entries they did not touch; the kept entries
     are those whose running total of ``s_out`` along that order fits; they are written back
     compactly, each moved forward by the number of dropped entries before it (at most
-    ``ue_max``, so ``ue_max + 1`` shifted selects do it). Slots must be in the environment's
-    layout (slot ``n`` on edge ``n // ue_max``, see :func:`slot_edges`).
+    ``ue_max``, so ``ue_max + 1`` shifted selects do it). The sizes are looked up from the task
+    table (a result's size is its task's ``s_out``), so only the task list is carried. Slots
+    must be in the environment's layout (slot ``n`` on edge ``n // ue_max``, see
+    :func:`slot_edges`).
 
-    Returns the new ``(cache_task, cache_size)``.
+    Returns the new ``cache_task`` int32[K, C].
     """
     k_edges, u_max, c = params.n_edges, params.ue_max, params.cache_slots
     rev = lambda v: v.reshape(k_edges, u_max)[:, ::-1]  # noqa: E731  (newest slot first)
@@ -226,7 +232,7 @@ def update_cache(state: EnvState, x, params: EnvParams):
                         & new_valid[:, :, None], axis=1)                      # [K, C]
     old_valid = (state.cache_task >= 0) & ~retouched
     cand_task = jnp.concatenate([task, state.cache_task], axis=1)            # [K, U + C]
-    cand_size = jnp.concatenate([size, state.cache_size], axis=1)
+    cand_size = jnp.concatenate([size, cache_sizes(state.cache_task, params)], axis=1)
     valid = jnp.concatenate([new_valid, old_valid], axis=1)
     # running totals along the list of the sizes and of the number of valid entries, as one
     # product with an upper-triangular matrix of ones (on the CPU faster than an associative
@@ -241,12 +247,10 @@ def update_cache(state: EnvState, x, params: EnvParams):
     pos = count - 1  # output index of each kept entry
     out = jnp.arange(c, dtype=jnp.int32)
     cache_task = jnp.full((k_edges, c), -1, jnp.int32)
-    cache_size = jnp.zeros((k_edges, c), state.cache_size.dtype)
     for d in range(u_max + 1):  # entry out + d lands on out when d entries before it dropped
         sel = keep[:, d:d + c] & (pos[:, d:d + c] == out)
         cache_task = jnp.where(sel, cand_task[:, d:d + c], cache_task)
-        cache_size = jnp.where(sel, cand_size[:, d:d + c], cache_size)
-    return cache_task, cache_size
+    return cache_task
 
 
 def step(key: chex.PRNGKey, state: EnvState, action: Action, params: EnvParams):
@@ -264,9 +268,9 @@ def step(key: chex.PRNGKey, state: EnvState, action: Action, params: EnvParams):
                 x=jnp.where(state.mask, action.x, -1), channel=action.channel,
                 cache_hit=cached & state.mask & (action.x == physics.EDGE),
                 cached=cached, n_ues=jnp.sum(state.mask))
-    cache_task, cache_size = update_cache(state, action.x, params)
+    cache_task = update_cache(state, action.x, params)
     task, g_up, g_back = _draw_round(key, state.mask, state.ue_type, state.path_gain, params)
     state = state.replace(task=task, g_up=g_up, g_back_edge=g_back, cache_task=cache_task,
-                          cache_size=cache_size, t=state.t + 1)
+                          t=state.t + 1)
     done = state.t >= params.rounds
     return observe(state, params), state, reward, done, info

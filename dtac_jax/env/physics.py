@@ -30,6 +30,16 @@ def link_rates(g_up, g_back, p_edge, p_cloud, bandwidth, noise):
     return r_dn, r_bu, r_bd
 
 
+def block_interference(rx, channel, off):
+    """Same-edge, same-channel interference ``I_n = sum_{m != n} [ch_m = ch_n] off_m rx_m``.
+
+    ``rx``, ``channel``, ``off``: ``[K, U]`` blocks (the UEs of each edge). Returns float[K, U].
+    """
+    interferes = ((channel[:, :, None] == channel[:, None, :]) & off[:, None, :]
+                  & ~jnp.eye(channel.shape[1], dtype=bool))
+    return jnp.sum(jnp.where(interferes, rx[:, None, :], jnp.zeros((), rx.dtype)), axis=2)
+
+
 def round_costs(*, x, channel, a, b, edge, mask, s_in, cycles, s_out, cached, g_up, g_back,
                 f_ue, f_edge, f_cloud, p_ue, p_edge, p_cloud, bandwidth, noise, kappa,
                 edge_block: int | None = None):
@@ -77,11 +87,7 @@ def round_costs(*, x, channel, a, b, edge, mask, s_in, cycles, s_out, cached, g_
     rx = a * p_ue * g_up
     if blocked:  # [K, U, U] per-edge blocks instead of the [N, N] matrix
         blk = lambda v: v.reshape(n // edge_block, edge_block)  # noqa: E731
-        ch_b = blk(channel)
-        interferes = ((ch_b[:, :, None] == ch_b[:, None, :]) & blk(off)[:, None, :]
-                      & ~jnp.eye(edge_block, dtype=bool))
-        interference = jnp.sum(jnp.where(interferes, blk(rx)[:, None, :], zero),
-                               axis=2).reshape(n)
+        interference = block_interference(blk(rx), blk(channel), blk(off)).reshape(n)
     else:
         same_edge = edge[:, None] == edge[None, :]
         eye = jnp.eye(n, dtype=bool)
