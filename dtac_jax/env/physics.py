@@ -119,15 +119,16 @@ def round_costs(*, x, channel, a, b, edge, mask, s_in, cycles, s_out, cached, g_
         # else only for its own (zero) t1_edge; q12 x t1_cloud: a cloud UE waits for all cloud
         # UEs; q2 x t21: the edge UEs of one server, or all cloud UEs (t1_edge, t1_cloud and
         # t21 are already zero off their targets and on padded slots).
-        def per_edge(v):
-            return jnp.broadcast_to(jnp.sum(blk(v), axis=1, keepdims=True),
-                                    (n // edge_block, edge_block)).reshape(n)
-
-        q11_sum = jnp.where(is_edge, per_edge(t1_edge), zero)
-        q12_sum = jnp.where(is_cloud, jnp.sum(t1_cloud), zero)
-        t21_edge = jnp.where(is_edge, t21, zero)
-        q2_sum = jnp.where(is_edge, per_edge(t21_edge),
-                           jnp.where(is_cloud, jnp.sum(jnp.where(is_cloud, t21, zero)), zero))
+        # one reduction for the four sums: per edge of t1_edge, t21 (edge UEs), t1_cloud and
+        # t21 (cloud UEs); the cloud totals add up the edges' sums
+        parts = jnp.stack([t1_edge, jnp.where(is_edge, t21, zero), t1_cloud,
+                           jnp.where(is_cloud, t21, zero)])
+        sums = jnp.sum(parts.reshape(4, n // edge_block, edge_block), axis=2)   # [4, K]
+        edge_sums = jnp.repeat(sums[:2], edge_block, axis=1)                   # [2, N]
+        cloud_sums = jnp.sum(sums[2:], axis=1)                                  # [2]
+        q11_sum = jnp.where(is_edge, edge_sums[0], zero)
+        q12_sum = jnp.where(is_cloud, cloud_sums[0], zero)
+        q2_sum = jnp.where(is_edge, edge_sums[1], jnp.where(is_cloud, cloud_sums[1], zero))
     else:
         edge_pair = is_edge[:, None] & is_edge[None, :] & same_edge
         cloud_pair = is_cloud[:, None] & is_cloud[None, :]
