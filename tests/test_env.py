@@ -179,10 +179,13 @@ def test_cache_slots_bound():
     assert cache_slots(np.array([5.0, 1.0]), 0.5) == 1
 
 
-def test_lru_cache_under_heavy_reuse_matches_reference_order():
+@pytest.mark.parametrize("ue_min,ue_max", [(4, 6), (1, 1), (6, 9)])
+def test_lru_cache_under_heavy_reuse_matches_reference_order(ue_min, ue_max):
     """Few task kinds, skewed popularity, mostly offloading: repeated and re-touched tasks in
-    every round, full caches; the recency lists equal the one-by-one LRU reference's."""
-    scn = make_scenario("small", n_tasks=12, cache_capacity=70e6, zipf_alpha=1.5)
+    every round, full caches; the recency lists equal the one-by-one LRU reference's (UEs per
+    edge of 1, 6 and 9: compacting shifts of one, three and four bits)."""
+    scn = make_scenario("small", n_tasks=12, cache_capacity=70e6, zipf_alpha=1.5,
+                        ue_min=ue_min, ue_max=ue_max)
     p = make_params(scn)
     s_out = np.asarray(p.s_out, np.float64)
     refs = [LRUCacheRef(scn.cache_capacity, s_out) for _ in range(scn.n_edges)]

@@ -211,9 +211,9 @@ def update_cache(state: EnvState, x, params: EnvParams) -> jax.Array:
     repeated task counted once) come before the old entries they did not touch; the kept entries
     are those whose running total of ``s_out`` along that order fits; they are written back
     compactly, each moved forward by the number of dropped entries before it (at most
-    ``ue_max``, so ``ue_max + 1`` shifted selects do it). The sizes are looked up from the task
-    table (a result's size is its task's ``s_out``), so only the task list is carried. Slots
-    must be in the environment's layout (slot ``n`` on edge ``n // ue_max``, see
+    ``ue_max``: one shifted select per bit of that shift). The sizes are looked up from the
+    task table (a result's size is its task's ``s_out``), so only the task list is carried.
+    Slots must be in the environment's layout (slot ``n`` on edge ``n // ue_max``, see
     :func:`slot_edges`).
 
     Returns the new ``cache_task`` int32[K, C].
@@ -244,13 +244,25 @@ def update_cache(state: EnvState, x, params: EnvParams) -> jax.Array:
                       upper, precision=jax.lax.Precision.HIGHEST)
     total, count = sums[0], sums[1].astype(jnp.int32)
     keep = valid & (total <= params.cache_capacity)  # a prefix of the valid entries
-    pos = count - 1  # output index of each kept entry
-    out = jnp.arange(c, dtype=jnp.int32)
-    cache_task = jnp.full((k_edges, c), -1, jnp.int32)
-    for d in range(u_max + 1):  # entry out + d lands on out when d entries before it dropped
-        sel = keep[:, d:d + c] & (pos[:, d:d + c] == out)
-        cache_task = jnp.where(sel, cand_task[:, d:d + c], cache_task)
-    return cache_task
+    # Compaction: kept entry e moves forward by shift_e = e - (its output index), the number
+    # of dropped entries before it (at most ue_max). Shifts are applied bit by bit, lowest bit
+    # first (1, 2, 4, ...): for a stable compaction the moves never collide (the "compress"
+    # of Hacker's Delight, section 7-4). The shift rides in the low bits of the task id.
+    bits = max(1, u_max.bit_length())
+    if (params.n_tasks << bits) >= 2 ** 31:
+        raise ValueError(f"n_tasks={params.n_tasks} with ue_max={u_max} overflow the packed "
+                         "cache entries")
+    shift = jnp.arange(n_cand, dtype=jnp.int32) - (count - 1)
+    packed = jnp.where(keep, cand_task * (1 << bits) + shift, -1)             # -1 = dropped
+    step_ = 1
+    while step_ <= u_max:
+        src = jnp.concatenate([packed[:, step_:], jnp.full((k_edges, step_), -1, jnp.int32)],
+                              axis=1)
+        arrives = (src >= 0) & ((src & step_) != 0)
+        packed = jnp.where(arrives, src, jnp.where((packed & step_) != 0, -1, packed))
+        step_ *= 2
+    packed = packed[:, :c]
+    return jnp.where(packed >= 0, packed >> bits, -1)
 
 
 def step(key: chex.PRNGKey, state: EnvState, action: Action, params: EnvParams):
