@@ -86,3 +86,32 @@ def test_transfer_config_validates():
     assert TransferConfig().name == "dtac"
     assert TransferConfig(loss="mse").name == "tl_transformer"
     assert TransferConfig(loss="mse", student="mlp").name == "tl"
+
+
+def test_transfer_scores_the_starting_student_before_fine_tuning():
+    """The DTAC student starts as the TAC actor under identity attention; init scores it on the
+    validation set, so the best student delivered is never worse there than the start."""
+    from dtac_jax.algos.common import CollectConfig
+    from dtac_jax.algos.dtac import final_student, make_transfer
+    from dtac_jax.env import make_params, make_scenario
+    params = make_params(make_scenario("small", rounds=3))
+    cfg = TransferConfig(episodes=2, updates=1, batch_size=8, eval_envs=3, eval_rounds=2,
+                         collect=CollectConfig(envs=2, rounds=2))
+    nets = init_actor_critic(jax.random.PRNGKey(4), NET)
+    buf = common.make_buffer(64, cfg.batch_size)
+    item = common.collect(jax.random.PRNGKey(0), common.actor_fn(NET, "full"), nets["actor"],
+                          *common.init_envs(jax.random.PRNGKey(1), params, 1), 0.0, params,
+                          CollectConfig(envs=1, rounds=1), NET.a_min)[0]
+    init, episode = make_transfer(params, cfg, NET, cost_scale=1.0, buffer_size=64)
+    ts = init(jax.random.PRNGKey(2), nets["actor"], nets["critic"],
+              buf.init(jax.tree_util.tree_map(lambda v: v[0], item)))
+    start = float(common.validation_objective(common.actor_fn(NET, "identity"), nets["actor"],
+                                              ts.eval_key, params, cfg.eval_envs,
+                                              cfg.eval_rounds))
+    assert np.isfinite(start) and float(ts.best_score) == pytest.approx(start, rel=1e-6)
+    ts, m = episode(ts)
+    assert float(ts.best_score) == pytest.approx(min(start, float(m["objective"])), rel=1e-6)
+    best_leaves = jax.tree_util.tree_leaves(final_student(ts, cfg))
+    chosen = nets["actor"] if start <= float(m["objective"]) else ts.student
+    for a, b in zip(best_leaves, jax.tree_util.tree_leaves(chosen)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
