@@ -190,7 +190,7 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, progress: bool = T
                     w.writeheader()
                 w.writerows(rows)
             (run_dir / "done.json").write_text(json.dumps(dict(point=pt, rows=rows), indent=2))
-        log(f"    eval objective per seed: "
+        log("    eval objective per seed: "
             + ", ".join(f"{r['eval_objective']:.3f}" for r in rows) + f"  ({train_s:.1f} s)")
     all_rows = read_rows(csv_path)
     if main and all_rows:

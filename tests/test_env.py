@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dtac_jax.algos.heuristics import random_policy
-from dtac_jax.env import Action, make_params, make_scenario, reset, step
+from dtac_jax.env import make_params, make_scenario, reset, step
 from dtac_jax.env import env as E
 from reference_numpy import LRUCacheRef, lru_round_update_ref
 

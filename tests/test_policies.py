@@ -2,7 +2,7 @@
 import jax
 import numpy as np
 
-from dtac_jax.algos.heuristics import HEURISTICS, greedy_policy, random_policy
+from dtac_jax.algos.heuristics import HEURISTICS
 from dtac_jax.algos.search import SearchConfig, make_search_policy
 from dtac_jax.env import make_params, make_scenario
 from dtac_jax.env import env as E

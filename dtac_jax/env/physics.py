@@ -5,7 +5,6 @@ maths is, float32 by default and exact under ``jax_enable_x64`` (the dtype follo
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 LOCAL, EDGE, CLOUD = 0, 1, 2
