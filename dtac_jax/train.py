@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from dtac_jax import checkpoint as ckpt
 from dtac_jax import parallel
+from dtac_jax.env import SIM_VERSION
 
 
 def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, episodes: int,
@@ -42,7 +43,7 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     if episodes < 1 or seeds < 1 or chunk < 1:
         raise ValueError("episodes, seeds and chunk must all be >= 1")
     run_dir = Path(run_dir)
-    config = dict(config, seeds=seeds, seed=seed, chunk=chunk)
+    config = dict(config, seeds=seeds, seed=seed, chunk=chunk, sim_version=SIM_VERSION)
     mesh = parallel.mesh_for(seeds, "seeds", "--seeds")   # None on one device
     keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
     # strong dtypes: a restored checkpoint has no weak types, and the chunk program must see

@@ -365,6 +365,7 @@ def check_against_jax(scenario: Scenario | None = None, n_states: int = 12, seed
     if verbose:
         print(f"numpy env == JAX env on {checked} states ({episode} episodes, "
               f"{hits} cache hits seen), rtol {rtol}")
+    assert hits > 0, "no cache hit in the checked episodes: the cached cost path went unchecked"
     return checked
 
 

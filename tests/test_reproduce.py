@@ -152,3 +152,23 @@ def test_pipeline_end_to_end_tiny(tmp_path, monkeypatch):
     a = [r["weighted_reward"] for r in gen if r["policy"] == "dtac"]
     b = [r["weighted_reward"] for r in gen if r["policy"] == "dtac_inexperienced"]
     assert a == b and sec["claims"][0]["holds"] is True
+
+
+def test_stage_cache_reruns_stages_of_another_simulator_version(tmp_path):
+    logs, calls = [], []
+    pl = P.Pipeline(get_profile("tiny"), out=tmp_path, progress=False, log=logs.append)
+
+    def fn(fresh):
+        calls.append(fresh)
+        return dict(value=len(calls))
+
+    assert pl.stage("s", {"a": 1}, fn)["value"] == 1
+    pl2 = P.Pipeline(get_profile("tiny"), out=tmp_path, progress=False, log=logs.append)
+    assert pl2.stage("s", {"a": 1}, fn)["value"] == 1 and len(calls) == 1   # cached
+    path = pl2._stage_path("s")
+    record = json.loads(path.read_text())
+    assert record["sim_version"] == P.SIM_VERSION
+    path.write_text(json.dumps(dict(record, sim_version=P.SIM_VERSION - 1)))
+    pl3 = P.Pipeline(get_profile("tiny"), out=tmp_path, progress=False, log=logs.append)
+    assert pl3.stage("s", {"a": 1}, fn)["value"] == 2 and calls == [False, True]
+    assert any("made by simulator version" in line for line in logs)

@@ -148,6 +148,14 @@ def test_resume_is_bit_identical_and_mismatch_is_reported(tmp_path):
         train_tac(make_scenario("small", rounds=3, l_channels=6),
                   dataclasses.replace(TINY, net=NetConfig(n_channels=6)), tmp_path / "b",
                   seeds=2, chunk=2, resume=True, progress=False)
+    # a run made by another simulator version (other state layout and random streams)
+    import json
+    cfg_path = tmp_path / "b" / "config.json"
+    old = json.loads(cfg_path.read_text())
+    cfg_path.write_text(json.dumps(dict(old, sim_version=2)))
+    with pytest.raises(CheckpointMismatch, match="sim_version: checkpoint has 2, expected 3"):
+        train_tac(scn, TINY, tmp_path / "b", seeds=2, chunk=2, resume=True, progress=False)
+    cfg_path.write_text(json.dumps(old))
     # a transfer starts from the TAC run and trains the identity-attention student
     st_ = train_transfer(tmp_path / "a", TransferConfig(episodes=2, updates=2, batch_size=8,
                                                         collect=CollectConfig(envs=4, rounds=2)),

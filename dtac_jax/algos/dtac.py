@@ -130,15 +130,14 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
             student = module.init(k_net, jnp.ones((n, 6)), jnp.zeros((n,), jnp.int32),
                                   jnp.ones((n,), bool))
         obs, env_state = common.init_envs(k_env, params, cfg.collect.envs)
-        # the starting student is a candidate too: the TAC copy (under identity attention) is
-        # scored on the validation set before any fine-tuning, so the delivered best student is
-        # never worse there than where the transfer started
+        # the starting student is a candidate too (for DTAC and TL transformer the TAC copy under
+        # identity attention, for TL a fresh MLP): it is scored on the validation set before
+        # any fine-tuning, so the delivered best student is never worse there than the start;
+        # the smoothed score (score_ema > 0) still starts at the first fine-tuned episode
         inf = jnp.asarray(jnp.inf, params.s_in.dtype)
-        obj0 = common.validation_objective(act, student, k_eval, params, cfg.eval_envs,
-                                           cfg.eval_rounds)
-        _, best_score, score = common.track_best(student, inf, inf, student, obj0,
-                                                 cfg.score_ema)
-        return TransferState(student=student, best=student, score=score, best_score=best_score,
+        best_score = common.validation_objective(act, student, k_eval, params, cfg.eval_envs,
+                                                 cfg.eval_rounds)
+        return TransferState(student=student, best=student, score=inf, best_score=best_score,
                              opt=opt.init(student), teacher=tac_actor,
                              critic=tac_critic, buffer=tac_buffer, obs=obs, env_state=env_state,
                              key=k_run, eval_key=k_eval,

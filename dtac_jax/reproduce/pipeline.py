@@ -35,7 +35,7 @@ from dtac_jax.algos.heuristics import HEURISTICS
 from dtac_jax.algos.search import SearchConfig, make_search_policy
 from dtac_jax.algos.tac import TACConfig
 from dtac_jax.env import env as E
-from dtac_jax.env import make_params, make_scenario
+from dtac_jax.env import SIM_VERSION, make_params, make_scenario
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.evaluate import episode_keys, evaluate_grid
 from dtac_jax.reproduce.profiles import Profile
@@ -90,19 +90,25 @@ class Pipeline:
         fresh = self.force and name not in self._forced
         if path.exists() and not fresh:
             stored = json.loads(path.read_text())
-            if stored["config"] == json.loads(json.dumps(config)):
+            if stored.get("sim_version") != SIM_VERSION:
+                self.log(f"[{self.elapsed()}] {name}: made by simulator version "
+                         f"{stored.get('sim_version', '<3')}, this is {SIM_VERSION}: rerunning")
+                fresh = True
+            elif stored["config"] == json.loads(json.dumps(config)):
                 if name not in self._logged:
                     self.log(f"[{self.elapsed()}] {name}: cached")
                     self._logged.add(name)
                 return stored["result"]
-            self.log(f"[{self.elapsed()}] {name}: configuration changed, rerunning")
-            fresh = True
+            else:
+                self.log(f"[{self.elapsed()}] {name}: configuration changed, rerunning")
+                fresh = True
         self._forced.add(name)
         self.log(f"[{self.elapsed()}] {name}: running")
         t = time.time()
         result = fn(fresh)   # fresh: start over (no resume of a run left by another config)
         result = dict(result, wall_s=round(time.time() - t, 1), finished=time.time())
-        path.write_text(json.dumps(dict(config=config, result=result), indent=2))
+        path.write_text(json.dumps(dict(config=config, sim_version=SIM_VERSION, result=result),
+                                   indent=2))
         self.log(f"[{self.elapsed()}] {name}: done in {result['wall_s']:.0f} s")
         return result
 
