@@ -228,8 +228,9 @@ def update_cache(state: EnvState, x, params: EnvParams) -> jax.Array:
     newer = jnp.triu(jnp.ones((u_max, u_max), bool), 1)                      # [i, j]: i < j
     repeat = jnp.any((task[:, :, None] == task[:, None, :]) & newer & off[:, :, None], axis=1)
     new_valid = off & ~repeat                                                 # [K, U]
-    retouched = jnp.any((task[:, :, None] == state.cache_task[:, None, :])
-                        & new_valid[:, :, None], axis=1)                      # [K, C]
+    # an old entry is re-touched when a new entry holds its task (-2 marks no new entry)
+    task_new = jnp.where(new_valid, task, -2)
+    retouched = jnp.any(task_new[:, :, None] == state.cache_task[:, None, :], axis=1)  # [K, C]
     old_valid = (state.cache_task >= 0) & ~retouched
     cand_task = jnp.concatenate([task, state.cache_task], axis=1)            # [K, U + C]
     cand_size = jnp.concatenate([size, cache_sizes(state.cache_task, params)], axis=1)
