@@ -261,7 +261,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--rounds", type=int, default=50, help="rounds per timed JAX call")
     ap.add_argument("--max-episode-rounds", type=int, default=65536,
                     help="cap on episodes x rounds per JAX call: large batches get fewer rounds")
-    ap.add_argument("--min-seconds", type=float, default=2.0,
+    ap.add_argument("--min-seconds", type=float, default=8.0,
                     help="time JAX calls until this much wall time (at least 2 calls)")
     ap.add_argument("--numpy-seconds", type=float, default=10.0,
                     help="wall budget of the NumPy reference")
