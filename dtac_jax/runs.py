@@ -43,9 +43,10 @@ def _read_run(run_dir, kind: str):
 
 
 def _restore(run_dir, init, conf: dict, *init_args):
-    """Restore a run's state into the structure ``init`` builds for its seeds."""
+    """Restore a run's state into the structure ``init`` builds for its seeds (its shapes and
+    dtypes only: ``init`` is traced, not run, so no environment is reset or scored)."""
     keys = jax.random.split(jax.random.PRNGKey(0), conf["seeds"])
-    like = jax.jit(jax.vmap(init))(keys, *init_args)
+    like = jax.eval_shape(jax.vmap(init), keys, *init_args)
     return ckpt.restore(Path(run_dir), like)[0]
 
 
