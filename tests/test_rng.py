@@ -73,14 +73,6 @@ def test_exponential_is_never_zero():
         np.testing.assert_allclose(float(fade[1]), np.log(2), rtol=1e-6)
 
 
-def test_index_from_uniform_is_uniform():
-    u = rng.uniforms(jax.random.PRNGKey(2), 1, 300_000)[0]
-    for n in (3, 4, 7):
-        idx = np.asarray(rng.index_from_uniform(u, n))
-        assert idx.min() == 0 and idx.max() == n - 1
-        assert _max_z(np.bincount(idx, minlength=n), np.full(n, 1 / n)) < 5.5
-
-
 def test_task_draws_follow_each_types_zipf_law():
     p = make_params(make_scenario("small"))
     u = rng.uniforms(jax.random.PRNGKey(4), 1, 400_000)[0]

@@ -130,15 +130,6 @@ def exponential_from_uniform(u: jax.Array) -> jax.Array:
     return -jnp.log1p(-jnp.maximum(u, jnp.finfo(u.dtype).eps / 2))
 
 
-def index_from_uniform(u: jax.Array, n: int) -> jax.Array:
-    """A uniform integer in ``[0, n)`` from a uniform ``u`` in ``[0, 1)``: ``floor(n u)``.
-
-    Exact for ``n`` a power of two up to ``2**23``; otherwise each value's probability is off
-    by less than ``n / 2**22`` relative (float32), far below any sampling error.
-    """
-    return jnp.minimum((u * n).astype(jnp.int32), n - 1)
-
-
 def index_pair_from_word(words: jax.Array, n_hi: int, n_lo: int):
     """Two uniform integers per random word: ``floor(n_hi h / 2**16)`` from its high 16 bits
     ``h`` and ``floor(n_lo l / 2**16)`` from its low 16 bits ``l`` (int32 each).
