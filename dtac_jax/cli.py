@@ -91,15 +91,34 @@ def _scenario(args):
     return make_scenario(args.preset, **over)
 
 
+def tac_config_from_args(args):
+    """The TAC configuration of ``train-tac`` / ``sweep`` options: ``--recipe`` (``--paper-lr``
+    is ``--recipe paper``), then every option given explicitly."""
+    from dtac_jax.algos.tac import recipe
+
+    name = "paper" if getattr(args, "paper_lr", False) else args.recipe
+    top = dict(episodes=args.episodes, updates=args.updates, batch_size=args.batch_size,
+               estimator=args.estimator, critic_input=args.critic_input,
+               lr_actor=args.lr_actor, lr_critic=args.lr_critic)
+    collect = dict(envs=args.envs, rounds=args.collect_rounds, noise_var=args.noise_var,
+                   explore=args.explore, floor=args.floor)
+    ppo = dict(credit=args.credit)
+    kw = {k: v for k, v in top.items() if v is not None}
+    for name_, d in (("collect", collect), ("ppo", ppo)):
+        d = {k: v for k, v in d.items() if v is not None}
+        if d:
+            kw[name_] = d
+    cfg = recipe(name, **kw)
+    if cfg.buffer_size < cfg.batch_size:
+        cfg = cfg.replace(buffer_size=cfg.batch_size)
+    return cfg
+
+
 def cmd_train_tac(args) -> int:
-    from dtac_jax.algos.tac import TACConfig
     from dtac_jax.runs import train_tac
 
     scn = _scenario(args)
-    collect = dataclasses.replace(TACConfig().collect, envs=args.envs,
-                                  rounds=args.collect_rounds)
-    kw = dict(episodes=args.episodes, updates=args.updates, collect=collect)
-    cfg = TACConfig.paper_defaults(**kw) if args.paper_lr else TACConfig(**kw)
+    cfg = tac_config_from_args(args)
     t0 = time.time()
     train_tac(scn, cfg, args.out, seeds=args.seeds, seed=args.seed, chunk=args.chunk,
               resume=args.resume)
@@ -134,11 +153,34 @@ def cmd_train_happo(args) -> int:
 
 
 def _tac_run_args(p):
-    """Options shared by ``train-tac`` and ``sweep``: seeding, collection and chunking."""
+    """Options shared by ``train-tac`` and ``sweep``: the recipe and its settings, seeding,
+    collection and chunking. Settings left out take the recipe's value."""
+    from dtac_jax.algos.common import EXPLORE
+    from dtac_jax.algos.tac import CREDITS, CRITIC_INPUTS, ESTIMATORS, RECIPES
+    p.add_argument("--recipe", choices=RECIPES, default="default",
+                   help="named TAC configuration: default (PPO with difference credit), critic "
+                        "(the paper's estimator, tuned learning rates), paper (the paper's "
+                        "recipe, lr 2e-5)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--envs", type=int, default=32, help="parallel environments per episode")
-    p.add_argument("--collect-rounds", type=int, default=10, help="rounds collected per env")
-    p.add_argument("--updates", type=int, default=20, help="updates per episode (U)")
+    p.add_argument("--estimator", choices=ESTIMATORS, default=None,
+                   help="ppo (stochastic policy gradient) or critic (gradient through the "
+                        "critic, the paper's)")
+    p.add_argument("--credit", choices=CREDITS, default=None,
+                   help="PPO advantages: team (GAE of the shared reward) or difference "
+                        "(per-UE counterfactual costs from the simulator's cost function)")
+    p.add_argument("--critic-input", choices=CRITIC_INPUTS, default=None,
+                   help="what the critic sees of a decision: executed one-hots or probabilities")
+    p.add_argument("--explore", choices=EXPLORE, default=None,
+                   help="critic estimator: noise on the probabilities or sampling")
+    p.add_argument("--floor", type=float, default=None, help="uniform mixing when sampling")
+    p.add_argument("--noise-var", type=float, default=None,
+                   help="initial exploration noise variance (critic estimator)")
+    p.add_argument("--envs", type=int, default=None, help="parallel environments per episode")
+    p.add_argument("--collect-rounds", type=int, default=None, help="rounds collected per env")
+    p.add_argument("--updates", type=int, default=None, help="critic updates per episode (U)")
+    p.add_argument("--batch-size", type=int, default=None, help="joint rounds per critic update")
+    p.add_argument("--lr-actor", type=float, default=None)
+    p.add_argument("--lr-critic", type=float, default=None)
     p.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
     p.add_argument("--chunk", type=int, default=10, help="episodes per compiled chunk/checkpoint")
 
@@ -168,10 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train-tac", help="centralised TAC training (Algorithm 1, lines 1-12)",
                        description="Train TAC on a preset; seeds are vmapped in one program.")
     t.add_argument("--preset", default="small")
-    t.add_argument("--episodes", type=int, default=150, help="training episodes")
+    t.add_argument("--episodes", type=int, default=None,
+                   help="training episodes (default: the recipe's)")
     t.add_argument("--seeds", type=int, default=1, help="independent seeds trained at once")
     _tac_run_args(t)
-    t.add_argument("--paper-lr", action="store_true", help="paper learning rate 2e-5")
+    t.add_argument("--paper-lr", action="store_true", help="the same as --recipe paper")
     t.add_argument("--out", default="runs/tac")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.set_defaults(func=cmd_train_tac)
@@ -253,8 +296,7 @@ def _add_sweep_parser(sub) -> None:
     s.add_argument("--episodes", type=int, default=20, help="training episodes per point")
     s.add_argument("--seeds", type=int, default=2, help="seeds per point, vmapped together")
     _tac_run_args(s)
-    s.add_argument("--batch-size", type=int, default=64)
-    s.add_argument("--buffer-size", type=int, default=20_000)
+    s.add_argument("--buffer-size", type=int, default=None)
     s.add_argument("--eval-episodes", type=int, default=16,
                    help="evaluation episodes (the same for every point)")
     s.add_argument("--eval-seed", type=int, default=12345)
@@ -267,7 +309,7 @@ def cmd_sweep(args) -> int:
     from dtac_jax.sweep import SweepBase, parse_grid, run_sweep
     grid = parse_grid(args.grid)
     base = SweepBase(preset=args.preset, episodes=args.episodes, rounds=args.rounds,
-                     envs=args.envs, collect_rounds=args.collect_rounds, updates=args.updates,
+                     recipe=args.recipe, envs=args.envs, collect_rounds=args.collect_rounds, updates=args.updates,
                      batch_size=args.batch_size, buffer_size=args.buffer_size,
                      seeds=args.seeds, seed=args.seed, chunk=args.chunk,
                      eval_episodes=args.eval_episodes, eval_seed=args.eval_seed)

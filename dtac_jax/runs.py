@@ -64,12 +64,13 @@ def train_transfer(tac_dir, cfg: TransferConfig, run_dir, *, chunk=10, resume=Fa
     scn, tac_cfg, tac_state = load_tac(tac_dir)
     params = make_params(scn)
     init, episode = make_transfer(params, cfg, tac_cfg.net, tac_cfg.cost_scale,
-                                  tac_cfg.buffer_size)
+                                  tac_cfg.buffer_size, tac_cfg.critic_input)
     algo = cfg.to_dict()
     algo.pop("episodes")
     conf = dict(kind="transfer", name=cfg.name, scenario=scn.to_dict(), transfer=algo,
                 net=dataclasses.asdict(tac_cfg.net), cost_scale=tac_cfg.cost_scale,
-                buffer_size=tac_cfg.buffer_size, tac_run=str(Path(tac_dir)))
+                buffer_size=tac_cfg.buffer_size, critic_input=tac_cfg.critic_input,
+                tac_run=str(Path(tac_dir)))
     seeds = int(jax.tree_util.tree_leaves(tac_state.key)[0].shape[0])
     return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
                         seed=ckpt.read_config(Path(tac_dir))["seed"] + 1000, chunk=chunk,
@@ -86,7 +87,8 @@ def load_transfer(run_dir):
     from dtac_jax.nets.transformer import NetConfig
     net = NetConfig(**conf["net"])
     _, _, tac_state = load_tac(conf["tac_run"])
-    init, _ = make_transfer(make_params(scn), cfg, net, conf["cost_scale"], conf["buffer_size"])
+    init, _ = make_transfer(make_params(scn), cfg, net, conf["cost_scale"], conf["buffer_size"],
+                            conf.get("critic_input", "probs"))
     state = _restore(run_dir, init, conf, tac_state.best_actor, tac_state.critic,
                      tac_state.buffer)
     return scn, cfg, net, final_student(state, cfg)

@@ -77,16 +77,18 @@ def point_name(point: dict) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class SweepBase:
-    """Settings shared by every grid point (a grid parameter overrides its field)."""
+    """Settings shared by every grid point (a grid parameter overrides its field). The TAC
+    settings left at ``None`` take the ``recipe``'s value (:func:`dtac_jax.algos.tac.recipe`)."""
 
     preset: str = "small"
     episodes: int = 20
     rounds: int | None = None          # rounds per environment episode (preset default)
-    envs: int = 32
-    collect_rounds: int = 10
-    updates: int = 20
-    batch_size: int = 64
-    buffer_size: int = 20_000
+    recipe: str = "default"
+    envs: int | None = None
+    collect_rounds: int | None = None
+    updates: int | None = None
+    batch_size: int | None = None
+    buffer_size: int | None = None
     seeds: int = 2
     seed: int = 0
     chunk: int = 10
@@ -96,7 +98,7 @@ class SweepBase:
 
 def _build(base: SweepBase, point: dict):
     """``(scenario, TACConfig)`` of one grid point."""
-    from dtac_jax.algos.tac import TACConfig
+    from dtac_jax.algos.tac import recipe
     from dtac_jax.env import make_scenario
 
     p = dict(point)
@@ -104,17 +106,18 @@ def _build(base: SweepBase, point: dict):
     scn = make_scenario(p.get("preset", base.preset), **over)
     if "ues_per_edge" in p:
         scn = scn.with_fixed_ues(p["ues_per_edge"])
-    d = TACConfig()
-    collect = dataclasses.replace(d.collect, envs=base.envs, rounds=base.collect_rounds,
-                                  noise_var=p.get("noise_var", d.collect.noise_var),
-                                  noise_decay=p.get("noise_decay", d.collect.noise_decay))
-    lr_a = p.get("actor_lr", p.get("lr", d.lr_actor))
-    lr_c = p.get("critic_lr", p.get("lr", d.lr_critic))
-    cfg = TACConfig(episodes=p.get("episodes", base.episodes),
-                    updates=p.get("updates", base.updates),
-                    batch_size=p.get("batch_size", base.batch_size),
-                    buffer_size=max(base.buffer_size, p.get("batch_size", base.batch_size)),
-                    lr_actor=lr_a, lr_critic=lr_c,
+    d = recipe(base.recipe)
+    pick = lambda name, field, default: p.get(name, default if field is None else field)  # noqa: E731
+    collect = dict(envs=pick("envs", base.envs, d.collect.envs),
+                   rounds=pick("collect_rounds", base.collect_rounds, d.collect.rounds),
+                   noise_var=p.get("noise_var", d.collect.noise_var),
+                   noise_decay=p.get("noise_decay", d.collect.noise_decay))
+    batch = pick("batch_size", base.batch_size, d.batch_size)
+    cfg = d.replace(episodes=p.get("episodes", base.episodes),
+                    updates=pick("updates", base.updates, d.updates), batch_size=batch,
+                    buffer_size=max(pick("buffer_size", base.buffer_size, d.buffer_size), batch),
+                    lr_actor=p.get("actor_lr", p.get("lr", d.lr_actor)),
+                    lr_critic=p.get("critic_lr", p.get("lr", d.lr_critic)),
                     entropy_weight=p.get("entropy_weight", d.entropy_weight), collect=collect)
     return scn, cfg
 

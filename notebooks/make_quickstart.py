@@ -142,8 +142,8 @@ fade at low power, on a channel it shares with a strong interferer, can hold up 
 for minutes, so the mean objective is far above the median.
 
 (The speed printed above is at the reduced XLA optimisation level set in the first cell; at the
-default level the same step runs several times faster: `make bench` measures about 2.9 million
-UE-rounds per second for 1024 parallel episodes on a 2-core CPU.)"""),
+default level the same step runs several times faster: `make bench` measures about 13 million
+UE-rounds per second for 1024 parallel episodes on a 2-core CPU, `benchmarks/sim.md`.)"""),
     ("code", """\
 fig, ax = plt.subplots(figsize=(7, 3))
 rounds = np.arange(params.rounds)
@@ -161,15 +161,19 @@ plt.show()"""),
 ## 3. A tiny TAC
 
 `make_tac(params, cfg)` returns two pure functions: `init(key) -> state` and
-`episode(state) -> (state, metrics)`. One training episode collects `collect.rounds` rounds
-from `collect.envs` environments with the noisy actor, adds them to the replay buffer, makes
-`updates` critic-then-actor updates and decays the exploration noise. Because everything is a
+`episode(state) -> (state, metrics)`. With the default recipe one training episode samples
+`collect.rounds` rounds from `collect.envs` environments with the stochastic actor, credits
+each UE's target, channel and (a, b) with the change of the round's cost had it alone
+decided otherwise (difference credit), makes clipped policy-gradient (PPO) updates, and trains
+the per-UE critic on the executed decisions (the critic DTAC is later fine-tuned against).
+`recipe("paper")` is the paper's estimator instead: a deterministic actor trained through the
+critic, with noise on the probabilities. Because everything is a
 pure function, a whole training run is a `lax.scan` over episodes, and `vmap` over PRNG keys
 trains several independent seeds in the same compiled program (what `dtac train-tac --seeds 3`
 does). We keep the seed whose actor measured best during training.
 
-The sizes are tiny (defaults: 150 episodes, 32 environments x 10 rounds, 20 updates of 64
-rounds each). `dtac_jax.runs.train_tac(scn, cfg, run_dir)` runs the same functions in chunks
+The sizes are tiny (defaults: 60 episodes of 128 environments x 8 rounds, 2 epochs of 8
+minibatches). `dtac_jax.runs.train_tac(scn, cfg, run_dir)` runs the same functions in chunks
 and writes a resumable run folder (`config.json`, an Orbax checkpoint, `metrics.jsonl`)."""),
     ("code", """\
 from dtac_jax.algos.common import CollectConfig, learned_policy
@@ -177,8 +181,8 @@ from dtac_jax.algos.tac import TACConfig, make_tac
 from dtac_jax.train import seed_slice
 
 SEEDS = 3
-tac_cfg = TACConfig(episodes=20, updates=8, batch_size=16, buffer_size=2_000,
-                    collect=CollectConfig(envs=8, rounds=5, noise_var=0.02))
+tac_cfg = TACConfig(episodes=20, updates=8, batch_size=16, buffer_size=2_000, eval_envs=8,
+                    eval_rounds=20, collect=CollectConfig(envs=32, rounds=4))
 tac_init, tac_episode = make_tac(params, tac_cfg)
 
 
@@ -200,8 +204,8 @@ tac = seed_slice(tac_states, best_seed)
 print(f"best measured objective per seed: {np.round(np.asarray(tac_states.best_score), 1)} "
       f"-> seed {best_seed}")"""),
     ("md", """\
-`objective` is the measured round objective of the deterministic actor on the collection
-environments (the real simulator, not the critic); `critic_loss` is the MSE of the critic to
+`objective` is the measured round objective of the deterministic actor (argmax target and
+channel) on fixed validation episodes (the real simulator, not the critic); `critic_loss` is the MSE of the critic to
 the log-transformed costs. With so few updates the curves are noisy and the seeds differ a
 lot; in a full run they flatten after a few tens of episodes."""),
     ("code", """\
@@ -230,10 +234,10 @@ version, behind `dtac transfer`.)"""),
     ("code", """\
 from dtac_jax.algos.dtac import TransferConfig, final_student, make_transfer, student_policy
 
-dtac_cfg = TransferConfig(episodes=10, updates=8, batch_size=16,
+dtac_cfg = TransferConfig(episodes=10, updates=8, batch_size=16, eval_envs=8, eval_rounds=20,
                           collect=CollectConfig(envs=8, rounds=5, noise_var=0.01, noise_decay=1.0))
 tr_init, tr_episode = make_transfer(params, dtac_cfg, tac_cfg.net, tac_cfg.cost_scale,
-                                    tac_cfg.buffer_size)
+                                    tac_cfg.buffer_size, tac_cfg.critic_input)
 
 
 def transfer(key, tac_actor, tac_critic, tac_buffer):
@@ -311,8 +315,9 @@ dtac evaluate --preset small --runs runs/tac runs/dtac runs/tl_transformer --out
 dtac train-tac --out runs/tac --episodes 300 --resume                    # continue a run
 ```
 
-`make run` does the quick version (TAC 150 episodes, DTAC 100, evaluation of every policy on 16
-episodes x 50 rounds) in about four minutes on a 2-core CPU. For the paper's scale use
+`make run` (`dtac reproduce --profile quick`) trains every policy on the three presets with
+three seeds and evaluates all of them on the same episodes; `benchmarks/reproduce_quick.md`
+has its wall time on a 2-core CPU. For the paper's scale use
 `make_scenario(..., rounds=600)` / `--rounds 600` and more episodes, ideally on a GPU. A trained
 DTAC runs on a single UE with `dtac_jax.deploy.make_act("runs/dtac")`."""),
 ]

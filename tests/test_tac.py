@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from dtac_jax.algos import common
 from dtac_jax.algos.common import CollectConfig
 from dtac_jax.algos.dtac import TransferConfig
-from dtac_jax.algos.tac import TACConfig, make_tac
+from dtac_jax.algos.tac import TACConfig, make_tac, recipe
 from dtac_jax.checkpoint import CheckpointMismatch
 from dtac_jax.deploy import act_fn
 from dtac_jax.env import make_params, make_scenario
@@ -18,8 +18,10 @@ from dtac_jax.nets.transformer import Actor, NetConfig, complexity, init_actor_c
 
 NET = NetConfig()
 PARAMS = init_actor_critic(jax.random.PRNGKey(0), NET)
-TINY = TACConfig(episodes=4, updates=2, batch_size=8, buffer_size=256,
-                 collect=CollectConfig(envs=4, rounds=2))
+TINY = TACConfig(episodes=4, updates=2, batch_size=8, buffer_size=256, eval_envs=2,
+                 eval_rounds=3, collect=CollectConfig(envs=4, rounds=2))
+TINY_CRITIC = recipe("critic", episodes=4, updates=2, batch_size=8, buffer_size=256,
+                     collect=dict(envs=4, rounds=2))
 
 
 def _state(seed, n=12):
@@ -100,8 +102,7 @@ def test_gradients_reach_every_parameter_and_are_finite():
 @pytest.mark.slow
 def test_tiny_training_reduces_losses():
     params = make_params(make_scenario("small"))
-    cfg = dataclasses.replace(TINY, updates=10, batch_size=32,
-                              collect=CollectConfig(envs=8, rounds=4))
+    cfg = TINY_CRITIC.replace(updates=10, batch_size=32, collect=dict(envs=8, rounds=4))
     init, episode = make_tac(params, cfg)
     run = jax.jit(lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=15))
     ts, m = run(init(jax.random.PRNGKey(0)))
@@ -158,6 +159,7 @@ def test_resume_is_bit_identical_and_mismatch_is_reported(tmp_path):
     cfg_path.write_text(json.dumps(old))
     # a transfer starts from the TAC run and trains the identity-attention student
     st_ = train_transfer(tmp_path / "a", TransferConfig(episodes=2, updates=2, batch_size=8,
+                                                        eval_envs=2, eval_rounds=3,
                                                         collect=CollectConfig(envs=4, rounds=2)),
                          tmp_path / "d", chunk=2, progress=False)
     assert np.all(np.isfinite(np.asarray(jax.tree_util.tree_leaves(st_.student)[0])))

@@ -43,8 +43,8 @@ class TransferConfig:
     loss: str = "critic"
     anchor_weight: float = 100.0      # critic loss + anchor_weight * MSE to TAC (0 = eq. 22 alone)
     keep_best: bool = True            # return the student with the best validation objective
-    eval_envs: int = 16               # fixed validation episodes scoring each episode's student
-    eval_rounds: int = 10             #   ... and their rounds
+    eval_envs: int = 32               # fixed validation episodes scoring each episode's student
+    eval_rounds: int = 50             #   ... and their rounds (TAC's validation protocol)
     score_ema: float = 0.0            # optional EMA of that score over episodes (0: none)
     student: str = "transformer"
     mlp_hidden: tuple[int, ...] = (64, 64)
@@ -113,8 +113,12 @@ def student_policy(student_params, cfg: TransferConfig, net: NetConfig):
 
 
 def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_scale: float,
-                  buffer_size: int):
-    """``(init, episode)``; ``init(key, tac_actor, tac_critic, tac_buffer) -> TransferState``."""
+                  buffer_size: int, critic_input: str = "probs"):
+    """``(init, episode)``; ``init(key, tac_actor, tac_critic, tac_buffer) -> TransferState``.
+
+    ``critic_input`` is the TAC critic's (:class:`~dtac_jax.algos.tac.TACConfig`): what the
+    collected rounds store of a decision, and how eq. 22 feeds the student's decisions to it.
+    """
     buffer = common.make_buffer(buffer_size, cfg.batch_size)
     opt = optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
                       optax.adamw(cfg.lr, weight_decay=cfg.weight_decay))
@@ -150,7 +154,7 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
         if cfg.loss == "mse":
             return mse
         crit = common.actor_critic_loss(student, ts.critic, batch, act, net, cost_scale,
-                                        cfg.entropy_weight)
+                                        cfg.entropy_weight, critic_input)
         return crit + cfg.anchor_weight * mse if cfg.anchor_weight else crit
 
     def update(ts: TransferState, key):
@@ -163,7 +167,7 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
         key, k_col, k_upd = rng.split(ts.key, 3)
         items, objective, obs, env_state = common.collect(
             k_col, teacher_act, ts.teacher, ts.obs, ts.env_state, ts.noise_var, params,
-            cfg.collect, net.a_min)
+            cfg.collect, net.a_min, critic_input)
         ts = ts.replace(buffer=buffer.add(ts.buffer, items), obs=obs, env_state=env_state)
         ts, loss = jax.lax.scan(update, ts, rng.split(k_upd, cfg.updates))
         ts = ts.replace(key=key, noise_var=ts.noise_var * cfg.collect.noise_decay,

@@ -1,16 +1,34 @@
 """TAC: centralised Transformer Actor-Critic training (paper Algorithm 1, lines 1-12).
 
-Pure functions over an explicit :class:`TACState`. One *training episode* collects
-``collect.rounds`` rounds from ``collect.envs`` vmapped environments with the noisy argmax
-policy, stores them in the replay buffer, then makes ``updates`` critic-then-actor updates
-(AdamW), and decays the noise variance. ``make_tac(...)`` returns ``init(key)`` and
-``episode(state)``; both jit and vmap (over seeds).
+Pure functions over an explicit :class:`TACState`; ``make_tac(...)`` returns ``init(key)`` and
+``episode(state)``, both jit- and vmap-able (over seeds). Two estimators train the same
+transformer actor (``TACConfig.estimator``):
+
+* ``"ppo"`` (default): a stochastic policy gradient for the transformer actor, as MAT does.
+  Targets and channels are sampled from the actor's categorical ``p_x``, ``p_l``; ``a``, ``b``
+  from Gaussians around the actor's values (a learned, state-independent standard deviation),
+  clipped to ``[a_min, 1]``. Each training episode rolls ``collect.envs`` environments for
+  ``collect.rounds`` rounds, computes GAE advantages of the shared reward
+  ``-log1p(objective / reward_scale)`` against a transformer state value (time limits
+  bootstrapped), and makes ``ppo.epochs`` passes of ``ppo.minibatches`` clipped-surrogate
+  updates. The per-UE critic ``Q`` of eq. 18 is trained beside it on the executed decisions
+  (replay buffer, ``updates`` steps per episode): DTAC's transfer fine-tunes against it.
+* ``"critic"`` (the paper's): the deterministic actor's gradient through the critic (eq. 19),
+  exploration by Gaussian noise on the probabilities, ``updates`` critic-then-actor steps per
+  episode on replayed rounds.
+
+Each training episode ends by scoring the deterministic actor (argmax, ``a``, ``b``) on a fixed
+validation set and keeping the best actor seen (``best_actor``). :func:`recipe` names the
+configurations: ``"default"`` (PPO), ``"critic"`` (the paper's estimator, tuned learning
+rates) and ``"paper"`` (the paper's recipe, lr 2e-5).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
+import distrax
 import jax
 import jax.numpy as jnp
 import optax
@@ -18,19 +36,62 @@ from flax import struct
 
 from dtac_jax.algos import common
 from dtac_jax.env import rng
+from dtac_jax.env.env import Obs
 from dtac_jax.env.scenarios import EnvParams
-from dtac_jax.nets.transformer import NetConfig, init_actor_critic
+from dtac_jax.nets.transformer import NetConfig, ValueNet, init_actor_critic
+
+ESTIMATORS = ("ppo", "critic")
+CRITIC_INPUTS = ("executed", "probs")
+RECIPES = ("default", "critic", "paper")
+# "team": every UE's decision factors share the GAE advantage of the shared reward; "difference":
+# each factor of each UE gets its own immediate advantage, the shared reward's change when that
+# factor alone is replaced by its expectation (common.counterfactual_objectives)
+CREDITS = ("team", "difference")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """The stochastic-policy estimator's settings (``TACConfig.estimator = "ppo"``)."""
+
+    epochs: int = 2
+    minibatches: int = 8
+    clip: float = 0.2
+    gamma: float = 0.5            # rounds are coupled only through the edge caches
+    gae_lambda: float = 0.9
+    reward_scale: float = 1.0     # shared reward -log1p(objective / reward_scale)
+    init_std: float = 0.1         # initial std of the Gaussians around a and b
+    lr_value: float = 1e-3
+    explore_floor: float = 0.0    # behaviour p = (1 - e) p + e / size for targets and channels
+    credit: str = "difference"    # per-UE advantages (CREDITS)
+
+    def __post_init__(self):
+        for f in ("epochs", "minibatches"):
+            if getattr(self, f) < 1:
+                raise ValueError(f"PPOConfig.{f} must be >= 1, got {getattr(self, f)}")
+        for f in ("clip", "reward_scale", "init_std", "lr_value"):
+            if not getattr(self, f) > 0:
+                raise ValueError(f"PPOConfig.{f} must be > 0, got {getattr(self, f)}")
+        for f in ("gamma", "gae_lambda"):
+            if not 0 <= getattr(self, f) <= 1:
+                raise ValueError(f"PPOConfig.{f} must be in [0, 1], got {getattr(self, f)}")
+        if self.credit not in CREDITS:
+            raise ValueError(f"unknown PPO credit {self.credit!r} (known: {', '.join(CREDITS)})")
+        if not 0 <= self.explore_floor < 1:
+            raise ValueError(f"PPOConfig.explore_floor must be in [0, 1), got "
+                             f"{self.explore_floor}")
 
 
 @dataclasses.dataclass(frozen=True)
 class TACConfig:
-    """Training hyper-parameters. Paper values: lr 2e-5 (``paper_defaults()``), entropy 0.01.
+    """Training hyper-parameters; :func:`recipe` gives the named configurations.
 
-    The defaults are tuned for quick CPU runs: learning rates 1e-3 for critic and actor
-    reach in tens of episodes what 2e-5 reaches in thousands.
+    The defaults are the PPO estimator's. ``updates`` x ``batch_size`` are the per-episode
+    critic steps (with ``estimator="critic"``, critic-then-actor steps).
     """
 
-    episodes: int = 150
+    episodes: int = 60
+    estimator: str = "ppo"
+    critic_input: str = "executed"    # what the critic sees of a decision (CRITIC_INPUTS)
     updates: int = 20                 # U updates per training episode
     batch_size: int = 64              # joint rounds per update
     buffer_size: int = 20_000         # joint rounds kept
@@ -40,13 +101,21 @@ class TACConfig:
     entropy_weight: float = 0.01      # w_s
     cost_scale: float = 0.01          # critic target log1p(cost / cost_scale)
     grad_clip: float = 1.0
-    eval_envs: int = 16               # fixed validation episodes scoring each episode's actor
-    eval_rounds: int = 10             #   ... and their rounds (best-actor choice, curves)
+    eval_envs: int = 32               # fixed validation episodes scoring each episode's actor
+    eval_rounds: int = 50             #   ... and their rounds (best-actor choice, curves)
     score_ema: float = 0.0            # optional EMA of that score over episodes (0: none)
-    collect: common.CollectConfig = common.CollectConfig(noise_var=0.02)
+    collect: common.CollectConfig = common.CollectConfig(envs=128, rounds=8, noise_var=0.0,
+                                                         noise_decay=1.0)
+    ppo: PPOConfig = PPOConfig()
     net: NetConfig = NetConfig()
 
     def __post_init__(self):
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"unknown TAC estimator {self.estimator!r} (known: "
+                             f"{', '.join(ESTIMATORS)})")
+        if self.critic_input not in CRITIC_INPUTS:
+            raise ValueError(f"unknown critic input {self.critic_input!r} (known: "
+                             f"{', '.join(CRITIC_INPUTS)})")
         for f in ("episodes", "updates", "batch_size", "buffer_size", "eval_envs",
                   "eval_rounds"):
             if getattr(self, f) < 1:
@@ -58,20 +127,60 @@ class TACConfig:
         for f in ("lr_critic", "lr_actor", "cost_scale"):
             if not getattr(self, f) > 0:
                 raise ValueError(f"TACConfig.{f} must be > 0")
+        if self.estimator == "ppo":
+            n = self.collect.envs * self.collect.rounds
+            if n % self.ppo.minibatches:
+                raise ValueError(f"collect.envs x collect.rounds ({n}) must be divisible by "
+                                 f"ppo.minibatches ({self.ppo.minibatches})")
 
     @staticmethod
     def paper_defaults(**kw) -> "TACConfig":
-        return TACConfig(lr_critic=2e-5, lr_actor=2e-5, **kw)
+        """The paper's recipe (:func:`recipe` ``"paper"``)."""
+        return recipe("paper", **kw)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def replace(self, **kw) -> "TACConfig":
+        """A copy with fields replaced; ``collect``, ``ppo`` and ``net`` also take a dict of
+        their own fields (merged into the current ones)."""
+        for f in ("collect", "ppo", "net"):
+            if isinstance(kw.get(f), dict):
+                kw[f] = dataclasses.replace(getattr(self, f), **kw[f])
+        return dataclasses.replace(self, **kw)
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TACConfig":
         d = dict(d)
+        # configurations written before the estimator choice existed are the critic estimator's
+        d.setdefault("estimator", "critic")
+        d.setdefault("critic_input", "probs")
         d["collect"] = common.CollectConfig(**d.get("collect", {}))
+        d["ppo"] = PPOConfig(**d.get("ppo", {}))
         d["net"] = NetConfig(**d.get("net", {}))
         return cls(**d)
+
+
+def recipe(name: str, **kw) -> TACConfig:
+    """A named TAC configuration, with overrides ``kw``.
+
+    * ``"default"``: the PPO estimator (:class:`TACConfig` defaults).
+    * ``"critic"``: the paper's estimator (gradient through the critic, noise on the
+      probabilities, the critic fed the noisy probabilities) with learning rates 1e-3, 32
+      environments x 10 rounds per episode and 16 x 10-round validation episodes.
+    * ``"paper"``: ``"critic"`` at the paper's learning rate 2e-5.
+    """
+    if name not in RECIPES:
+        raise ValueError(f"unknown TAC recipe {name!r} (known: {', '.join(RECIPES)})")
+    if name == "default":
+        return TACConfig().replace(**kw)
+    base = TACConfig(episodes=150, estimator="critic", critic_input="probs", lr_critic=1e-3,
+                     lr_actor=1e-3, eval_envs=16, eval_rounds=10,
+                     collect=common.CollectConfig(envs=32, rounds=10, noise_var=0.02,
+                                                  noise_decay=0.98))
+    if name == "paper":
+        base = base.replace(lr_critic=2e-5, lr_actor=2e-5)
+    return base.replace(**kw)
 
 
 @struct.dataclass
@@ -90,11 +199,66 @@ class TACState:
     eval_key: jax.Array   # fixed: the validation episodes (common.validation_objective)
     noise_var: jax.Array
     episode: jax.Array
+    value: Any = None      # PPO: state-value network parameters
+    value_opt: Any = None
+    log_std: Any = None    # PPO: log std of the Gaussians around a and b, [2]
 
 
 def optimizer(lr: float, cfg: TACConfig):
     return optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
                        optax.adamw(lr, weight_decay=cfg.weight_decay))
+
+
+# --------------------------------------------------------------------------- PPO pieces
+def behaviour_probs(p, floor: float):
+    """The sampling distribution: ``p`` mixed with the uniform by ``floor``."""
+    return p if floor == 0 else (1.0 - floor) * p + floor / p.shape[-1]
+
+
+def log_probs(out, log_std, x, l, a_raw, b_raw, floor: float = 0.0):
+    """Per-UE log-probabilities of a sampled decision's three factors ``[..., N, 3]``: the target;
+    the channel (offloaded UEs, else 0); ``a`` when offloaded or ``b`` when local.
+
+    A factor that does not act (the channel and ``a`` of a local UE, ``b`` of an offloaded one)
+    does not change the costs, so its score term would be pure noise and is left out.
+    """
+    p_x, p_l, a, b = out
+    p_x, p_l = behaviour_probs(p_x, floor), behaviour_probs(p_l, floor)
+    lx = jnp.log(jnp.take_along_axis(p_x, x[..., None], -1)[..., 0] + 1e-12)
+    ll = jnp.log(jnp.take_along_axis(p_l, l[..., None], -1)[..., 0] + 1e-12)
+    la = distrax.Normal(a, jnp.exp(log_std[0])).log_prob(a_raw)
+    lb = distrax.Normal(b, jnp.exp(log_std[1])).log_prob(b_raw)
+    off = x > 0
+    return jnp.stack([lx, jnp.where(off, ll, 0.0), jnp.where(off, la, lb)], -1)
+
+
+def entropy(out, log_std, floor: float = 0.0):
+    """Per-UE entropy of the sampling distribution (targets, channels, and the Gaussians)."""
+    p_x, p_l, _, _ = out
+    h = (distrax.Categorical(probs=behaviour_probs(p_x, floor)).entropy()
+         + distrax.Categorical(probs=behaviour_probs(p_l, floor)).entropy())
+    return h + jnp.sum(log_std) + math.log(2 * math.pi * math.e)
+
+
+def difference_advantages(env_state, action, out, floor: float, params: EnvParams,
+                          reward_scale: float, a_min: float):
+    """Per-UE, per-factor advantages ``[N, 3]`` (one env) in the shared reward's units.
+
+    For each UE and factor: the expected transformed cost when that factor alone is redrawn
+    from the policy (the target and the channel: exact expectations over their categories;
+    ``a``, ``b``: the cost at the Gaussians' means) minus the transformed cost of the sampled
+    decision. Everyone else's decision is held fixed, so a UE is credited only with the change
+    its own choice made, including what it did to others (interference, queues, the max).
+    """
+    p_x, p_l, a, b = out
+    c = lambda o: jnp.log1p(o / reward_scale)  # noqa: E731
+    ab_mean = (jnp.clip(a, a_min, 1.0), jnp.clip(b, a_min, 1.0))
+    base, per_x, per_l, at_mean = common.counterfactual_objectives(env_state, action, ab_mean,
+                                                                   params)
+    cb = c(base)
+    adv_x = jnp.sum(behaviour_probs(p_x, floor) * c(per_x), -1) - cb
+    adv_l = jnp.sum(behaviour_probs(p_l, floor) * c(per_l), -1) - cb
+    return jnp.stack([adv_x, adv_l, c(at_mean) - cb], -1)
 
 
 def make_tac(params: EnvParams, cfg: TACConfig):
@@ -104,50 +268,182 @@ def make_tac(params: EnvParams, cfg: TACConfig):
                          f"l_channels ({params.l_channels})")
     buffer = common.make_buffer(cfg.buffer_size, cfg.batch_size)
     opt_a, opt_c = optimizer(cfg.lr_actor, cfg), optimizer(cfg.lr_critic, cfg)
+    opt_v = optimizer(cfg.ppo.lr_value, cfg)
     act = common.actor_fn(cfg.net, "full")
+    value_net = ValueNet(cfg.net)
+    value_fn = lambda prm, obs: value_net.apply(prm, obs.s, obs.edge, obs.mask)  # noqa: E731
+    ppo = cfg.estimator == "ppo"
+    floor = cfg.ppo.explore_floor
+    team = cfg.ppo.credit == "team"
 
     def init(key) -> TACState:
         k_net, k_env, k_run, k_eval = rng.split(key, 4)
         nets = init_actor_critic(k_net, cfg.net)
         obs, env_state = common.init_envs(k_env, params, cfg.collect.envs)
         inf = jnp.asarray(jnp.inf, params.s_in.dtype)
+        extra = dict(actor_opt=opt_a.init(nets["actor"]))
+        if ppo:
+            n = 4
+            value = value_net.init(jax.random.fold_in(k_net, 1), jnp.ones((n, 6)),
+                                   jnp.zeros((n,), jnp.int32), jnp.ones((n,), bool))
+            log_std = jnp.full((2,), math.log(cfg.ppo.init_std), params.s_in.dtype)
+            # the PPO actor optimiser also moves the Gaussians' log std
+            extra = dict(value=value, value_opt=opt_v.init(value), log_std=log_std,
+                         actor_opt=opt_a.init((nets["actor"], log_std)))
         return TACState(
             actor=nets["actor"], best_actor=nets["actor"], score=inf, best_score=inf,
-            critic=nets["critic"], actor_opt=opt_a.init(nets["actor"]),
-            critic_opt=opt_c.init(nets["critic"]),
+            critic=nets["critic"], critic_opt=opt_c.init(nets["critic"]),
             buffer=buffer.init(common.example_item(params, cfg.net.n_channels)),
             obs=obs, env_state=env_state, key=k_run, eval_key=k_eval,
             noise_var=jnp.asarray(cfg.collect.noise_var, params.s_in.dtype),
-            episode=jnp.zeros((), jnp.int32))
+            episode=jnp.zeros((), jnp.int32), **extra)
 
-    def update(ts: TACState, key):
+    def critic_step(ts: TACState, key):
         batch = buffer.sample(ts.buffer, key).experience
         c_loss, g_c = jax.value_and_grad(common.critic_loss)(ts.critic, batch, cfg.net,
                                                              cfg.cost_scale)
         upd, critic_opt = opt_c.update(g_c, ts.critic_opt, ts.critic)
-        critic = optax.apply_updates(ts.critic, upd)
+        return ts.replace(critic=optax.apply_updates(ts.critic, upd),
+                          critic_opt=critic_opt), (batch, c_loss)
+
+    def critic_update(ts: TACState, key):
+        """Critic step, then the actor through the just-updated critic (eq. 19)."""
+        ts, (batch, c_loss) = critic_step(ts, key)
         a_loss, g_a = jax.value_and_grad(common.actor_critic_loss)(
-            ts.actor, critic, batch, act, cfg.net, cfg.cost_scale, cfg.entropy_weight)
+            ts.actor, ts.critic, batch, act, cfg.net, cfg.cost_scale, cfg.entropy_weight,
+            cfg.critic_input)
         upd, actor_opt = opt_a.update(g_a, ts.actor_opt, ts.actor)
-        actor = optax.apply_updates(ts.actor, upd)
-        ts = ts.replace(actor=actor, critic=critic, actor_opt=actor_opt, critic_opt=critic_opt)
+        ts = ts.replace(actor=optax.apply_updates(ts.actor, upd), actor_opt=actor_opt)
         return ts, (c_loss, a_loss)
 
-    def episode(ts: TACState):
-        key, k_col, k_upd = rng.split(ts.key, 3)
+    # ------------------------------------------------------------------ PPO
+    def ppo_behaviour(ts: TACState):
+        def behave(key, obs, env_state):
+            out = jax.vmap(act, in_axes=(None, 0))(ts.actor, obs)
+            p_x, p_l, a, b = out
+            kx, kl, ka, kb = rng.split(key, 4)
+            x = jax.random.categorical(kx, jnp.log(behaviour_probs(p_x, floor) + 1e-12))
+            l = jax.random.categorical(kl, jnp.log(behaviour_probs(p_l, floor) + 1e-12))
+            std = jnp.exp(ts.log_std)
+            a_raw = a + std[0] * jax.random.normal(ka, a.shape, a.dtype)
+            b_raw = b + std[1] * jax.random.normal(kb, b.shape, b.dtype)
+            action = common.Action(x=x.astype(jnp.int32), channel=l.astype(jnp.int32),
+                                   a=jnp.clip(a_raw, cfg.net.a_min, 1.0),
+                                   b=jnp.clip(b_raw, cfg.net.a_min, 1.0))
+            logp = log_probs(out, ts.log_std, action.x, action.channel, a_raw, b_raw, floor)
+            value = (jax.vmap(value_fn, in_axes=(None, 0))(ts.value, obs) if team
+                     else jnp.zeros(obs.mask.shape[:1], a.dtype))
+            extras = dict(p_x=jax.nn.one_hot(action.x, 3, dtype=p_x.dtype),
+                          p_l=jax.nn.one_hot(action.channel, p_l.shape[-1], dtype=p_l.dtype),
+                          a=action.a, b=action.b, x=action.x, l=action.channel,
+                          a_raw=a_raw, b_raw=b_raw, logp=logp, value=value)
+            if not team:
+                extras["ue_adv"] = jax.vmap(
+                    difference_advantages, in_axes=(0, 0, 0, None, None, None, None))(
+                    env_state, action, out, floor, params, cfg.ppo.reward_scale, cfg.net.a_min)
+            return action, extras
+        return behave
+
+    def ppo_loss(theta, mb):
+        actor, log_std = theta
+        obs = Obs(s=mb["s"], mask=mb["mask"], edge=mb["edge"])
+        out = jax.vmap(act, in_axes=(None, 0))(actor, obs)
+        logp = log_probs(out, log_std, mb["x"], mb["l"], mb["a_raw"], mb["b_raw"], floor)
+        ratio = jnp.exp(logp - mb["logp"])                      # [B, N, 3] per factor
+        adv = mb["adv"]                                         # [B, N, 3]
+        surr = jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - cfg.ppo.clip, 1 + cfg.ppo.clip) * adv)
+        m = mb["mask"]
+        n_real = jnp.maximum(jnp.sum(m), 1)
+        pg = -jnp.sum(jnp.where(m[..., None], surr, 0.0)) / n_real
+        ent = jnp.sum(jnp.where(m, entropy(out, log_std, floor), 0.0)) / n_real
+        return pg - cfg.entropy_weight * ent, (pg, ent)
+
+    def value_loss(value, mb):
+        obs = Obs(s=mb["s"], mask=mb["mask"], edge=mb["edge"])
+        v = jax.vmap(value_fn, in_axes=(None, 0))(value, obs)
+        return 0.5 * jnp.mean((v - mb["target"]) ** 2)
+
+    def ppo_minibatch(ts: TACState, mb):
+        adv, m = mb["adv"], mb["mask"][..., None]
+        if cfg.ppo.credit == "team":   # [B] -> every factor of every UE, normalised
+            adv = (adv - jnp.mean(adv)) / (jnp.std(adv) + 1e-8)
+            adv = jnp.broadcast_to(adv[:, None, None], mb["logp"].shape)
+        else:                          # [B, N, 3], already centred: scaled only
+            n = jnp.maximum(jnp.sum(jnp.broadcast_to(m, adv.shape)), 1)
+            adv = adv / (jnp.sqrt(jnp.sum(jnp.where(m, adv ** 2, 0.0)) / n) + 1e-8)
+        mb = dict(mb, adv=adv)
+        (loss, (pg, ent)), g = jax.value_and_grad(ppo_loss, has_aux=True)(
+            (ts.actor, ts.log_std), mb)
+        upd, actor_opt = opt_a.update(g, ts.actor_opt, (ts.actor, ts.log_std))
+        actor, log_std = optax.apply_updates((ts.actor, ts.log_std), upd)
+        ts = ts.replace(actor=actor, log_std=log_std, actor_opt=actor_opt)
+        if not team:   # the counterfactual credits need no state value
+            return ts, (pg, ent, jnp.zeros_like(pg))
+        v_loss, g_v = jax.value_and_grad(value_loss)(ts.value, mb)
+        upd, value_opt = opt_v.update(g_v, ts.value_opt, ts.value)
+        ts = ts.replace(value=optax.apply_updates(ts.value, upd), value_opt=value_opt)
+        return ts, (pg, ent, v_loss)
+
+    def ppo_train(ts: TACState, key):
+        k_col, k_epochs, k_crit = rng.split(key, 3)
+        boot = lambda o: jax.vmap(value_fn, in_axes=(None, 0))(ts.value, o)  # noqa: E731
+        items, obs, env_state = common.rollout(k_col, ppo_behaviour(ts), ts.obs,
+                                               ts.env_state, params, cfg.collect.envs,
+                                               cfg.collect.rounds,
+                                               bootstrap=boot if team else None)
+        if team:
+            reward = -jnp.log1p(items["objective"] / cfg.ppo.reward_scale)
+            adv, target = common.gae(reward, items["value"], items["next_value"],
+                                     items["done"], cfg.ppo.gamma, cfg.ppo.gae_lambda)
+        else:
+            adv = target = items["value"]   # unused
+        ts = ts.replace(buffer=buffer.add(ts.buffer, common.flatten_rounds(
+            common.critic_item(items))), obs=obs, env_state=env_state)
+        data = common.flatten_rounds(dict(
+            s=items["s"], edge=items["edge"], mask=items["mask"], x=items["x"], l=items["l"],
+            a_raw=items["a_raw"], b_raw=items["b_raw"], logp=items["logp"],
+            adv=adv if team else items["ue_adv"], target=target))
+        n = cfg.collect.envs * cfg.collect.rounds
+        mbs = cfg.ppo.minibatches
+
+        def epoch(ts, k):
+            perm = jax.random.permutation(k, n)
+            shuffled = jax.tree_util.tree_map(
+                lambda v: v[perm].reshape((mbs, n // mbs) + v.shape[1:]), data)
+            return jax.lax.scan(ppo_minibatch, ts, shuffled)
+
+        ts, (pg, ent, v_loss) = jax.lax.scan(epoch, ts, rng.split(k_epochs, cfg.ppo.epochs))
+        ts, c_loss = jax.lax.scan(lambda t, k: (lambda r: (r[0], r[1][1]))(critic_step(t, k)),
+                                  ts, rng.split(k_crit, cfg.updates))
+        x = jnp.where(items["mask"], items["x"], -1)
+        n_real = jnp.maximum(jnp.sum(items["mask"]), 1)
+        metrics = dict(collect_objective=jnp.mean(items["objective"]),
+                       critic_loss=jnp.mean(c_loss), actor_loss=jnp.mean(pg),
+                       value_loss=jnp.mean(v_loss), entropy=jnp.mean(ent),
+                       std_a=jnp.exp(ts.log_std[0]), std_b=jnp.exp(ts.log_std[1]),
+                       collect_edge=jnp.sum(x == 1) / n_real,
+                       collect_cloud=jnp.sum(x == 2) / n_real)
+        return ts, metrics
+
+    def critic_train(ts: TACState, key):
+        k_col, k_upd = rng.split(key)
         items, objective, obs, env_state = common.collect(
             k_col, act, ts.actor, ts.obs, ts.env_state, ts.noise_var, params, cfg.collect,
-            cfg.net.a_min)
+            cfg.net.a_min, cfg.critic_input)
         ts = ts.replace(buffer=buffer.add(ts.buffer, items), obs=obs, env_state=env_state)
-        ts, (c_loss, a_loss) = jax.lax.scan(update, ts, rng.split(k_upd, cfg.updates))
+        ts, (c_loss, a_loss) = jax.lax.scan(critic_update, ts, rng.split(k_upd, cfg.updates))
+        return ts, dict(collect_objective=jnp.mean(objective), critic_loss=jnp.mean(c_loss),
+                        actor_loss=jnp.mean(a_loss))
+
+    def episode(ts: TACState):
+        key, k_train = rng.split(ts.key)
+        ts, metrics = (ppo_train if ppo else critic_train)(ts, k_train)
         measured = common.validation_objective(act, ts.actor, ts.eval_key, params,
                                                cfg.eval_envs, cfg.eval_rounds)
         best, best_score, score = common.track_best(ts.best_actor, ts.best_score, ts.score,
                                                     ts.actor, measured, cfg.score_ema)
         ts = ts.replace(best_actor=best, best_score=best_score, score=score)
-        metrics = dict(objective=measured, collect_objective=jnp.mean(objective),
-                       critic_loss=jnp.mean(c_loss), actor_loss=jnp.mean(a_loss),
-                       noise_var=ts.noise_var)
+        metrics = dict(objective=measured, noise_var=ts.noise_var, **metrics)
         ts = ts.replace(key=key, noise_var=ts.noise_var * cfg.collect.noise_decay,
                         episode=ts.episode + 1)
         return ts, metrics

@@ -155,6 +155,21 @@ class Critic(nn.Module):
         return nn.Dense(2, name="head_q")(h)
 
 
+class ValueNet(nn.Module):
+    """Joint state -> scalar state value (the stochastic-policy TAC's baseline): the critic's
+    backbone on the observations alone, mean-pooled over the real UEs."""
+
+    cfg: NetConfig
+
+    @nn.compact
+    def __call__(self, s, edge, mask):
+        h = Backbone(self.cfg, scaled_dot_product_attention, name="backbone")(
+            normalize_obs(s), edge, mask)
+        w = mask[..., None].astype(h.dtype)
+        pooled = jnp.sum(h * w, axis=-2) / jnp.maximum(jnp.sum(w, axis=-2), 1.0)
+        return nn.Dense(1, name="head_v")(pooled)[..., 0]
+
+
 def init_actor_critic(key, cfg: NetConfig, n: int = 4) -> dict[str, Any]:
     """Initial ``{"actor": ..., "critic": ...}`` parameters (shape-agnostic in N)."""
     ka, kc = jax.random.split(key)

@@ -33,7 +33,7 @@ from dtac_jax.algos.dtac import TransferConfig, student_model
 from dtac_jax.algos.happo import HAPPOConfig
 from dtac_jax.algos.heuristics import HEURISTICS
 from dtac_jax.algos.search import SearchConfig, make_search_policy
-from dtac_jax.algos.tac import TACConfig
+from dtac_jax.algos.tac import TACConfig, recipe
 from dtac_jax.env import env as E
 from dtac_jax.env import SIM_VERSION, make_params, make_scenario
 from dtac_jax.env.scenarios import EnvParams
@@ -122,7 +122,8 @@ class Pipeline:
         return make_scenario(preset, **over)
 
     def tac_config(self) -> TACConfig:
-        return TACConfig(episodes=self.profile.tac_episodes, **self.profile.tac_overrides)
+        return recipe(self.profile.tac_recipe, episodes=self.profile.tac_episodes,
+                      **self.profile.tac_overrides)
 
     def transfer_config(self, method: str) -> TransferConfig:
         return TransferConfig(episodes=self.profile.transfer_episodes, **TRANSFERS[method],

@@ -1,7 +1,7 @@
 """Reproduction profiles: how much training and evaluation ``dtac reproduce`` does.
 
-``quick`` fits the whole set of figures in about 20 minutes on a 2-core laptop CPU (one seed,
-short training, three UE counts per x-axis, 50-round episodes); ``paper`` is paper scale
+``quick`` runs the whole set of figures on a 2-core laptop CPU (three seeds, short training,
+three UE counts per x-axis, 50-round episodes); ``paper`` is paper scale
 (600-round evaluation episodes, every UE count, three seeds with mean and spread, longer
 training; meant for a GPU). ``tiny`` exists for the tests.
 """
@@ -24,6 +24,7 @@ class Profile:
     eval_episodes: int            # evaluation episodes per point (same keys for every policy)
     eval_rounds: int | None       # rounds per evaluation episode (None: the scenario's 50)
     ue_counts: dict[str, tuple[int, ...]]   # x-axes: UEs per edge, per preset
+    tac_recipe: str = "default"   # dtac_jax.algos.tac.recipe name
     search_candidates: int = 256
     search_iterations: int = 5
     tac_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -37,11 +38,11 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
-        name="quick", seeds=1, tac_episodes=80, transfer_episodes=40, happo_episodes=120,
+        name="quick", seeds=3, tac_episodes=60, transfer_episodes=20, happo_episodes=120,
         happo_paper_size=False, eval_episodes=8, eval_rounds=None,
         ue_counts={"small": (2, 4, 6), "medium": (1, 3, 5), "large": (1, 3, 5)}),
     "paper": Profile(
-        name="paper", seeds=3, tac_episodes=400, transfer_episodes=200, happo_episodes=1500,
+        name="paper", seeds=3, tac_episodes=200, transfer_episodes=100, happo_episodes=1500,
         happo_paper_size=True, eval_episodes=32, eval_rounds=600,
         ue_counts={"small": (1, 2, 3, 4, 5, 6), "medium": (1, 2, 3, 4, 5),
                    "large": (1, 2, 3, 4, 5)}),
@@ -50,8 +51,9 @@ PROFILES: dict[str, Profile] = {
         happo_paper_size=False, eval_episodes=2, eval_rounds=3,
         ue_counts={"small": (2, 6), "medium": (1, 5), "large": (1, 5)},
         search_candidates=16, search_iterations=2, chunk=2,
-        tac_overrides=dict(updates=2, batch_size=8, buffer_size=512),
-        transfer_overrides=dict(updates=2, batch_size=8),
+        tac_overrides=dict(updates=2, batch_size=8, buffer_size=512, eval_envs=2, eval_rounds=3,
+                           collect=dict(envs=4, rounds=2)),
+        transfer_overrides=dict(updates=2, batch_size=8, eval_envs=2, eval_rounds=3),
         happo_overrides=dict(envs=2, rollout=3, epochs=1)),
 }
 

@@ -96,7 +96,14 @@ def write_report(pl: Pipeline) -> Path:
              f"{prof.happo_episodes} training episodes; {prof.eval_episodes} evaluation "
              f"episodes of {prof.eval_rounds or 50} rounds per point, the same for every "
              f"policy. Stage wall times add up to {sum(v or 0 for v in walls.values()):.0f} s "
-             f"(`stages/`).", ""]
+             f"(`stages/`).", "",
+             f"TAC recipe `{prof.tac_recipe}` (`dtac_jax.algos.tac.recipe`). "
+             + ("The default trains TAC's transformer actor by a clipped stochastic policy "
+                "gradient with per-UE difference credit computed from the simulator's cost "
+                "function, not by the paper's gradient through the critic; the critic is "
+                "trained as in the paper and DTAC is fine-tuned against it unchanged "
+                "(docs/algorithms.md lists this deviation and the measurements behind it)."
+                if prof.tac_recipe == "default" else ""), ""]
     if prof.name != "paper":
         lines += [f"The `{prof.name}` profile trains for far fewer episodes than the paper "
                   "and evaluates fewer UE counts; verdicts below are for these numbers, "
