@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(PY) experiments/bench_sim.py
 	$(PY) experiments/bench_train.py
 	$(PY) experiments/bench_deploy.py
+	$(PY) experiments/bench_quality.py
 
 calibrate: $(STAMP)
 	$(PY) experiments/calibrate.py

@@ -172,7 +172,8 @@ def _tac_run_args(p):
                    help="what the critic sees of a decision: executed one-hots or probabilities")
     p.add_argument("--explore", choices=EXPLORE, default=None,
                    help="critic estimator: noise on the probabilities or sampling")
-    p.add_argument("--floor", type=float, default=None, help="uniform mixing when sampling")
+    p.add_argument("--floor", type=float, default=None, help="weight of the uniform mixed into the sampled targets and channels "
+                        "(PPO, or --explore sample)")
     p.add_argument("--noise-var", type=float, default=None,
                    help="initial exploration noise variance (critic estimator)")
     p.add_argument("--envs", type=int, default=None, help="parallel environments per episode")

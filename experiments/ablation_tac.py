@@ -30,6 +30,7 @@ from benchio import save_report  # noqa: E402
 
 #: name -> (recipe, overrides, what it shows)
 VARIANTS: dict[str, tuple[str, dict, str]] = {
+    "paper": ("paper", {}, "the paper's recipe: the critic estimator at lr 2e-5"),
     "critic": ("critic", {}, "previous default: gradient through the critic, noise on the "
                "probabilities, critic fed the noisy probabilities, 32 envs x 10 rounds"),
     "critic+val": ("critic", dict(eval_envs=32, eval_rounds=50),

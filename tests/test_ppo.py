@@ -132,7 +132,7 @@ def test_tiny_ppo_training_is_finite_and_moves_the_actor(credit):
     (lambda: recipe("default", critic_input="logits"), "unknown critic input 'logits'"),
     (lambda: recipe("fast"), "unknown TAC recipe 'fast'"),
     (lambda: recipe("default", collect=dict(envs=3, rounds=3)), "divisible by ppo.minibatches"),
-    (lambda: PPOConfig(explore_floor=1.0), "explore_floor must be in"),
+    (lambda: recipe("default", collect=dict(floor=1.0)), "floor must be in"),
     (lambda: PPOConfig(gamma=1.5), "gamma must be in"),
 ])
 def test_bad_tac_configuration_raises_one_line(build, match):

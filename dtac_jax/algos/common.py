@@ -29,7 +29,7 @@ class CollectConfig:
     noise_var: float = 0.05   # initial variance v of the Gaussian exploration noise
     noise_decay: float = 0.98  # v <- v * eps every training episode (Algorithm 1 line 12)
     explore: str = "prob_noise"  # how targets and channels explore (EXPLORE)
-    floor: float = 0.0        # "sample": p mixed with the uniform by this weight
+    floor: float = 0.0        # when sampling (PPO; explore="sample"): p mixed with the uniform
 
     def __post_init__(self):
         for f in ("envs", "rounds"):

@@ -61,7 +61,6 @@ class PPOConfig:
     reward_scale: float = 1.0     # shared reward -log1p(objective / reward_scale)
     init_std: float = 0.1         # initial std of the Gaussians around a and b
     lr_value: float = 1e-3
-    explore_floor: float = 0.0    # behaviour p = (1 - e) p + e / size for targets and channels
     credit: str = "difference"    # per-UE advantages (CREDITS)
 
     def __post_init__(self):
@@ -76,9 +75,6 @@ class PPOConfig:
                 raise ValueError(f"PPOConfig.{f} must be in [0, 1], got {getattr(self, f)}")
         if self.credit not in CREDITS:
             raise ValueError(f"unknown PPO credit {self.credit!r} (known: {', '.join(CREDITS)})")
-        if not 0 <= self.explore_floor < 1:
-            raise ValueError(f"PPOConfig.explore_floor must be in [0, 1), got "
-                             f"{self.explore_floor}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,7 +269,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
     value_net = ValueNet(cfg.net)
     value_fn = lambda prm, obs: value_net.apply(prm, obs.s, obs.edge, obs.mask)  # noqa: E731
     ppo = cfg.estimator == "ppo"
-    floor = cfg.ppo.explore_floor
+    floor = cfg.collect.floor   # sampling: p mixed with the uniform by this weight
     team = cfg.ppo.credit == "team"
 
     def init(key) -> TACState:

@@ -331,9 +331,10 @@ def fig_convergence(pl: Pipeline, preset: str = CONVERGENCE_PRESET) -> dict:
             "HAPPO on `eval_envs` fresh episodes of `rollout` rounds per iteration (its "
             "stochastic rollout cost is in its `metrics.jsonl` as `rollout_objective`); the "
             "final objective is the median of the last 10% of episodes. Episodes differ in "
-            "content between TAC (U=20 updates on "
-            "replayed rounds) and HAPPO (one on-policy rollout and PPO epochs): see the "
-            "README. Curves in `data/fig10_" + preset + "_curves.csv`.\n\n" + table)
+            "content between TAC (its recipe's rollout and updates, docs/algorithms.md), the "
+            "transfers (a teacher rollout and 20 updates on replayed rounds) and HAPPO (one "
+            "on-policy rollout and PPO epochs). Curves in `data/fig10_" + preset
+            + "_curves.csv`.\n\n" + table)
     return save_section(pl, dict(id="fig10", title=f"Fig. 10: convergence on {preset!r}",
                                  images=[img], body=body, claims=claims))
 
