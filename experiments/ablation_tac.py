@@ -115,18 +115,22 @@ def main(argv=None) -> int:
                          f"{ratio.mean():.2f} (max {ratio.max():.2f})", f"{wall:.0f}",
                          f"{mix[0]:.2f} / {mix[1]:.2f} / {mix[2]:.2f}"])
             print(" | ".join(rows[-1]), flush=True)
+            _write(report, rows, args, jax.default_backend())   # after every variant
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def _write(report, rows, args, backend):
     header = ("| variant | what | weighted reward, mean ± std over seeds (per seed) | cost / "
               "Search's | train wall (s) | local / edge / cloud |\n|---|---|---|---|---:|---|")
     md = (f"TAC ablation on `{args.preset}`: {args.seeds} seeds per variant, each seed's "
           f"delivered (validation-best) actor evaluated on the same {args.eval_episodes} "
           f"episodes x 50 rounds (eval seed {args.eval_seed}) as Search; "
-          f"{jax.default_backend()} backend, {report['date']}.\n\n" + header + "\n"
+          f"{backend} backend, {report['date']}.\n\n" + header + "\n"
           + "\n".join("| " + " | ".join(r) + " |" for r in rows))
     save_report(report, md, args.out or f"benchmarks/ablation_{args.preset}.json",
                 f"TAC ablation ({args.preset})")
-    return 0
 
 
 if __name__ == "__main__":

@@ -279,13 +279,14 @@ def make_tac(params: EnvParams, cfg: TACConfig):
         inf = jnp.asarray(jnp.inf, params.s_in.dtype)
         extra = dict(actor_opt=opt_a.init(nets["actor"]))
         if ppo:
-            n = 4
-            value = value_net.init(jax.random.fold_in(k_net, 1), jnp.ones((n, 6)),
-                                   jnp.zeros((n,), jnp.int32), jnp.ones((n,), bool))
             log_std = jnp.full((2,), math.log(cfg.ppo.init_std), params.s_in.dtype)
             # the PPO actor optimiser also moves the Gaussians' log std
-            extra = dict(value=value, value_opt=opt_v.init(value), log_std=log_std,
-                         actor_opt=opt_a.init((nets["actor"], log_std)))
+            extra = dict(log_std=log_std, actor_opt=opt_a.init((nets["actor"], log_std)))
+            if team:   # the state value (the difference credit needs none)
+                n = 4
+                value = value_net.init(jax.random.fold_in(k_net, 1), jnp.ones((n, 6)),
+                                       jnp.zeros((n,), jnp.int32), jnp.ones((n,), bool))
+                extra.update(value=value, value_opt=opt_v.init(value))
         return TACState(
             actor=nets["actor"], best_actor=nets["actor"], score=inf, best_score=inf,
             critic=nets["critic"], critic_opt=opt_c.init(nets["critic"]),
@@ -327,13 +328,13 @@ def make_tac(params: EnvParams, cfg: TACConfig):
                                    a=jnp.clip(a_raw, cfg.net.a_min, 1.0),
                                    b=jnp.clip(b_raw, cfg.net.a_min, 1.0))
             logp = log_probs(out, ts.log_std, action.x, action.channel, a_raw, b_raw, floor)
-            value = (jax.vmap(value_fn, in_axes=(None, 0))(ts.value, obs) if team
-                     else jnp.zeros(obs.mask.shape[:1], a.dtype))
             extras = dict(p_x=jax.nn.one_hot(action.x, 3, dtype=p_x.dtype),
                           p_l=jax.nn.one_hot(action.channel, p_l.shape[-1], dtype=p_l.dtype),
                           a=action.a, b=action.b, x=action.x, l=action.channel,
-                          a_raw=a_raw, b_raw=b_raw, logp=logp, value=value)
-            if not team:
+                          a_raw=a_raw, b_raw=b_raw, logp=logp)
+            if team:
+                extras["value"] = jax.vmap(value_fn, in_axes=(None, 0))(ts.value, obs)
+            else:
                 extras["ue_adv"] = jax.vmap(
                     difference_advantages, in_axes=(0, 0, 0, None, None, None, None))(
                     env_state, action, out, floor, params, cfg.ppo.reward_scale, cfg.net.a_min)
@@ -387,18 +388,18 @@ def make_tac(params: EnvParams, cfg: TACConfig):
                                                ts.env_state, params, cfg.collect.envs,
                                                cfg.collect.rounds,
                                                bootstrap=boot if team else None)
-        if team:
+        if team:   # GAE of the shared reward; the value's targets
             reward = -jnp.log1p(items["objective"] / cfg.ppo.reward_scale)
             adv, target = common.gae(reward, items["value"], items["next_value"],
                                      items["done"], cfg.ppo.gamma, cfg.ppo.gae_lambda)
-        else:
-            adv = target = items["value"]   # unused
+            credit = dict(adv=adv, target=target)
+        else:      # per-UE, per-factor difference advantages from the rollout
+            credit = dict(adv=items["ue_adv"])
         ts = ts.replace(buffer=buffer.add(ts.buffer, common.flatten_rounds(
             common.critic_item(items))), obs=obs, env_state=env_state)
         data = common.flatten_rounds(dict(
             s=items["s"], edge=items["edge"], mask=items["mask"], x=items["x"], l=items["l"],
-            a_raw=items["a_raw"], b_raw=items["b_raw"], logp=items["logp"],
-            adv=adv if team else items["ue_adv"], target=target))
+            a_raw=items["a_raw"], b_raw=items["b_raw"], logp=items["logp"], **credit))
         n = cfg.collect.envs * cfg.collect.rounds
         mbs = cfg.ppo.minibatches
 
