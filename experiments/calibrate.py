@@ -1,4 +1,4 @@
-"""Reprint the calibration of the constants SPEC.md leaves open (README "Modelling notes").
+"""Reprint the calibration of the constants docs/model.md leaves open ("Modelling notes").
 
 For every preset: Search and the heuristics on the same episodes; the offloading-target
 fractions under Search (each must be >= 5% of UE-rounds) and Search's margin over the best

@@ -9,7 +9,7 @@ It follows the JAX environment (``dtac_jax/env/env.py``) formula for formula:
 
 - the same padding layout: ``N_max = K * ue_max`` slots, slot ``n`` belongs to edge
   ``n // ue_max`` and is real when ``n % ue_max < n_k``;
-- the same round costs as ``physics.round_costs`` (SPEC.md section 2, log1p rate), the same
+- the same round costs as ``physics.round_costs`` (docs/model.md, "One round", log1p rate), the same
   lower-bound observation as ``physics.lower_bounds`` (paper eq. 14), the same reward
   ``(-w_time t_ue, -w_energy e_ue)`` (paper eq. 17);
 - per-round task draws from the type's Zipf popularity, Rayleigh fading ``Exp(1)`` times path
@@ -41,7 +41,7 @@ class NumpyObs(NamedTuple):
 
 # ============================================================================ physics (NumPy)
 def pathloss_gain(distance_m, pl_db_1km=128.1, pl_exp_db=37.6):
-    """Linear gain of ``128.1 + 37.6 log10(d / 1 km)`` dB (SPEC.md section 1)."""
+    """Linear gain of ``128.1 + 37.6 log10(d / 1 km)`` dB (docs/model.md, "The network")."""
     loss_db = pl_db_1km + pl_exp_db * np.log10(distance_m / 1000.0)
     return 10.0 ** (-loss_db / 10.0)
 

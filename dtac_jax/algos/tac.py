@@ -303,6 +303,10 @@ def make_tac(params: EnvParams, cfg: TACConfig):
         return ts.replace(critic=optax.apply_updates(ts.critic, upd),
                           critic_opt=critic_opt), (batch, c_loss)
 
+    def critic_only(ts: TACState, key):
+        ts, (_, c_loss) = critic_step(ts, key)
+        return ts, c_loss
+
     def critic_update(ts: TACState, key):
         """Critic step, then the actor through the just-updated critic (eq. 19)."""
         ts, (batch, c_loss) = critic_step(ts, key)
@@ -410,8 +414,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
             return jax.lax.scan(ppo_minibatch, ts, shuffled)
 
         ts, (pg, ent, v_loss) = jax.lax.scan(epoch, ts, rng.split(k_epochs, cfg.ppo.epochs))
-        ts, c_loss = jax.lax.scan(lambda t, k: (lambda r: (r[0], r[1][1]))(critic_step(t, k)),
-                                  ts, rng.split(k_crit, cfg.updates))
+        ts, c_loss = jax.lax.scan(critic_only, ts, rng.split(k_crit, cfg.updates))
         x = jnp.where(items["mask"], items["x"], -1)
         n_real = jnp.maximum(jnp.sum(items["mask"]), 1)
         metrics = dict(collect_objective=jnp.mean(items["objective"]),

@@ -198,7 +198,7 @@ def cache_sizes(cache_task: jax.Array, params: EnvParams) -> jax.Array:
 
 
 def update_cache(state: EnvState, x, params: EnvParams) -> jax.Array:
-    """LRU update of every edge cache after a round (SPEC.md section 2, "Caching").
+    """LRU update of every edge cache after a round (docs/model.md, "One round", "Caching").
 
     Every real offloaded task (x in {1, 2}) is touched at its edge, in increasing UE-slot order
     (within a round, later slots are more recent). Then each edge keeps its most recent results

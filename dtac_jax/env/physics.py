@@ -1,4 +1,4 @@
-"""The physics of one round (SPEC.md section 2): rates, compute, queues, time and energy.
+"""The physics of one round (docs/model.md, "One round"): rates, compute, queues, time and energy.
 
 Everything here is a pure function of arrays: jit-able, vmap-able, differentiable where the
 maths is, float32 by default and exact under ``jax_enable_x64`` (the dtype follows the inputs).
@@ -11,7 +11,7 @@ LOCAL, EDGE, CLOUD = 0, 1, 2
 
 
 def pathloss_gain(distance_m, pl_db_1km=128.1, pl_exp_db=37.6):
-    """Linear large-scale gain of ``128.1 + 37.6 log10(d / 1 km)`` dB (SPEC.md section 1)."""
+    """Linear large-scale gain of ``128.1 + 37.6 log10(d / 1 km)`` dB (docs/model.md, "The network")."""
     loss_db = pl_db_1km + pl_exp_db * jnp.log10(distance_m / 1000.0)
     return 10.0 ** (-loss_db / 10.0)
 
@@ -42,7 +42,7 @@ def block_interference(rx, channel, off):
 def round_costs(*, x, channel, a, b, edge, mask, s_in, cycles, s_out, cached, g_up, g_back,
                 f_ue, f_edge, f_cloud, p_ue, p_edge, p_cloud, bandwidth, noise, kappa,
                 edge_block: int | None = None):
-    """Per-UE time and energy of one round and the round duration (SPEC.md section 2).
+    """Per-UE time and energy of one round and the round duration (docs/model.md, "One round").
 
     Args (N = number of UE slots, padded):
       x: int[N] offloading target, 0 local, 1 edge, 2 cloud (paper eq. 1).

@@ -1,11 +1,12 @@
-"""Scenario presets: the cloud-edge network of SPEC.md section 1 as frozen, validated configs.
+"""Scenario presets: the cloud-edge network of docs/model.md, "The network" as frozen, validated configs.
 
 A :class:`Scenario` holds plain Python numbers (JSON-able, hashable, saved with every
 checkpoint). :func:`make_params` turns it into :class:`EnvParams`, the pytree of arrays the
 jitted environment consumes (task table, per-type popularity, gains in linear units).
 
-Every constant carries its unit and its source: ``paper`` (Table I of the paper / SPEC.md) or
-``calibrated`` (the project's choice, see README "Modelling notes" and
+Every constant carries its unit and its source: ``paper`` (Table I of the paper), ``model``
+(the contract in docs/model.md) or
+``calibrated`` (the project's choice, see docs/model.md "Modelling notes" and
 ``experiments/calibrate.py``).
 """
 from __future__ import annotations
@@ -31,13 +32,13 @@ class Scenario:
     """One cloud-edge network. All units SI (m, Hz, W, bits, cycles/bit, J, s)."""
 
     name: str = "small"
-    # --- topology (paper Table I / SPEC.md presets)
+    # --- topology (paper Table I / docs/model.md presets)
     n_edges: int = 5                 # K edge servers                              [paper]
     r_edge: float = 200.0            # m, UE disc radius around its edge server      [paper]
     r_cloud: float = 300.0           # m, radius of the edge-server circle           [paper]
     ue_min: int = 4                  # UEs per edge, drawn uniformly at each reset   [paper]
     ue_max: int = 6                  #   ... ue_max also fixes N_max = K * ue_max    [paper]
-    min_dist: float = 10.0           # m, minimum UE-edge distance                   [SPEC]
+    min_dist: float = 10.0           # m, minimum UE-edge distance                   [model]
     # --- tasks and UEs
     n_ue_types: int = 6              # UE types                                      [paper]
     n_tasks: int = 200               # M task kinds                                  [paper]
@@ -54,9 +55,9 @@ class Scenario:
     p_cloud_dbm: float = 40.0        # dBm, cloud transmit power                     [paper]
     p_edge_dbm: float = 30.0         # dBm, edge transmit power                      [paper]
     p_ue_dbm: float = 23.9           # dBm, UE maximum transmit power                [paper]
-    noise_dbm_hz: float = -174.0     # dBm/Hz, thermal noise density                 [SPEC]
-    pathloss_db_at_1km: float = 128.1  # dB, path loss 128.1 + 37.6 log10(d/1km)     [SPEC]
-    pathloss_exponent_db: float = 37.6  # dB per decade                              [SPEC]
+    noise_dbm_hz: float = -174.0     # dBm/Hz, thermal noise density                 [model]
+    pathloss_db_at_1km: float = 128.1  # dB, path loss 128.1 + 37.6 log10(d/1km)     [model]
+    pathloss_exponent_db: float = 37.6  # dB per decade                              [model]
     # --- compute and cache
     f_edge: float = 14.4e9           # Hz per edge server                            [paper]
     f_cloud: float = 14.4e9          # Hz, cloud centre                              [paper]
@@ -156,7 +157,7 @@ class Scenario:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # SPEC.md table; paper Figs. 5 (small), 6 and 8 (medium), 7 and 9 (large).
+    # docs/model.md table; paper Figs. 5 (small), 6 and 8 (medium), 7 and 9 (large).
     "small": dict(n_edges=5, r_edge=200.0, r_cloud=300.0, ue_min=4, ue_max=6),
     "medium": dict(n_edges=7, r_edge=300.0, r_cloud=400.0, ue_min=3, ue_max=5),
     "large": dict(n_edges=7, r_edge=600.0, r_cloud=800.0, ue_min=3, ue_max=5),
