@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dtac_jax import parallel
-from dtac_jax.algos.heuristics import RecurrentPolicy
+from dtac_jax.algos.heuristics import as_recurrent
 from dtac_jax.env import env as E, rng
 from dtac_jax.env.scenarios import EnvParams
 
@@ -33,15 +33,12 @@ def run_episode(policy: Callable, params: EnvParams, keys, rounds: int, n_per_ed
     :class:`RecurrentPolicy`); returns per-episode sums."""
     k_reset, k_env, k_pol = keys[0], keys[1], keys[2]
     obs, state = E.reset(k_reset, params, n_per_edge)
-    recurrent = isinstance(policy, RecurrentPolicy)
-    memory = policy.init(params) if recurrent else jnp.zeros(())
+    policy = as_recurrent(policy)
+    memory = policy.init(params)
 
     def body(carry, t):
         obs, state, memory = carry
-        if recurrent:
-            memory, action = policy.apply(memory, jax.random.fold_in(k_pol, t), obs, state, params)
-        else:
-            action = policy(jax.random.fold_in(k_pol, t), obs, state, params)
+        memory, action = policy.apply(memory, jax.random.fold_in(k_pol, t), obs, state, params)
         obs, state, _, _, info = E.step(jax.random.fold_in(k_env, t), state, action, params)
         real = state.mask
         counts = jnp.stack([jnp.sum(real & (info["x"] == i)) for i in range(3)])

@@ -136,7 +136,7 @@ def load_family(run_dir):
         from dtac_jax.algos.happo import happo_policy
         scn, cfg, state = load_happo(run_dir)
         params = make_params(scn)
-        return "happo", scn, state.actors, lambda prm: happo_policy(prm, params, cfg)
+        return "happo", scn, state.best_actors, lambda prm: happo_policy(prm, params, cfg)
     if conf.get("kind") == "tac":
         scn, cfg, state = load_tac(run_dir)
         return "tac", scn, state.best_actor, lambda prm: common.learned_policy(prm, cfg.net,

@@ -8,7 +8,7 @@ a hung XLA program is killed after ``--timeout`` seconds instead of stalling the
   ``collect.envs x collect.rounds`` environment rounds (noisy transformer actor + env step) and
   makes ``updates`` critic-then-actor minibatch updates.
 - **HAPPO** (``algos.happo.make_happo``, ``HAPPOConfig.quick()`` sizes): its two phases
-  (``episode.collect_phase``: rollout, then ``episode.learn_phase``: learning) jitted
+  (``episode.rollout``, then ``episode.learn``) jitted
   separately with ``block_until_ready`` between them, to time the rollout's share
   (``train.run_training`` runs the fused episode). Per iteration it collects ``envs x rollout``
   rounds and makes ``epochs`` clipped-surrogate steps for each of the ``N_max`` agents plus
@@ -105,7 +105,10 @@ def _happo_child(q, preset: str, seconds: float, seed: int):
         params = make_params(make_scenario(preset))
         cfg = HAPPOConfig.quick()
         init, episode = make_happo(params, cfg)
-        collect_phase, learn_phase = episode.collect_phase, episode.learn_phase
+        def collect_phase(s):   # the rollout; learn_phase adds the update
+            return episode.rollout(s, s.key)
+
+        learn_phase = episode.learn
         state = jax.block_until_ready(jax.jit(init)(jax.random.PRNGKey(seed)))
         collect_j, learn_j = jax.jit(collect_phase), jax.jit(learn_phase)
         t0 = time.perf_counter()

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from dtac_jax.env import env as E
 from dtac_jax.env import rng
 from dtac_jax.env.env import Action, Obs
+from dtac_jax.algos.heuristics import as_recurrent
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.transformer import Actor, Critic, NetConfig
 
@@ -93,7 +94,7 @@ def init_envs(key, params: EnvParams, envs: int):
 
 
 def rollout(key, behave: Callable, obs, env_state, params: EnvParams, envs: int, rounds: int,
-            bootstrap: Callable | None = None):
+            bootstrap: Callable | None = None, carry=None):
     """Step ``envs`` vmapped episodes for ``rounds`` rounds; the one training rollout.
 
     ``behave(key, obs, env_state) -> (Action, extras)`` acts on the batched joint observations
@@ -102,14 +103,24 @@ def rollout(key, behave: Callable, obs, env_state, params: EnvParams, envs: int,
     caches warm up across training episodes. ``bootstrap(obs) -> [envs]``, if given, is applied
     to each round's next observation *before* any reset (the value of a time-limited state).
 
-    Returns ``(items, obs, env_state)``; ``items`` has leading axes ``[rounds, envs]`` and holds
-    ``s``, ``edge``, ``mask``, ``cost`` (per-UE weighted costs), ``objective``, ``done``, the
-    ``extras`` and, with ``bootstrap``, ``next_value``.
+    A recurrent behaviour passes its memory as ``carry`` (leaves with a leading ``envs`` axis):
+    it is then called ``behave(key, obs, env_state, carry) -> (Action, extras, carry)``, and the
+    carry of an episode that ends is zeroed.
+
+    Returns ``(items, obs, env_state)``, or ``(items, obs, env_state, carry)`` with a ``carry``;
+    ``items`` has leading axes ``[rounds, envs]`` and holds ``s``, ``edge``, ``mask``, ``cost``
+    (per-UE weighted costs), ``objective``, ``done``, the ``extras`` and, with ``bootstrap``,
+    ``next_value``.
     """
-    def one_round(carry, k):
-        obs, st = carry
+    recurrent = carry is not None
+
+    def one_round(loop, k):
+        obs, st, memory = loop
         k_act, k_step, k_reset = rng.split(k, 3)
-        action, extras = behave(k_act, obs, st)
+        if recurrent:
+            action, extras, memory = behave(k_act, obs, st, memory)
+        else:
+            action, extras = behave(k_act, obs, st)
         obs2, st2, reward, done, info = jax.vmap(E.step, in_axes=(0, 0, 0, None))(
             rng.split(k_step, envs), st, action, params)
         item = dict(s=obs.s, edge=obs.edge, mask=obs.mask, cost=-reward,
@@ -121,10 +132,12 @@ def rollout(key, behave: Callable, obs, env_state, params: EnvParams, envs: int,
             done.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
         obs2 = jax.tree_util.tree_map(pick, obs_r, obs2)
         st2 = jax.tree_util.tree_map(pick, st_r, st2)
-        return (obs2, st2), item
+        memory = jax.tree_util.tree_map(lambda m: pick(jnp.zeros_like(m), m), memory)
+        return (obs2, st2, memory), item
 
-    (obs, env_state), items = jax.lax.scan(one_round, (obs, env_state), rng.split(key, rounds))
-    return items, obs, env_state
+    (obs, env_state, carry), items = jax.lax.scan(one_round, (obs, env_state, carry),
+                                                  rng.split(key, rounds))
+    return (items, obs, env_state, carry) if recurrent else (items, obs, env_state)
 
 
 def counterfactual_objectives(env_state, action: Action, ab_mean, params: EnvParams):
@@ -235,26 +248,40 @@ def validation_objective(act: Callable, actor_params, key, params: EnvParams, en
     return policy_validation_objective(policy, key, params, envs, rounds)
 
 
-def policy_validation_objective(policy: Callable, key, params: EnvParams, envs: int,
-                                rounds: int):
-    """:func:`validation_objective` of any ``policy(key, obs, state, params) -> Action`` (the
-    same episodes for the same ``key``; the policy's own keys come from a separate stream)."""
+def policy_validation_objective(policy, key, params: EnvParams, envs: int, rounds: int):
+    """:func:`validation_objective` of any policy, plain ``policy(key, obs, state, params) ->
+    Action`` or :class:`~dtac_jax.algos.heuristics.RecurrentPolicy` (the same episodes for the
+    same ``key``; the policy's own keys come from a separate stream)."""
+    policy = as_recurrent(policy)
     k_reset, k_steps = rng.split(key)
     obs, env_state = init_envs(k_reset, params, envs)
     k_policy = jax.random.fold_in(key, 1)
+    memory = jax.vmap(lambda _: policy.init(params))(jnp.arange(envs))
 
     def one_round(carry, inp):
-        obs, st = carry
+        obs, st, memory = carry
         k, t = inp
         pol_keys = rng.split(jax.random.fold_in(k_policy, t), envs)
-        action = jax.vmap(policy, in_axes=(0, 0, 0, None))(pol_keys, obs, st, params)
+        memory, action = jax.vmap(policy.apply, in_axes=(0, 0, 0, 0, None))(
+            memory, pol_keys, obs, st, params)
         obs, st, _, _, info = jax.vmap(E.step, in_axes=(0, 0, 0, None))(
             rng.split(k, envs), st, action, params)
-        return (obs, st), info["objective"]
+        return (obs, st, memory), info["objective"]
 
-    _, objective = jax.lax.scan(one_round, (obs, env_state),
+    _, objective = jax.lax.scan(one_round, (obs, env_state, memory),
                                 (rng.split(k_steps, rounds), jnp.arange(rounds)))
     return jnp.mean(objective)
+
+
+VALIDATION_STREAM = 0x7A1  # fold_in constant of the validation episodes' key
+
+
+def validation_key(key):
+    """The key of the fixed validation episodes of a run started from ``key``. Every learned
+    method (TAC, the transfers, HAPPO) derives it this way from its per-seed key, and
+    :func:`dtac_jax.train.run_training` gives seed ``i`` the same key in every run with the
+    same ``seed``, so all methods are validated and selected on the same episodes."""
+    return jax.random.fold_in(key, VALIDATION_STREAM)
 
 
 def track_best(best, best_score, score, current, objective, ema: float):

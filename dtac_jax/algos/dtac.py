@@ -126,7 +126,8 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
     teacher_act = common.actor_fn(net, "full")
 
     def init(key, tac_actor, tac_critic, tac_buffer) -> TransferState:
-        k_net, k_env, k_run, k_eval = rng.split(key, 4)
+        k_net, k_env, k_run, _ = rng.split(key, 4)
+        k_eval = common.validation_key(key)   # the same episodes for every method
         if module is None:
             student = tac_actor  # Algorithm 1 line 14: copy of the TAC actor
         else:

@@ -1,51 +1,48 @@
-"""HAPPO: heterogeneous-agent PPO (Kuba et al., 2022) as the paper's MARL baseline (IV-A).
+"""HAPPO: heterogeneous-agent PPO (Kuba et al., 2022), the paper's MARL baseline (IV-A).
 
-* One recurrent (GRU) policy per agent slot: parameter trees stacked on a leading agent axis
-  and applied with ``vmap``. Padded slots neither act nor train (their loss is masked, their
-  ratio counts as 1 in the compounding factor).
-* Hybrid action as distrax distributions: categorical target (3) and channel (L), and Beta
+The algorithm and, where the paper is silent, its settings follow the reference implementation,
+PKU-MARL/HARL (``harl/algorithms/actors/happo.py``, ``harl/runners/on_policy_ha_runner.py``,
+``harl/configs/algos_cfgs/happo.yaml``); docs/algorithms.md lists every choice beside HARL's
+value and says which ones the paper fixes.
+
+* **Agents.** One agent per UE slot. With ``share_param`` (the default) all slots share one
+  actor, told apart by the agent id and edge in their local state (eq. 24), as HARL's
+  ``share_param``: the sequential updates below then move the same network once per agent,
+  each on that agent's samples. Without it every slot has its own actor (parameter trees
+  stacked on a leading agent axis). Padded slots neither act nor train (their loss is masked,
+  their ratio counts as 1 in the compounding factor).
+* **Policy.** ``policy="mlp"`` (HARL's default: input layer norm, ReLU layers, orthogonal
+  init, action heads with gain 0.01) or ``"gru"`` (the paper's recurrent actor; re-evaluated
+  from the hidden states stored during the rollout, chunk length 1).
+* **Hybrid action** as distrax distributions: categorical target (3) and channel (L), Beta
   distributions on (0, 1) for ``a`` and ``b``; the joint log-probability and entropy are sums.
-* Local state with ids (paper eq. 24): ``[n / N_max, k / K, normalised s^n]``; shared scalar
-  reward (eq. 23) ``-log1p(w_t T_t + w_e sum_n E_t^n)`` (the log tames the heavy tail of the
-  round time for value learning; it is monotone per round); centralised value function on the
-  zero-padded concatenation of local states (eq. 25).
-* Update: GAE, then the agents in a random order, each with ``epochs`` clipped-surrogate steps
-  on advantages weighted by the compounding factor ``M`` (product of the ratios of the agents
-  updated before it), then the critic. The value network predicts ``(1 - gamma)`` times the
-  return (a fixed value normalisation: per-round rewards of about -5 make returns of -500).
-  Recurrent policies are re-evaluated from the hidden states stored during the rollout
-  (chunk length 1).
+* **Reward and value.** Shared reward (eq. 23) ``-log1p(w_t T_t + w_e sum_n E_t^n)`` (the log
+  tames the heavy tail of the round time; it is monotone per round); a centralised value
+  function on the zero-padded concatenation of local states (eq. 25). HARL's value
+  stabilisers are all on by default: value normalisation (:class:`ValueNorm`, running mean
+  and variance of the returns), Huber loss (delta 10) and clipped value loss (0.2). Time
+  limits are bootstrapped with the value of the state the limit cut off (HARL's
+  ``use_proper_time_limits``), through :func:`common.gae`.
+* **Update** (HARL's ``on_policy_ha_runner.train``): advantages normalised, the agents in a
+  random order, each with ``epochs`` clipped-surrogate steps on the advantages weighted by the
+  compounding factor ``M`` (the product of the new / old probability ratios of the agents
+  updated before it), then ``critic_epochs`` critic steps.
+* **Delivery.** Every iteration the deterministic policy (argmax, Beta means) is scored on the
+  fixed validation episodes that TAC and the transfers use (:func:`common.validation_key`,
+  ``eval_envs x eval_rounds``), and the best actor so far is what the run delivers.
 
-Defaults follow the reference implementation: 5 epochs, clip 0.2, entropy 0.01, lr 5e-4,
-gamma 0.99, GAE lambda 0.95, hidden 128x128. ``quick()`` (what ``dtac train-happo`` and
-``experiments/baselines.py`` use on CPU) changes, so that HAPPO learns within a few hundred
-iterations on a 2-core CPU:
-
-* hidden 64x64 (CPU time);
-* lr 2e-3 for actors and critic, for more progress per iteration in a budget of ~200;
-* gamma 0.9: rounds are coupled only through the edge caches, and with gamma 0.99 the
-  return sums ~100 rounds of fading and other agents' noise against one round of signal.
-  (The lr and gamma changes were not ablated beyond one short run each: 40 iterations with
-  the reference values also lowered the rollout objective, from ~2,300 to ~800.)
-
-Action parametrisation (all configurations, not reference defaults but choices this problem
-needs): the executed ``a`` and ``b`` are ``ab_min + (1 - ab_min) u`` with ``u`` the Beta
-sample, ``ab_min = 0.1`` (TAC floors them at 0.01). ``b`` near 0 makes the local compute time
-``s_in c / (b f_ue)`` explode (and the round time is a max over UEs), ``a`` near 0 makes the
-uplink rate vanish; a uniform Beta put about 1% of each on (0, 0.01), so almost every round
-of 25 UEs carried one such outlier. The Beta heads start at concentrations ``ab_init =
-(1.5, 1.5)`` and the categorical heads near uniform (small output-layer init, as the
-reference's 0.01-gain action layers). The GRU recurrent kernels use an orthogonal init
-without QR (:func:`orthogonal_no_qr`): flax's default calls LAPACK ``geqrf``, which, batched
-over agents and seeds, deadlocked XLA's CPU runtime (README, known issues).
-
-Metrics per iteration: ``objective`` is the measured mean per-round objective of the
-deterministic policy (argmax, Beta means) on ``eval_envs`` fresh environments, as TAC's
-``metrics.jsonl`` reports; ``rollout_objective`` is that of the stochastic training rollout.
+Action parametrisation (not a HARL default; this problem needs it): the executed ``a`` and
+``b`` are ``ab_min + (1 - ab_min) u`` with ``u`` the Beta sample, ``ab_min = 0.1``. ``b`` near 0
+makes the local compute time ``s_in c / (b f_ue)`` explode (and the round time is a max over
+UEs), ``a`` near 0 makes the uplink rate vanish. The Beta heads start at concentrations
+``ab_init = (1.5, 1.5)``. Recurrent and hidden kernels use an orthogonal init without QR
+(:func:`orthogonal_no_qr`): flax's orthogonal init calls LAPACK ``geqrf``, which, batched over
+agents and seeds, deadlocked XLA's CPU runtime (docs/model.md, known issues).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, NamedTuple
 
 import distrax
@@ -55,22 +52,29 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from dtac_jax.algos import common
 from dtac_jax.algos.heuristics import RecurrentPolicy
-from dtac_jax.env import env as E, rng
+from dtac_jax.env import rng
 from dtac_jax.env.env import Action, Obs
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.transformer import normalize_obs
 
 LOCAL_DIM = 8  # eq. 24
+POLICIES = ("mlp", "gru")
 
 
 @dataclasses.dataclass(frozen=True)
 class HAPPOConfig:
+    """Defaults are HARL's ``happo.yaml`` except where a comment says otherwise; ``quick()``
+    is the CPU budget of ``dtac reproduce --profile quick``."""
+
     episodes: int = 300          # training iterations: one rollout and one update each
-    envs: int = 16               # parallel environments
-    eval_envs: int = 4           # environments measuring the deterministic policy per episode
-    rollout: int = 25            # rounds per rollout (environments persist across rollouts)
-    epochs: int = 5
+    envs: int = 128              # parallel environments (HARL: 20; cheap here)
+    rollout: int = 25            # rounds per rollout (HARL: 200; environments persist)
+    share_param: bool = True     # one actor for all agent slots (HARL: option, off)
+    policy: str = "mlp"          # "mlp" (HARL's default) or "gru" (the paper's actor)
+    epochs: int = 5              # actor epochs per agent (ppo_epoch)
+    critic_epochs: int = 5
     clip: float = 0.2
     entropy: float = 0.01
     lr: float = 5e-4
@@ -79,25 +83,56 @@ class HAPPOConfig:
     gae_lambda: float = 0.95
     hidden: tuple[int, ...] = (128, 128)
     max_grad_norm: float = 10.0
+    value_norm: bool = True      # use_valuenorm
+    huber_delta: float = 10.0    # use_huber_loss; 0: squared error
+    value_clip: float = 0.2      # use_clipped_value_loss (clip_param); 0: unclipped
+    eval_envs: int = 32          # validation episodes (TAC's protocol) ...
+    eval_rounds: int = 50        #   ... and their rounds
     ab_min: float = 0.1          # executed a, b = ab_min + (1 - ab_min) * Beta sample
     ab_init: tuple[float, float] = (1.5, 1.5)  # initial Beta concentrations of a and b
 
     def __post_init__(self):
-        for f in ("episodes", "envs", "rollout", "epochs", "eval_envs"):
+        for f in ("episodes", "envs", "rollout", "epochs", "critic_epochs", "eval_envs",
+                  "eval_rounds"):
             if getattr(self, f) < 1:
-                raise ValueError(f"HAPPOConfig.{f} must be >= 1")
+                raise ValueError(f"HAPPOConfig.{f} must be >= 1, got {getattr(self, f)}")
+        if self.policy not in POLICIES:
+            raise ValueError(f"HAPPOConfig.policy must be one of {', '.join(POLICIES)}, got "
+                             f"{self.policy!r}")
         if not 0.0 <= self.ab_min < 1.0:
             raise ValueError("HAPPOConfig.ab_min must lie in [0, 1)")
         if min(self.ab_init) <= 1.0:
             raise ValueError("HAPPOConfig.ab_init concentrations must be > 1")
-        if len(self.hidden) != 2:
-            raise ValueError("HAPPOConfig.hidden must have two widths (MLP in, after the GRU)")
+        if len(self.hidden) != 2 or min(self.hidden) < 1:
+            raise ValueError("HAPPOConfig.hidden must be two positive widths")
+        for f in ("lr", "critic_lr", "clip"):
+            if not getattr(self, f) > 0:
+                raise ValueError(f"HAPPOConfig.{f} must be > 0")
+        if not (0 < self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
+            raise ValueError("HAPPOConfig.gamma must be in (0, 1] and gae_lambda in [0, 1]")
+        if self.huber_delta < 0 or self.value_clip < 0 or self.entropy < 0:
+            raise ValueError("HAPPOConfig.huber_delta, value_clip and entropy must be >= 0")
 
     @staticmethod
     def quick(**kw) -> "HAPPOConfig":
-        """CPU budget (module docstring): 64x64, lr 2e-3 for actors and critic, gamma 0.9."""
-        return HAPPOConfig(**{"hidden": (64, 64), "lr": 2e-3, "critic_lr": 2e-3, "gamma": 0.9,
-                              **kw})
+        """CPU budget: hidden 64x64 (a quarter of the reference's compute per sample) and 32
+        environments (docs/algorithms.md has the measurement behind both)."""
+        return HAPPOConfig(**{"hidden": (64, 64), "envs": 32, **kw})
+
+    @staticmethod
+    def paper(**kw) -> "HAPPOConfig":
+        """The reference sizes (HARL's defaults, hidden 128x128) with the paper's GRU actor."""
+        return HAPPOConfig(**{"policy": "gru", **kw})
+
+    def budget(self, params: EnvParams) -> dict:
+        """Training budget in the comparison's units: environment rounds, UE-rounds (real UEs,
+        at the mean UE count) and gradient steps (one per optimiser update, actor and critic
+        counted apart)."""
+        rounds = self.episodes * self.envs * self.rollout
+        return dict(env_rounds=rounds, ue_rounds=rounds * (params.ue_min + params.ue_max) / 2
+                    * params.n_edges,
+                    actor_steps=self.episodes * params.n_max * self.epochs,
+                    critic_steps=self.episodes * self.critic_epochs)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -105,9 +140,9 @@ class HAPPOConfig:
     @classmethod
     def from_dict(cls, d):
         d = dict(d)
-        d["hidden"] = tuple(d.get("hidden", (128, 128)))
-        if "ab_init" in d:
-            d["ab_init"] = tuple(d["ab_init"])
+        for f in ("hidden", "ab_init"):
+            if f in d:
+                d[f] = tuple(d[f])
         return cls(**d)
 
 
@@ -117,9 +152,9 @@ def orthogonal_no_qr(scale: float = 1.0, iterations: int = 60):
     ``nn.initializers.orthogonal``): the orthogonal polar factor of a Gaussian matrix, by
     Newton-Schulz iterations (matrix products only).
 
-    Why: flax's default GRU recurrent init calls LAPACK ``geqrf``; batched (vmapped over agents
-    and seeds) on XLA's CPU runtime it runs ``ParallelBatchMap`` on the same Eigen pool that
-    executes the program and can deadlock (every thread waiting; README, known issues)."""
+    Why: flax's orthogonal init calls LAPACK ``geqrf``; batched (vmapped over agents and
+    seeds) on XLA's CPU runtime it runs ``ParallelBatchMap`` on the same Eigen pool that
+    executes the program and can deadlock (every thread waiting)."""
     def init(key, shape, dtype=jnp.float32):
         n_rows, n_cols = shape[-2], shape[-1]
         tall = n_rows >= n_cols
@@ -136,8 +171,30 @@ def orthogonal_no_qr(scale: float = 1.0, iterations: int = 60):
     return init
 
 
-class GRUPolicy(nn.Module):
-    """One agent: ``(h, local_state[8]) -> (h', distribution parameters)``."""
+def _dense(width, gain=math.sqrt(2.0), name=None):
+    return nn.Dense(width, kernel_init=orthogonal_no_qr(gain), name=name)
+
+
+class _Heads(nn.Module):
+    """Distribution parameters of the hybrid action from a feature vector (gain 0.01)."""
+
+    n_channels: int
+    ab_init: tuple[float, float]
+
+    @nn.compact
+    def __call__(self, x):
+        logits_x = _dense(3, 0.01, "head_x")(x)                     # near-uniform at start
+        logits_l = _dense(self.n_channels, 0.01, "head_l")(x)
+        # Beta concentrations > 1 (unimodal), starting at ab_init for both a and b
+        c0 = jnp.asarray(self.ab_init * 2, x.dtype) - 1.0
+        z = _dense(4, 0.01, "head_ab")(x)
+        conc = 1.0 + nn.softplus(z + jnp.log(jnp.expm1(c0)))         # softplus^-1 bias
+        return logits_x, logits_l, conc
+
+
+class MLPPolicy(nn.Module):
+    """One agent: ``(h, local_state[8]) -> (h, distribution parameters)``; ``h`` is passed
+    through unused, so both policies share one interface."""
 
     hidden: tuple[int, ...]
     n_channels: int
@@ -145,18 +202,34 @@ class GRUPolicy(nn.Module):
 
     @nn.compact
     def __call__(self, h, x):
-        x = nn.tanh(nn.Dense(self.hidden[0])(x))
-        h, x = nn.GRUCell(self.hidden[1], recurrent_kernel_init=orthogonal_no_qr())(h, x)
-        x = nn.tanh(nn.Dense(self.hidden[1])(x))
-        small = nn.initializers.variance_scaling(0.01, "fan_in", "truncated_normal")
-        logits_x = nn.Dense(3, name="head_x", kernel_init=small)(x)   # near-uniform at start
-        logits_l = nn.Dense(self.n_channels, name="head_l", kernel_init=small)(x)
-        # Beta concentrations > 1 (unimodal), starting at ab_init for both a and b
-        c0 = jnp.asarray(self.ab_init * 2, x.dtype) - 1.0
-        bias0 = jnp.log(jnp.expm1(c0))                              # softplus^-1
-        z = nn.Dense(4, name="head_ab", kernel_init=small)(x)
-        conc = 1.0 + nn.softplus(z + bias0)
-        return h, (logits_x, logits_l, conc)
+        x = nn.LayerNorm()(x)                       # HARL's use_feature_normalization
+        for w in self.hidden:
+            x = nn.relu(_dense(w)(x))
+        return h, _Heads(self.n_channels, self.ab_init)(x)
+
+
+class GRUPolicy(nn.Module):
+    """One agent with memory (the paper's actor): ``(h, local_state[8]) -> (h', dist)``."""
+
+    hidden: tuple[int, ...]
+    n_channels: int
+    ab_init: tuple[float, float] = (1.5, 1.5)
+
+    @nn.compact
+    def __call__(self, h, x):
+        x = nn.LayerNorm()(x)
+        x = nn.relu(_dense(self.hidden[0])(x))
+        h, x = nn.GRUCell(self.hidden[1], recurrent_kernel_init=orthogonal_no_qr(),
+                          kernel_init=orthogonal_no_qr())(h, x)
+        return h, _Heads(self.n_channels, self.ab_init)(x)
+
+
+def make_policy_net(cfg: HAPPOConfig, n_channels: int):
+    """The actor module and the width of its carry (1 for the MLP, which ignores it: Orbax
+    saves no zero-size arrays)."""
+    if cfg.policy == "gru":
+        return GRUPolicy(cfg.hidden, n_channels, cfg.ab_init), cfg.hidden[1]
+    return MLPPolicy(cfg.hidden, n_channels, cfg.ab_init), 1
 
 
 class ValueNet(nn.Module):
@@ -164,10 +237,10 @@ class ValueNet(nn.Module):
 
     @nn.compact
     def __call__(self, s_global):
-        x = s_global
+        x = nn.LayerNorm()(s_global)
         for w in self.hidden:
-            x = nn.tanh(nn.Dense(w)(x))
-        return nn.Dense(1)(x)[..., 0]
+            x = nn.relu(_dense(w)(x))
+        return _dense(1, 1.0)(x)[..., 0]
 
 
 def hybrid_distribution(dist_params):
@@ -228,20 +301,66 @@ def global_state(local):
     return local.reshape(local.shape[:-2] + (-1,))
 
 
-# --------------------------------------------------------------------------- HAPPO maths
-def gae(rewards, values, dones, last_value, gamma, lam):
-    """Generalised advantage estimation over the leading time axis; returns (adv, returns)."""
-    def body(carry, inp):
-        adv_next, v_next = carry
-        r, v, d = inp
-        nonterm = 1.0 - d
-        delta = r + gamma * v_next * nonterm - v
-        adv = delta + gamma * lam * nonterm * adv_next
-        return (adv, v), adv
+def agents_apply(policy: nn.Module, share_param: bool):
+    """``(actors, h [..., N, H], local [..., N, 8]) -> (h', dist)``: every agent slot with the
+    shared actor, or with its own slice of the stacked actors."""
+    apply = jax.vmap(policy.apply, in_axes=(None if share_param else 0, -2, -2), out_axes=-2)
+    return apply
 
-    _, adv = jax.lax.scan(body, (jnp.zeros_like(last_value), last_value),
-                          (rewards, values, dones.astype(rewards.dtype)), reverse=True)
-    return adv, adv + values
+
+# --------------------------------------------------------------------------- HAPPO maths
+class ValueNorm(NamedTuple):
+    """HARL's ``ValueNorm``: debiased running mean and mean square of the value targets
+    (``beta = 0.99999`` per batch, variance floored at 1e-2)."""
+
+    mean: jax.Array
+    mean_sq: jax.Array
+    debias: jax.Array
+
+    BETA = 0.99999
+
+    @staticmethod
+    def init(dtype=jnp.float32) -> "ValueNorm":
+        z = jnp.zeros((), dtype)
+        return ValueNorm(z, z, z)
+
+    def update(self, x) -> "ValueNorm":
+        w = self.BETA
+        return ValueNorm(self.mean * w + jnp.mean(x) * (1 - w),
+                         self.mean_sq * w + jnp.mean(x * x) * (1 - w),
+                         self.debias * w + (1 - w))
+
+    def stats(self):
+        d = jnp.maximum(self.debias, 1e-5)
+        mean = self.mean / d
+        var = jnp.maximum(self.mean_sq / d - mean ** 2, 1e-2)
+        return mean, jnp.sqrt(var)
+
+    def normalize(self, x):
+        mean, std = self.stats()
+        return (x - mean) / std
+
+    def denormalize(self, x):
+        mean, std = self.stats()
+        return x * std + mean
+
+
+def huber(err, delta: float):
+    """Huber loss of ``err`` (``delta = 0``: half the squared error, HARL's ``mse_loss``)."""
+    if delta == 0:
+        return 0.5 * err ** 2
+    a = jnp.abs(err)
+    return jnp.where(a <= delta, 0.5 * err ** 2, delta * (a - 0.5 * delta))
+
+
+def value_loss(pred, old_pred, target, cfg: HAPPOConfig):
+    """HARL's critic loss on normalised values: Huber of the error, with the clipped
+    prediction's error taken where it is larger (``value_clip > 0``)."""
+    loss = huber(target - pred, cfg.huber_delta)
+    if cfg.value_clip > 0:
+        clipped = old_pred + jnp.clip(pred - old_pred, -cfg.value_clip, cfg.value_clip)
+        loss = jnp.maximum(loss, huber(target - clipped, cfg.huber_delta))
+    return jnp.mean(loss)
 
 
 def clipped_surrogate(logp, logp_old, adv, m_factor, mask, clip):
@@ -254,30 +373,32 @@ def clipped_surrogate(logp, logp_old, adv, m_factor, mask, clip):
 
 class Batch(NamedTuple):
     local: jax.Array      # [T, E, N, 8]
-    h: jax.Array          # [T, E, N, H] hidden state before the step
+    h: jax.Array          # [T, E, N, H] carry before the step (unused by the MLP)
     x: jax.Array
     l: jax.Array
     a: jax.Array          # Beta variables u_a, u_b in (0, 1) (executed: scale_ab(u, ab_min))
     b: jax.Array
     logp: jax.Array       # [T, E, N]
     mask: jax.Array       # [T, E, N]
-    s_global: jax.Array   # [T, E, 8N]
-    reward: jax.Array     # [T, E]
-    done: jax.Array       # [T, E]
-    value: jax.Array      # [T, E]
-    objective: jax.Array  # [T, E]
 
 
-def update_actors(key, actors, opt_states, batch: Batch, adv, policy: GRUPolicy, opt,
+def update_actors(key, actors, opt_states, batch: Batch, adv, policy: nn.Module, opt,
                   cfg: HAPPOConfig):
     """Sequential agent updates in a random order with the compounding factor ``M``.
 
+    With ``cfg.share_param`` there is one actor (and one optimiser state), moved once per
+    agent on that agent's samples; otherwise each agent's slice of the stacked actors moves.
     Returns ``(actors, opt_states, order, m_used [N, T, E], ratios [N, T, E])``, where
     ``m_used[k]`` is the factor agent ``order[k]`` trained with and ``ratios[k]`` its
-    new/old probability ratio after its update (1 on padded samples).
+    probability ratio after / before its update (1 on padded samples).
     """
     n = batch.mask.shape[-1]
     order = jax.random.permutation(key, n)
+    share = cfg.share_param
+    take = (lambda tree, i: tree) if share else (  # noqa: E731
+        lambda tree, i: jax.tree_util.tree_map(lambda v: v[i], tree))
+    put = (lambda tree, i, x: x) if share else (  # noqa: E731
+        lambda tree, i, x: jax.tree_util.tree_map(lambda v, y: v.at[i].set(y), tree, x))
 
     def evaluate(p, i):
         _, dist = policy.apply(p, batch.h[:, :, i], batch.local[:, :, i])
@@ -286,9 +407,9 @@ def update_actors(key, actors, opt_states, batch: Batch, adv, policy: GRUPolicy,
 
     def agent(carry, i):
         actors, opt_states, m = carry
-        p = jax.tree_util.tree_map(lambda v: v[i], actors)
-        o = jax.tree_util.tree_map(lambda v: v[i], opt_states)
+        p, o = take(actors, i), take(opt_states, i)
         mask = batch.mask[:, :, i]
+        logp_before = jax.lax.stop_gradient(evaluate(p, i)[0])
 
         def loss(p):
             logp, ent = evaluate(p, i)
@@ -303,14 +424,11 @@ def update_actors(key, actors, opt_states, batch: Batch, adv, policy: GRUPolicy,
             return (optax.apply_updates(p, u), o), None
 
         (p, o), _ = jax.lax.scan(epoch, (p, o), None, length=cfg.epochs)
-        logp_new, _ = evaluate(p, i)
-        ratio = jnp.where(mask, jnp.exp(logp_new - batch.logp[:, :, i]), 1.0)
-        ratio = jax.lax.stop_gradient(ratio)
-        actors = jax.tree_util.tree_map(lambda v, x: v.at[i].set(x), actors, p)
-        opt_states = jax.tree_util.tree_map(lambda v, x: v.at[i].set(x), opt_states, o)
-        return (actors, opt_states, m * ratio), (m, ratio)
+        logp_after, _ = evaluate(p, i)
+        ratio = jax.lax.stop_gradient(jnp.where(mask, jnp.exp(logp_after - logp_before), 1.0))
+        return (put(actors, i, p), put(opt_states, i, o), m * ratio), (m, ratio)
 
-    m0 = jnp.ones(batch.reward.shape, batch.reward.dtype)
+    m0 = jnp.ones(adv.shape, adv.dtype)
     (actors, opt_states, _), (m_used, ratios) = jax.lax.scan(agent, (actors, opt_states, m0),
                                                               order)
     return actors, opt_states, order, m_used, ratios
@@ -320,13 +438,17 @@ def update_actors(key, actors, opt_states, batch: Batch, adv, policy: GRUPolicy,
 @struct.dataclass
 class HAPPOState:
     actors: Any
+    best_actors: Any      # the actors with the lowest validation objective so far
     critic: Any
     actor_opt: Any
     critic_opt: Any
+    value_norm: ValueNorm
     obs: Any
     env_state: Any
     h: jax.Array
     key: jax.Array
+    eval_key: jax.Array   # fixed: the validation episodes (common.validation_key)
+    best_score: jax.Array
     episode: jax.Array
 
 
@@ -337,128 +459,112 @@ def shared_reward(objective):
 
 def make_happo(params: EnvParams, cfg: HAPPOConfig):
     n = params.n_max
-    policy = GRUPolicy(cfg.hidden, params.l_channels, cfg.ab_init)
+    policy, hdim = make_policy_net(cfg, params.l_channels)
     value = ValueNet(cfg.hidden)
-    opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.lr))
-    copt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.critic_lr))
-    hdim = cfg.hidden[1]
+    opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.lr, eps=1e-5))
+    copt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
+                       optax.adam(cfg.critic_lr, eps=1e-5))
     dtype = params.s_in.dtype
-    # apply every agent's own parameters to its own slot: params axis 0, data axis -2
-    apply_agents = jax.vmap(policy.apply, in_axes=(0, -2, -2), out_axes=-2)
+    apply_agents = agents_apply(policy, cfg.share_param)
+    batched_apply = jax.vmap(apply_agents, in_axes=(None, 0, 0))     # over environments
 
-    def dist_agents(actors, h, local):
-        h2, (lx, ll, conc) = apply_agents(actors, h, local)
-        return h2, (lx, ll, conc)
+    def values(critic, local, norm: ValueNorm):
+        """State values (denormalised) of ``[..., N, 8]`` local states."""
+        raw = value.apply(critic, global_state(local))
+        return norm.denormalize(raw) if cfg.value_norm else raw
 
     def init(key) -> HAPPOState:
         ka, kc, ke, kr = rng.split(key, 4)
-        actors = jax.vmap(lambda k: policy.init(k, jnp.zeros((hdim,), dtype),
-                                                jnp.zeros((LOCAL_DIM,), dtype)))(
-            rng.split(ka, n))
+        one = lambda k: policy.init(k, jnp.zeros((hdim,), dtype),  # noqa: E731
+                                    jnp.zeros((LOCAL_DIM,), dtype))
+        if cfg.share_param:
+            actors = one(ka)
+            actor_opt = opt.init(actors)
+        else:
+            actors = jax.vmap(one)(rng.split(ka, n))
+            actor_opt = jax.vmap(opt.init)(actors)
         critic = value.init(kc, jnp.zeros((LOCAL_DIM * n,), dtype))
-        obs, env_state = jax.vmap(E.reset, in_axes=(0, None))(rng.split(ke, cfg.envs),
-                                                             params)
-        return HAPPOState(actors=actors, critic=critic, actor_opt=jax.vmap(opt.init)(actors),
-                          critic_opt=copt.init(critic), obs=obs, env_state=env_state,
+        obs, env_state = common.init_envs(ke, params, cfg.envs)
+        inf = jnp.asarray(jnp.inf, dtype)
+        return HAPPOState(actors=actors, best_actors=actors, critic=critic,
+                          actor_opt=actor_opt, critic_opt=copt.init(critic),
+                          value_norm=ValueNorm.init(dtype), obs=obs, env_state=env_state,
                           h=jnp.zeros((cfg.envs, n, hdim), dtype), key=kr,
+                          eval_key=common.validation_key(key), best_score=inf,
                           episode=jnp.zeros((), jnp.int32))
 
     def rollout(ts: HAPPOState, key):
-        def one(carry, k):
-            obs, st, h = carry
-            k_act, k_step, k_reset = rng.split(k, 3)
+        def behave(k, obs, st, h):
             local = local_states(obs, params)                      # [E, N, 8]
-            h2, dist = jax.vmap(dist_agents, in_axes=(None, 0, 0))(ts.actors, h, local)
-            x, l, a, b = sample_action(k_act, dist)
-            logp = joint_log_prob(dist, x, l, a, b)
-            sg = global_state(local)
-            v = value.apply(ts.critic, sg) / (1.0 - cfg.gamma)
+            h2, dist = batched_apply(ts.actors, h, local)
+            x, l, a, b = sample_action(k, dist)
             act = Action(x=x, channel=l, a=scale_ab(a, cfg.ab_min), b=scale_ab(b, cfg.ab_min))
-            obs2, st2, _, done, info = jax.vmap(E.step, in_axes=(0, 0, 0, None))(
-                rng.split(k_step, cfg.envs), st, act, params)
-            obs_r, st_r = jax.vmap(E.reset, in_axes=(0, None))(
-                rng.split(k_reset, cfg.envs), params)
-            pick = lambda new, old: jnp.where(  # noqa: E731
-                done.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
-            obs2 = jax.tree_util.tree_map(pick, obs_r, obs2)
-            st2 = jax.tree_util.tree_map(pick, st_r, st2)
-            h2 = jnp.where(done[:, None, None], 0.0, h2)
-            item = Batch(local=local, h=h, x=x, l=l, a=a, b=b, logp=logp, mask=obs.mask,
-                         s_global=sg, reward=shared_reward(info["objective"]), done=done,
-                         value=v, objective=info["objective"])
-            return (obs2, st2, h2), item
+            extras = dict(local=local, h=h, x=x, l=l, a=a, b=b,
+                          logp=joint_log_prob(dist, x, l, a, b))
+            return act, extras, h2
 
-        (obs, st, h), batch = jax.lax.scan(one, (ts.obs, ts.env_state, ts.h),
-                                           rng.split(key, cfg.rollout))
-        last_v = value.apply(ts.critic, global_state(local_states(obs, params))) / (1.0 - cfg.gamma)
-        return ts.replace(obs=obs, env_state=st, h=h), batch, last_v
+        def bootstrap(obs):
+            return values(ts.critic, local_states(obs, params), ts.value_norm)
 
-    def measure(ts: HAPPOState, key):
-        """Objective of the deterministic policy (argmax, Beta means), as TAC's metrics.jsonl
-        reports it: ``eval_envs`` fresh environments, ``rollout`` rounds, mean per round."""
-        k_reset, k_steps = rng.split(key)
-        obs, st = jax.vmap(E.reset, in_axes=(0, None))(rng.split(k_reset, cfg.eval_envs),
-                                                      params)
+        items, obs, st, h = common.rollout(key, behave, ts.obs, ts.env_state, params, cfg.envs,
+                                           cfg.rollout, bootstrap=bootstrap, carry=ts.h)
+        return ts.replace(obs=obs, env_state=st, h=h), items
 
-        def one(carry, k):
-            obs, st, h = carry
-            h2, dist = jax.vmap(dist_agents, in_axes=(None, 0, 0))(ts.actors, h,
-                                                                   local_states(obs, params))
-            x, l, a, b = mode_action(dist, cfg.ab_min)
-            obs2, st2, _, _, info = jax.vmap(E.step, in_axes=(0, 0, 0, None))(
-                rng.split(k, cfg.eval_envs), st, Action(x=x, channel=l, a=a, b=b), params)
-            return (obs2, st2, h2), info["objective"]
-
-        h0 = jnp.zeros((cfg.eval_envs, n, hdim), dtype)
-        _, obj = jax.lax.scan(one, (obs, st, h0), rng.split(k_steps, cfg.rollout))
-        return jnp.mean(obj)
-
-    def collect_phase(ts: HAPPOState):
-        key, k_roll, k_eval = rng.split(ts.key, 3)
-        measured = measure(ts, k_eval)
-        ts, batch, last_v = rollout(ts, k_roll)
-        return ts.replace(key=key), batch, last_v, measured
-
-    def episode(ts: HAPPOState):
-        return learn_phase(*collect_phase(ts))
-
-    def learn_phase(ts: HAPPOState, batch: Batch, last_v, measured):
+    def learn(ts: HAPPOState, items):
         key, k_order = rng.split(ts.key)
-        adv, returns = gae(batch.reward, batch.value, batch.done, last_v, cfg.gamma,
-                           cfg.gae_lambda)
-        adv_n = (adv - adv.mean()) / (adv.std() + 1e-8)
-        actors, actor_opt, _, _, _ = update_actors(k_order, ts.actors, ts.actor_opt, batch,
-                                                   adv_n, policy, opt, cfg)
-
-        def vloss(c):  # the network predicts (1 - gamma) * return: a fixed value normalisation
-            return jnp.mean((value.apply(c, batch.s_global) - (1.0 - cfg.gamma) * returns) ** 2)
+        reward = shared_reward(items["objective"])
+        raw_v = value.apply(ts.critic, global_state(items["local"]))       # [T, E]
+        v = ts.value_norm.denormalize(raw_v) if cfg.value_norm else raw_v
+        adv, targets = common.gae(reward, v, items["next_value"], items["done"], cfg.gamma,
+                                  cfg.gae_lambda)
+        adv_n = (adv - adv.mean()) / (adv.std() + 1e-5)
+        batch = Batch(local=items["local"], h=items["h"], x=items["x"], l=items["l"],
+                      a=items["a"], b=items["b"], logp=items["logp"], mask=items["mask"])
+        actors, actor_opt, _, _, ratios = update_actors(k_order, ts.actors, ts.actor_opt,
+                                                        batch, adv_n, policy, opt, cfg)
+        norm = ts.value_norm.update(targets) if cfg.value_norm else ts.value_norm
+        target_n = norm.normalize(targets) if cfg.value_norm else targets
+        s_global = global_state(items["local"])
 
         def vepoch(co, _):
             c, o = co
-            lval, g = jax.value_and_grad(vloss)(c)
+            lval, g = jax.value_and_grad(
+                lambda c: value_loss(value.apply(c, s_global), raw_v, target_n, cfg))(c)
             u, o = copt.update(g, o, c)
             return (optax.apply_updates(c, u), o), lval
 
         (critic, critic_opt), vl = jax.lax.scan(vepoch, (ts.critic, ts.critic_opt), None,
-                                                length=cfg.epochs)
+                                                length=cfg.critic_epochs)
         ts = ts.replace(actors=actors, actor_opt=actor_opt, critic=critic,
-                        critic_opt=critic_opt, key=key, episode=ts.episode + 1)
-        return ts, dict(objective=measured, rollout_objective=jnp.mean(batch.objective),
-                        value_loss=vl[-1], reward=jnp.mean(batch.reward))
+                        critic_opt=critic_opt, value_norm=norm, key=key)
+        m_final = jnp.exp(jnp.sum(jnp.log(ratios), axis=0))
+        return ts, dict(value_loss=vl[-1], reward=jnp.mean(reward),
+                        rollout_objective=jnp.mean(items["objective"]),
+                        m_max=jnp.max(m_final))
 
-    # the two halves, e.g. to time the rollout's share (experiments/bench_train.py)
-    episode.collect_phase, episode.learn_phase = collect_phase, learn_phase
-    episode.measure = measure   # (state, key) -> measured objective of the deterministic policy
+    def episode(ts: HAPPOState):
+        key, k_roll = rng.split(ts.key)
+        ts, items = rollout(ts.replace(key=key), k_roll)
+        ts, metrics = learn(ts, items)
+        measured = common.policy_validation_objective(
+            happo_policy(ts.actors, params, cfg), ts.eval_key, params, cfg.eval_envs,
+            cfg.eval_rounds)
+        best, best_score, _ = common.track_best(ts.best_actors, ts.best_score, ts.best_score,
+                                                ts.actors, measured, 0.0)
+        ts = ts.replace(best_actors=best, best_score=best_score, episode=ts.episode + 1)
+        return ts, dict(objective=measured, **metrics)
+
+    episode.rollout, episode.learn = rollout, learn   # the phases, to time them apart
     return init, episode
 
 
 def happo_policy(actors, params: EnvParams, cfg: HAPPOConfig) -> RecurrentPolicy:
     """Deterministic HAPPO policy for evaluation (argmax categoricals, Beta means)."""
-    policy = GRUPolicy(cfg.hidden, params.l_channels, cfg.ab_init)
-    apply_agents = jax.vmap(policy.apply, in_axes=(0, -2, -2), out_axes=-2)
+    policy, hdim = make_policy_net(cfg, params.l_channels)
+    apply_agents = agents_apply(policy, cfg.share_param)
 
     def init(env_params):
-        return jnp.zeros((env_params.n_max, cfg.hidden[1]), env_params.s_in.dtype)
+        return jnp.zeros((env_params.n_max, hdim), env_params.s_in.dtype)
 
     def apply(h, key, obs, state, env_params):
         h2, dist = apply_agents(actors, h, local_states(obs, env_params))

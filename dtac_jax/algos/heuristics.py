@@ -25,6 +25,19 @@ class RecurrentPolicy(NamedTuple):
     apply: Any
 
 
+def as_recurrent(policy) -> RecurrentPolicy:
+    """``policy`` as a :class:`RecurrentPolicy`: a plain ``policy(key, obs, state, params)``
+    gets an empty carry; a :class:`RecurrentPolicy` is returned as it is. Every rollout that
+    runs any policy (evaluation, validation) goes through this one protocol."""
+    if isinstance(policy, RecurrentPolicy):
+        return policy
+
+    def apply(carry, key, obs, state, params):
+        return carry, policy(key, obs, state, params)
+
+    return RecurrentPolicy(init=lambda params: (), apply=apply)
+
+
 def spread_channels(params: EnvParams) -> jax.Array:
     """Channel ``slot mod L`` within each edge: offloaders of one edge spread over channels."""
     within = jnp.tile(jnp.arange(params.ue_max, dtype=jnp.int32), params.n_edges)

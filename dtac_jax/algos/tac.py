@@ -273,7 +273,8 @@ def make_tac(params: EnvParams, cfg: TACConfig):
     team = cfg.ppo.credit == "team"
 
     def init(key) -> TACState:
-        k_net, k_env, k_run, k_eval = rng.split(key, 4)
+        k_net, k_env, k_run, _ = rng.split(key, 4)
+        k_eval = common.validation_key(key)   # the same episodes for every method
         nets = init_actor_critic(k_net, cfg.net)
         obs, env_state = common.init_envs(k_env, params, cfg.collect.envs)
         inf = jnp.asarray(jnp.inf, params.s_in.dtype)

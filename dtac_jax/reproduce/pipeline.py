@@ -131,7 +131,7 @@ class Pipeline:
 
     def happo_config(self) -> HAPPOConfig:
         kw = dict(episodes=self.profile.happo_episodes, **self.profile.happo_overrides)
-        return HAPPOConfig(**kw) if self.profile.happo_paper_size else HAPPOConfig.quick(**kw)
+        return getattr(HAPPOConfig, self.profile.happo_factory)(**kw)
 
     def run_dir(self, preset: str, method: str) -> Path:
         return self.root / "runs" / preset / method

@@ -20,7 +20,7 @@ class Profile:
     tac_episodes: int
     transfer_episodes: int        # each of DTAC, TL transformer, TL
     happo_episodes: int
-    happo_paper_size: bool        # HAPPO hidden 128x128 (reference) instead of 64x64
+    happo_factory: str            # HAPPOConfig.quick or .paper (docs/algorithms.md)
     eval_episodes: int            # evaluation episodes per point (same keys for every policy)
     eval_rounds: int | None       # rounds per evaluation episode (None: the scenario's 50)
     ue_counts: dict[str, tuple[int, ...]]   # x-axes: UEs per edge, per preset
@@ -38,23 +38,24 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
-        name="quick", seeds=3, tac_episodes=60, transfer_episodes=20, happo_episodes=120,
-        happo_paper_size=False, eval_episodes=8, eval_rounds=None,
+        name="quick", seeds=3, tac_episodes=60, transfer_episodes=20, happo_episodes=150,
+        happo_factory="quick", eval_episodes=8, eval_rounds=None,
         ue_counts={"small": (2, 4, 6), "medium": (1, 3, 5), "large": (1, 3, 5)}),
     "paper": Profile(
         name="paper", seeds=3, tac_episodes=200, transfer_episodes=100, happo_episodes=1500,
-        happo_paper_size=True, eval_episodes=32, eval_rounds=600,
+        happo_factory="paper", eval_episodes=32, eval_rounds=600,
         ue_counts={"small": (1, 2, 3, 4, 5, 6), "medium": (1, 2, 3, 4, 5),
                    "large": (1, 2, 3, 4, 5)}),
     "tiny": Profile(
         name="tiny", seeds=1, tac_episodes=2, transfer_episodes=2, happo_episodes=2,
-        happo_paper_size=False, eval_episodes=2, eval_rounds=3,
+        happo_factory="quick", eval_episodes=2, eval_rounds=3,
         ue_counts={"small": (2, 6), "medium": (1, 5), "large": (1, 5)},
         search_candidates=16, search_iterations=2, chunk=2,
         tac_overrides=dict(updates=2, batch_size=8, buffer_size=512, eval_envs=2, eval_rounds=3,
                            collect=dict(envs=4, rounds=2)),
         transfer_overrides=dict(updates=2, batch_size=8, eval_envs=2, eval_rounds=3),
-        happo_overrides=dict(envs=2, rollout=3, epochs=1)),
+        happo_overrides=dict(envs=2, rollout=3, epochs=1, critic_epochs=1, eval_envs=2,
+                             eval_rounds=3)),
 }
 
 
