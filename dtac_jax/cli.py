@@ -143,8 +143,10 @@ def cmd_train_happo(args) -> int:
     from dtac_jax.algos.happo import HAPPOConfig
     from dtac_jax.runs import train_happo
 
-    kw = dict(episodes=args.episodes, envs=args.envs, rollout=args.rollout)
-    cfg = HAPPOConfig(**kw) if args.paper_size else HAPPOConfig.quick(**kw)
+    kw = {k: getattr(args, k) for k in ("episodes", "policy", "share_param", "envs", "rollout",
+                                         "epochs", "lr", "critic_lr")
+          if getattr(args, k) is not None}
+    cfg = (HAPPOConfig.paper if args.paper else HAPPOConfig.quick)(**kw)
     t0 = time.time()
     train_happo(_scenario(args), cfg, args.out, seeds=args.seeds, seed=args.seed,
                 chunk=args.chunk, resume=args.resume)
@@ -220,17 +222,25 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.set_defaults(func=cmd_train_tac)
 
-    h = sub.add_parser("train-happo", help="HAPPO baseline (GRU policies, shared reward)",
-                       description="Train the HAPPO baseline; one GRU policy per UE slot.")
+    h = sub.add_parser("train-happo", help="HAPPO baseline (HARL's algorithm, shared reward)",
+                       description="Train the HAPPO baseline (docs/algorithms.md). Starts "
+                                   "from HAPPOConfig.quick() (or .paper() with --paper); "
+                                   "options left out keep that factory's value.")
     h.add_argument("--preset", default="small")
     h.add_argument("--episodes", type=int, default=300, help="training iterations")
     h.add_argument("--seeds", type=int, default=1)
     h.add_argument("--seed", type=int, default=0)
-    h.add_argument("--envs", type=int, default=16)
-    h.add_argument("--rollout", type=int, default=25, help="rounds per rollout")
+    h.add_argument("--paper", action="store_true",
+                   help="HAPPOConfig.paper(): reference widths 128x128 and the GRU actor")
+    h.add_argument("--policy", choices=("mlp", "gru"), default=None)
+    h.add_argument("--share-param", action=argparse.BooleanOptionalAction, default=None,
+                   help="one actor for every UE slot (default) or one per slot")
+    h.add_argument("--envs", type=int, default=None)
+    h.add_argument("--rollout", type=int, default=None, help="rounds per rollout")
+    h.add_argument("--epochs", type=int, default=None)
+    h.add_argument("--lr", type=float, default=None, help="actor learning rate")
+    h.add_argument("--critic-lr", type=float, default=None)
     h.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
-    h.add_argument("--paper-size", action="store_true",
-                   help="hidden 128x128 of the reference implementation (default 64x64)")
     h.add_argument("--chunk", type=int, default=10)
     h.add_argument("--out", default="runs/happo")
     h.add_argument("--resume", action="store_true")

@@ -42,15 +42,6 @@ VARIANTS: dict[str, tuple[dict, str]] = {
 }
 
 
-def collapse_ratio(objective: np.ndarray) -> float:
-    """Worst seed's mean objective over the last quarter / over the quarter before the half."""
-    n = objective.shape[1]
-    q = max(1, n // 4)
-    late = objective[:, -q:].mean(1)
-    mid = objective[:, max(0, n // 2 - q):max(1, n // 2)].mean(1)
-    return float(np.max(late / mid))
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", default="small,medium,large")
@@ -77,6 +68,7 @@ def main(argv=None) -> int:
     from dtac_jax.algos.search import SearchConfig, make_search_policy
     from dtac_jax.env import make_params, make_scenario
     from dtac_jax.evaluate import evaluate, evaluate_stacked
+    from dtac_jax.reproduce.figures import late_over_mid
     from dtac_jax.reproduce.profiles import PROFILES
     from dtac_jax.runs import train_happo
     from dtac_jax.train import read_metrics
@@ -114,6 +106,7 @@ def main(argv=None) -> int:
                 metrics = read_metrics(tmp / f"{preset}_{name}")
                 obj = np.array([[m["objective"] for m in metrics if m["seed"] == s]
                                 for s in range(args.seeds)])
+                late = late_over_mid(tmp / f"{preset}_{name}")
                 res = evaluate_stacked(lambda a: happo_policy(a, params, cfg), state.best_actors,
                                        params, key, episodes=args.eval_episodes)
                 wr = np.array([r.weighted_reward for r in res])
@@ -125,7 +118,7 @@ def main(argv=None) -> int:
                 rows.append([preset, name, what,
                              f"{wr.mean():.2f} ({', '.join(f'{v:.1f}' for v in wr)})",
                              f"{(-wr / local_cost).mean():.2f} (max {(-wr / local_cost).max():.2f})",
-                             f"{(-wr / search_cost).mean():.2f}", f"{collapse_ratio(obj):.2f}",
+                             f"{(-wr / search_cost).mean():.2f}", f"{late:.2f}",
                              f"{wall:.0f}",
                              f"{mix[0]:.2f} / {mix[1]:.2f} / {mix[2]:.2f}"])
                 print(" | ".join(rows[-1]), flush=True)

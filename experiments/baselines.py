@@ -106,8 +106,9 @@ def main():
                 f"| TAC / DTAC / TL transformer actor | {c['actor_params']:,} |\n"
                 f"| TAC critic (shared by the transfers) | {c['critic_params']:,} |\n"
                 f"| TL MLP student ({'x'.join(map(str, tl_cfg.mlp_hidden))}) | {tl_n:,} |\n"
-                f"| HAPPO actor, all {scn.n_max} agent slots ({'x'.join(map(str, hcfg.hidden))}) "
-                f"| {h_actor:,} |\n"
+                f"| HAPPO actor ({hcfg.policy}, "
+                f"{'shared by' if hcfg.share_param else 'one per slot,'} all {scn.n_max} agent "
+                f"slots, {'x'.join(map(str, hcfg.hidden))}) | {h_actor:,} |\n"
                 f"| HAPPO critic ({'x'.join(map(str, hcfg.hidden))}) | {h_critic:,} |\n")
             (out / "params.md").write_text(params_md)
         print(f"== {preset} done in {time.time() - t0:.0f} s", flush=True)

@@ -110,9 +110,16 @@ def test_pipeline_end_to_end_tiny(tmp_path, monkeypatch):
     text = report.read_text()
     for fid in ORDER:   # every section, run or marked as not run
         assert (root / "sections" / f"{fid}.json").is_file(), fid
-    for head in ("## Claims at a glance", "## Fig5", "## Table III", "## Fig. 10",
-                 "## Table IV", "## Fig. 6", "## Fig. 11"):
+    for head in ("## Training settings", "## Claims", "### C1:", "### C9:", "### P1:",
+                 "## Fig5", "## Table III", "## Fig. 10", "## Table IV", "## Fig. 6",
+                 "## Fig. 11"):
         assert head in text, head
+    # every check names its claim and threshold; the report counts those that hold
+    checks = [c for f in root.glob("sections/*.json")
+              for c in json.loads(f.read_text())["claims"]]
+    assert checks and all(c["cid"] in F.PAPER_CLAIMS and c["threshold"] for c in checks)
+    judged = [c for c in checks if c["holds"] is not None]
+    assert f"**{sum(c['holds'] for c in judged)} of {len(judged)} checks hold**" in text
     assert "Not run: needs preset(s) medium" in text
 
     # the plotted series are the policies evaluated, on the profile's x-axis

@@ -50,6 +50,12 @@ class TransferConfig:
     mlp_hidden: tuple[int, ...] = (64, 64)
     collect: common.CollectConfig = common.CollectConfig(noise_var=0.01, noise_decay=1.0)
 
+    def budget(self, params) -> dict:
+        """Training budget (:func:`common.budget`): teacher rollouts and student steps."""
+        return common.budget(self.episodes,
+                             self.episodes * self.collect.envs * self.collect.rounds, params,
+                             actor_steps=self.episodes * self.updates, critic_steps=0)
+
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"unknown transfer loss {self.loss!r} (known: {', '.join(LOSSES)})")

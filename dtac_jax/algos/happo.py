@@ -125,14 +125,11 @@ class HAPPOConfig:
         return HAPPOConfig(**{"policy": "gru", **kw})
 
     def budget(self, params: EnvParams) -> dict:
-        """Training budget in the comparison's units: environment rounds, UE-rounds (real UEs,
-        at the mean UE count) and gradient steps (one per optimiser update, actor and critic
-        counted apart)."""
-        rounds = self.episodes * self.envs * self.rollout
-        return dict(env_rounds=rounds, ue_rounds=rounds * (params.ue_min + params.ue_max) / 2
-                    * params.n_edges,
-                    actor_steps=self.episodes * params.n_max * self.epochs,
-                    critic_steps=self.episodes * self.critic_epochs)
+        """Training budget (:func:`common.budget`): the sequential agent updates count one
+        actor step per agent slot and epoch."""
+        return common.budget(self.episodes, self.episodes * self.envs * self.rollout, params,
+                             actor_steps=self.episodes * params.n_max * self.epochs,
+                             critic_steps=self.episodes * self.critic_epochs)
 
     def to_dict(self):
         return dataclasses.asdict(self)

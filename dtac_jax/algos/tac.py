@@ -105,6 +105,15 @@ class TACConfig:
     ppo: PPOConfig = PPOConfig()
     net: NetConfig = NetConfig()
 
+    def budget(self, params) -> dict:
+        """Training budget (:func:`common.budget`) of ``episodes`` episodes."""
+        actor = (self.ppo.epochs * self.ppo.minibatches if self.estimator == "ppo"
+                 else self.updates)
+        return common.budget(self.episodes,
+                             self.episodes * self.collect.envs * self.collect.rounds, params,
+                             actor_steps=self.episodes * actor,
+                             critic_steps=self.episodes * self.updates)
+
     def __post_init__(self):
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown TAC estimator {self.estimator!r} (known: "

@@ -121,6 +121,12 @@ class Pipeline:
         over = {} if self.profile.eval_rounds is None else {"rounds": self.profile.eval_rounds}
         return make_scenario(preset, **over)
 
+    def train_scenario(self, preset: str):
+        """The training scenario: the preset with the profile's ``train_rounds`` (default:
+        the calibrated 50-round episodes)."""
+        over = {} if self.profile.train_rounds is None else {"rounds": self.profile.train_rounds}
+        return make_scenario(preset, **over)
+
     def tac_config(self) -> TACConfig:
         return recipe(self.profile.tac_recipe, episodes=self.profile.tac_episodes,
                       **self.profile.tac_overrides)
@@ -143,7 +149,7 @@ class Pipeline:
             self.train(preset, "tac")
         p = self.profile
         run = self.run_dir(preset, method)
-        scn = make_scenario(preset)  # training episodes keep the calibrated 50 rounds
+        scn = self.train_scenario(preset)
         if method == "tac":
             cfg = self.tac_config()
         elif method == "happo":

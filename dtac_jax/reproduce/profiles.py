@@ -1,9 +1,12 @@
 """Reproduction profiles: how much training and evaluation ``dtac reproduce`` does.
 
 ``quick`` runs the whole set of figures on a 2-core laptop CPU (three seeds, short training,
-three UE counts per x-axis, 50-round episodes); ``paper`` is paper scale
-(600-round evaluation episodes, every UE count, three seeds with mean and spread, longer
-training; meant for a GPU). ``tiny`` exists for the tests.
+three UE counts per x-axis, 50-round episodes, the project's default recipes). ``paper`` is the
+paper's setting wherever the paper gives one (Table II: learning rate 2e-5 with AdamW for TAC
+and DTAC's transfer, 600-round episodes for training and evaluation, entropy 0.01; every UE
+count) and HARL's defaults for HAPPO, with the paper's GRU actor; meant for a GPU. ``full`` is
+the same scale with the project's default recipes. ``tiny`` exists for the tests.
+docs/reproducing.md lists every setting of each profile.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ class Profile:
     eval_episodes: int            # evaluation episodes per point (same keys for every policy)
     eval_rounds: int | None       # rounds per evaluation episode (None: the scenario's 50)
     ue_counts: dict[str, tuple[int, ...]]   # x-axes: UEs per edge, per preset
+    train_rounds: int | None = None  # rounds per training episode (None: the scenario's 50)
     tac_recipe: str = "default"   # dtac_jax.algos.tac.recipe name
     search_candidates: int = 256
     search_iterations: int = 5
@@ -43,7 +47,13 @@ PROFILES: dict[str, Profile] = {
         ue_counts={"small": (2, 4, 6), "medium": (1, 3, 5), "large": (1, 3, 5)}),
     "paper": Profile(
         name="paper", seeds=3, tac_episodes=200, transfer_episodes=100, happo_episodes=1500,
-        happo_factory="paper", eval_episodes=32, eval_rounds=600,
+        happo_factory="paper", eval_episodes=32, eval_rounds=600, train_rounds=600,
+        tac_recipe="paper", transfer_overrides=dict(lr=2e-5),
+        ue_counts={"small": (1, 2, 3, 4, 5, 6), "medium": (1, 2, 3, 4, 5),
+                   "large": (1, 2, 3, 4, 5)}),
+    "full": Profile(
+        name="full", seeds=3, tac_episodes=200, transfer_episodes=100, happo_episodes=1500,
+        happo_factory="quick", eval_episodes=32, eval_rounds=600,
         ue_counts={"small": (1, 2, 3, 4, 5, 6), "medium": (1, 2, 3, 4, 5),
                    "large": (1, 2, 3, 4, 5)}),
     "tiny": Profile(
