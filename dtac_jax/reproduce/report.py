@@ -88,20 +88,26 @@ def claims_summary(secs: dict) -> list[str]:
     for fid, sec in secs.items():
         for c in sec["claims"]:
             checks.setdefault(c.get("cid", "?"), []).append((fid, c))
-    judged = [c for cs in checks.values() for _, c in cs if c["holds"] is not None]
-    n_hold = sum(c["holds"] for c in judged)
+    def count(ids):
+        cs = [c for cid in ids for _, c in checks[cid]]
+        judged = [c for c in cs if c["holds"] is not None]
+        return sum(c["holds"] for c in judged), len(judged), len(cs) - len(judged)
+
     whole = {cid: (all(c["holds"] for _, c in cs) if cs and all(c["holds"] is not None
                                                                for _, c in cs) else None)
              for cid, cs in checks.items()}
     paper_ids = [cid for cid in checks if cid.startswith("C")]
+    own_ids = [cid for cid in checks if not cid.startswith("C")]
     held = [cid for cid in paper_ids if whole[cid]]
+    n_hold, n_judged, n_open = count(paper_ids)
+    o_hold, o_judged, _ = count(own_ids)
     lines = ["## Claims", "",
-             f"**{n_hold} of {len(judged)} checks hold** "
-             f"({len([c for cs in checks.values() for _, c in cs]) - len(judged)} cannot be "
-             f"judged); of the paper's claims C1-C9, **{len(held)} of {len(paper_ids)} hold** "
-             f"in every check ({', '.join(held) or 'none'}). Each check states the threshold "
-             "its verdict uses; a claim with no numbers in the paper is judged by the "
-             "comparison it states.", ""]
+             f"**{n_hold} of {n_judged} checks of the paper's claims hold** ({n_open} cannot "
+             f"be judged); of the claims C1-C9, **{len(held)} of {len(paper_ids)} hold** in "
+             f"every check ({', '.join(held) or 'none'}). This project's own targets "
+             f"({', '.join(own_ids)}): {o_hold} of {o_judged} checks hold. Each check states "
+             "the threshold its verdict uses; a claim with no numbers in the paper is judged "
+             "by the comparison it states.", ""]
     for cid, cs in checks.items():
         text, words = F.PAPER_CLAIMS.get(cid, ("(unlisted)", ""))
         lines += [f"### {cid}: {text} — {VERDICT[whole[cid]] if cs else 'not checked here'}",
