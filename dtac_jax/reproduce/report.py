@@ -221,7 +221,7 @@ def main(argv=None, only_default: str | None = None) -> int:
 
 
 def add_arguments(ap, only_default=None):
-    ap.add_argument("--profile", default="quick", help="quick (CPU, ~25 min), paper (the paper's settings; GPU), full "
+    ap.add_argument("--profile", default="quick", help="quick (CPU, ~27 min), paper (the paper's settings; GPU), full "
                     "(paper scale, the project's recipes; GPU), tiny")
     ap.add_argument("--only", default=only_default,
                     help="comma-separated figures: fig5..fig11, fig5_7, fig8_9, table3, table4")
