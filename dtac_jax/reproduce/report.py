@@ -67,7 +67,7 @@ def reproduce(profile: str = "quick", only: str | None = None, out="results",
             continue
         log(f"== [{i}/{len(figs)}] {TITLES[fid]}  (elapsed {pl.elapsed()})")
         if fid == "table3":
-            F.table_kl(pl, [p for p in F.KL_PRESETS if p in need])
+            F.table_kl(pl, sorted(need, key=PRESETS.index))
         elif fid == "fig10":
             F.fig_convergence(pl, next(iter(need)))
         else:
