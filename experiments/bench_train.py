@@ -130,7 +130,7 @@ def _happo_child(q, preset: str, seconds: float, seed: int):
             t_collect += t1 - t0
             iters += 1
             ue_rounds += real * cfg.envs * cfg.rollout
-        steps = iters * cfg.epochs * (n + 1)
+        steps = iters * (cfg.epochs * n + cfg.critic_epochs)
         q.put(dict(
             algo="HAPPO", preset=preset, envs=cfg.envs, rounds_per_episode=cfg.rollout,
             epochs=cfg.epochs, agents=n, hidden=list(cfg.hidden), compile_s=compile_s,
@@ -139,7 +139,7 @@ def _happo_child(q, preset: str, seconds: float, seed: int):
             updates_per_s=steps / t_sum, optimizer_steps_per_s=steps / t_sum,
             peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             rss_mib=psutil.Process().memory_info().rss / 2 ** 20,
-            finite=bool(np.isfinite(float(metrics["objective"])))))
+            finite=bool(np.isfinite(float(metrics["rollout_objective"])))))
     except Exception:  # noqa: BLE001
         q.put(dict(algo="HAPPO", error=traceback.format_exc()))
 
@@ -195,18 +195,20 @@ def markdown(report: dict) -> str:
     tac = next((r for r in report["throughput"] if r.get("algo") == "TAC" and "error" not in r),
                None)
     if tac:
-        lines.append(f"- TAC episode: {tac['envs']} envs x {tac['rounds_per_episode']} rounds "
-                     f"collected, then {tac['updates_per_episode']} minibatch updates (batch "
-                     f"{tac['batch_size']} joint rounds), each one critic and one actor AdamW "
-                     f"step; run as `jit(scan)` over {tac['chunk']} episodes.")
+        lines.append(f"- TAC episode (`TACConfig()`, the default recipe): {tac['envs']} envs x "
+                     f"{tac['rounds_per_episode']} rounds collected, then the PPO epochs and "
+                     f"{tac['updates_per_episode']} critic minibatch updates (batch "
+                     f"{tac['batch_size']} joint rounds); run as `jit(scan)` over "
+                     f"{tac['chunk']} episodes.")
     hap = next((r for r in report["throughput"] if r.get("algo") == "HAPPO" and "error" not in r),
                None)
     if hap:
-        lines.append(f"- HAPPO iteration (`HAPPOConfig.quick()`, hidden {hap['hidden']}): "
+        lines.append(f"- HAPPO iteration (`HAPPOConfig.quick()`, shared MLP {hap['hidden']}): "
                      f"{hap['envs']} envs x {hap['rounds_per_episode']} rounds, then "
-                     f"{hap['epochs']} epochs for each of {hap['agents']} agents and the critic "
-                     f"(updates = optimizer steps); phases timed as two programs; the rollout "
-                     f"takes {100 * hap['collect_share']:.0f}% of the time.")
+                     f"{hap['epochs']} epochs for each of {hap['agents']} agent slots in turn "
+                     f"and the critic's epochs (updates = optimizer steps); phases timed as two "
+                     f"programs (the validation the fused iteration also runs is not timed); "
+                     f"the rollout takes {100 * hap['collect_share']:.0f}% of the time.")
     m = report.get("memory")
     if m:
         if "error" in m:
