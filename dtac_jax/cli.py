@@ -188,15 +188,30 @@ def _tac_run_args(p):
     p.add_argument("--chunk", type=int, default=10, help="episodes per compiled chunk/checkpoint")
 
 
+def _presets() -> tuple[str, ...]:
+    from dtac_jax.env.scenarios import PRESETS
+    return tuple(PRESETS)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with bad input reported on one line (``dtac CMD: error: ...``), exit code 2;
+    the subcommand parsers are of this class too."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dtac", description="DTAC in JAX: cloud-edge offloading.")
+    from dtac_jax import __version__
+    p = _Parser(prog="dtac", description="DTAC in JAX: cloud-edge offloading.")
+    p.add_argument("--version", action="version", version=f"dtac-jax {__version__}")
     _add_global_options(p)
     sub = p.add_subparsers(dest="command", required=True)
     _add_sweep_parser(sub)
     e = sub.add_parser("evaluate", help="evaluate policies on the same episodes",
                        description="Evaluate policies on the same episodes; print a table and "
                                    "write CSV/JSON/Markdown to --out.")
-    e.add_argument("--preset", default="small", help="small | medium | large (default small)")
+    e.add_argument("--preset", default="small", choices=_presets())
     e.add_argument("--policies", default="random,all_local,all_edge,all_cloud,greedy,search",
                    help="comma-separated policy names")
     e.add_argument("--episodes", type=int, default=16)
@@ -212,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train-tac", help="centralised TAC training (Algorithm 1, lines 1-12)",
                        description="Train TAC on a preset; seeds are vmapped in one program.")
-    t.add_argument("--preset", default="small")
+    t.add_argument("--preset", default="small", choices=_presets())
     t.add_argument("--episodes", type=int, default=None,
                    help="training episodes (default: the recipe's)")
     t.add_argument("--seeds", type=int, default=1, help="independent seeds trained at once")
@@ -226,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train the HAPPO baseline (docs/algorithms.md). Starts "
                                    "from HAPPOConfig.quick() (or .paper() with --paper); "
                                    "options left out keep that factory's value.")
-    h.add_argument("--preset", default="small")
+    h.add_argument("--preset", default="small", choices=_presets())
     h.add_argument("--episodes", type=int, default=300, help="training iterations")
     h.add_argument("--seeds", type=int, default=1)
     h.add_argument("--seed", type=int, default=0)
@@ -303,7 +318,7 @@ def _add_sweep_parser(sub) -> None:
                     "points. Parameters: " + ", ".join(f"{k} ({v[1]})" for k, v in PARAMS.items()))
     s.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
                    help="a swept parameter and its values (repeat for a product grid)")
-    s.add_argument("--preset", default="small")
+    s.add_argument("--preset", default="small", choices=_presets())
     s.add_argument("--episodes", type=int, default=20, help="training episodes per point")
     s.add_argument("--seeds", type=int, default=2, help="seeds per point, vmapped together")
     _tac_run_args(s)
