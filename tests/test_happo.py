@@ -20,7 +20,7 @@ _INNER = "DTAC_ISOLATED_INNER"
 
 def isolated(timeout: int):
     """Run the test in a child pytest with a time limit. XLA's CPU runtime has been seen to
-    deadlock on batched LAPACK calls (README, "Known issues"); a hang is reported as a
+    deadlock on batched LAPACK calls (docs/known_issues.md); a hang is reported as a
     skip, a failure in the child as a failure here."""
     def wrap(fn):
         @functools.wraps(fn)

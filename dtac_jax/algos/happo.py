@@ -37,7 +37,7 @@ makes the local compute time ``s_in c / (b f_ue)`` explode (and the round time i
 UEs), ``a`` near 0 makes the uplink rate vanish. The Beta heads start at concentrations
 ``ab_init = (1.5, 1.5)``. Recurrent and hidden kernels use an orthogonal init without QR
 (:func:`orthogonal_no_qr`): flax's orthogonal init calls LAPACK ``geqrf``, which, batched over
-agents and seeds, deadlocked XLA's CPU runtime (README, "Known issues").
+agents and seeds, deadlocked XLA's CPU runtime (docs/known_issues.md).
 """
 from __future__ import annotations
 
