@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import save_report  # noqa: E402
+from benchio import choices, save_report  # noqa: E402
 
 #: name -> (overrides of HAPPOConfig.quick(), what it shows)
 VARIANTS: dict[str, tuple[dict, str]] = {
@@ -54,12 +54,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="benchmarks/ablation_happo.json")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    names = [v for v in args.variants.split(",") if v]
-    bad = [v for v in names if v not in VARIANTS]
-    if bad:
-        print(f"ablation_happo: error: unknown variant(s) {', '.join(bad)} "
-              f"(known: {', '.join(VARIANTS)})", file=sys.stderr)
-        return 2
+    names = choices("ablation_happo", "variant", args.variants, VARIANTS)
+    from dtac_jax.env.scenarios import PRESETS
+    presets = choices("ablation_happo", "preset", args.presets, tuple(PRESETS))
 
     import jax
 
@@ -80,7 +77,7 @@ def main(argv=None) -> int:
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix="ablation_happo_"))
     try:
-        for preset in [p for p in args.presets.split(",") if p]:
+        for preset in presets:
             scn = make_scenario(preset)
             params = make_params(scn)
             refs = {name: evaluate(pol, params, key, episodes=args.eval_episodes)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import save_report  # noqa: E402
+from benchio import choices, save_report  # noqa: E402
 
 #: name -> (recipe, overrides, what it shows)
 VARIANTS: dict[str, tuple[str, dict, str]] = {
@@ -64,12 +64,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="default benchmarks/ablation_<preset>.json")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    names = [v for v in args.variants.split(",") if v]
-    bad = [v for v in names if v not in VARIANTS]
-    if bad:
-        print(f"ablation_tac: error: unknown variant(s) {', '.join(bad)} "
-              f"(known: {', '.join(VARIANTS)})", file=sys.stderr)
-        return 2
+    names = choices("ablation_tac", "variant", args.variants, VARIANTS)
 
     import jax
 

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import save_report  # noqa: E402
+from benchio import choices, save_report  # noqa: E402
 
 THRESHOLDS = (3.0, 2.0, 1.5)
 
@@ -104,12 +104,9 @@ def main(argv=None) -> int:
 
     from dtac_jax.env import make_params, make_scenario
     from dtac_jax.reproduce.profiles import PRESETS
-    presets = [p for p in args.presets.split(",") if p]
-    recipes = [r for r in args.recipes.split(",") if r]
-    bad = [p for p in presets if p not in PRESETS]
-    if bad:
-        print(f"bench_quality: error: unknown preset(s) {', '.join(bad)}", file=sys.stderr)
-        return 2
+    presets = choices("bench_quality", "preset", args.presets, PRESETS)
+    from dtac_jax.algos.tac import RECIPES
+    recipes = choices("bench_quality", "recipe", args.recipes, RECIPES)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_quality_"))
     report = dict(date=dt.datetime.now().isoformat(timespec="seconds"),

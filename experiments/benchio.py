@@ -1,6 +1,20 @@
-"""Shared output of the benchmark scripts: print the Markdown, write JSON and Markdown."""
+"""Shared pieces of the benchmark scripts: comma-separated choices, and the output (print the
+Markdown, write JSON and Markdown)."""
 import json
+import sys
 from pathlib import Path
+
+
+def choices(prog: str, what: str, text: str, known) -> list[str]:
+    """The items of the comma-separated ``text``; an unknown one ends the script with one
+    line naming it and the known ones, exit code 2."""
+    items = [v for v in text.split(",") if v]
+    bad = [v for v in items if v not in known]
+    if bad:
+        print(f"{prog}: error: unknown {what}(s) {', '.join(bad)} (known: {', '.join(known)})",
+              file=sys.stderr)
+        raise SystemExit(2)
+    return items
 
 
 def save_report(report: dict, md: str, out, title: str):

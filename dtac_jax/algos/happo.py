@@ -451,7 +451,7 @@ class HAPPOState:
 
 def shared_reward(objective):
     """Eq. 23 as a reward, log-compressed: ``-log1p(w_t T_t + w_e sum_n E_t^n)``."""
-    return -jnp.log1p(objective)
+    return -common.cost_transform(objective, 1.0)
 
 
 def make_happo(params: EnvParams, cfg: HAPPOConfig):

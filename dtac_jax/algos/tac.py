@@ -403,7 +403,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
                                                cfg.collect.rounds,
                                                bootstrap=boot if team else None)
         if team:   # GAE of the shared reward; the value's targets
-            reward = -jnp.log1p(items["objective"] / cfg.ppo.reward_scale)
+            reward = -common.cost_transform(items["objective"], cfg.ppo.reward_scale)
             adv, target = common.gae(reward, items["value"], items["next_value"],
                                      items["done"], cfg.ppo.gamma, cfg.ppo.gae_lambda)
             credit = dict(adv=adv, target=target)

@@ -195,14 +195,18 @@ def complexity(cfg: NetConfig, n: int = 30) -> dict[str, float]:
     out = {"actor_params": param_count(p["actor"]), "critic_params": param_count(p["critic"])}
     for attn in ("full", "identity"):
         actor = Actor(cfg, attn)
-        f = jax.jit(lambda prm: actor.apply(prm, s, edge, mask))
-        acts = f(p["actor"])
-        cost = f.lower(p["actor"]).compile().cost_analysis()
-        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-        out[f"actor_{attn}_flops_per_ue"] = float(cost.get("flops", float("nan"))) / n
+        f = lambda prm: actor.apply(prm, s, edge, mask)  # noqa: E731
+        acts = jax.jit(f)(p["actor"])
+        out[f"actor_{attn}_flops_per_ue"] = xla_flops(f, p["actor"]) / n
         critic = Critic(cfg, attn)
-        g = jax.jit(lambda prm: critic.apply(prm, s, edge, mask, *acts))
-        cost = g.lower(p["critic"]).compile().cost_analysis()
-        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-        out[f"critic_{attn}_flops_per_ue"] = float(cost.get("flops", float("nan"))) / n
+        out[f"critic_{attn}_flops_per_ue"] = xla_flops(
+            lambda prm: critic.apply(prm, s, edge, mask, *acts), p["critic"]) / n
     return out
+
+
+def xla_flops(fn, *args) -> float:
+    """FLOPs of ``jit(fn)(*args)`` by XLA's cost analysis of the compiled program (NaN when
+    the backend reports none)."""
+    cost = jax.jit(fn).lower(*args).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost.get("flops", float("nan")))

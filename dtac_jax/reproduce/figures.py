@@ -592,13 +592,6 @@ PAPER_TABLE4 = dict(happo_actor=(799e3, 577.4e3), happo_critic=(1436e3, 1038.5e3
                     dtac_actor=(8.17e3, 14.3e3), dtac_critic=(8.52e3, 14.5e3))  # params, FLOPs/UE
 
 
-def _flops(fn, *args) -> float:
-    import jax
-    cost = jax.jit(fn).lower(*args).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return float(cost.get("flops", np.nan))
-
-
 def happo_complexity(cfg, params) -> dict:
     """HAPPO's parameters (actor: all agent slots, one actor each without ``share_param``) and
     FLOPs per UE (one agent's forward pass; the critic's forward pass / N_max)."""
@@ -606,7 +599,7 @@ def happo_complexity(cfg, params) -> dict:
     import jax.numpy as jnp
 
     from dtac_jax.algos.happo import LOCAL_DIM, ValueNet, make_policy_net
-    from dtac_jax.nets.transformer import param_count
+    from dtac_jax.nets.transformer import param_count, xla_flops
     n = params.n_max
     pol, hdim = make_policy_net(cfg, params.l_channels)
     h0, x0 = jnp.zeros((hdim,)), jnp.zeros((LOCAL_DIM,))
@@ -616,8 +609,8 @@ def happo_complexity(cfg, params) -> dict:
     vp = vn.init(jax.random.PRNGKey(0), g0)
     return dict(actor_params=param_count(ap) * (1 if cfg.share_param else n),
                 critic_params=param_count(vp),
-                actor_flops_per_ue=_flops(pol.apply, ap, h0, x0),
-                critic_flops_per_ue=_flops(vn.apply, vp, g0) / n)
+                actor_flops_per_ue=xla_flops(pol.apply, ap, h0, x0),
+                critic_flops_per_ue=xla_flops(vn.apply, vp, g0) / n)
 
 
 def table_complexity(pl: Pipeline) -> dict:
