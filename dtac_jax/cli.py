@@ -156,7 +156,7 @@ def cmd_train_happo(args) -> int:
 def _tac_run_args(p):
     """Options shared by ``train-tac`` and ``sweep``: the recipe and its settings, seeding,
     collection and chunking. Settings left out take the recipe's value."""
-    from dtac_jax.algos.common import EXPLORE
+    from dtac_jax.algos.replay import EXPLORE
     from dtac_jax.algos.tac import CREDITS, CRITIC_INPUTS, ESTIMATORS, RECIPES
     p.add_argument("--recipe", choices=RECIPES, default="default",
                    help="named TAC configuration: default (PPO with difference credit), critic "

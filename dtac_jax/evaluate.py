@@ -18,8 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from dtac_jax import parallel
-from dtac_jax.algos.heuristics import as_recurrent
-from dtac_jax.env import env as E, rng
+from dtac_jax.algos import rollouts
+from dtac_jax.algos.policy import Policy, PolicyFn
+from dtac_jax.env import rng
 from dtac_jax.env.scenarios import EnvParams
 
 
@@ -28,26 +29,22 @@ def episode_keys(key, episodes: int):
     return jax.vmap(lambda k: rng.split(k, 3))(rng.split(key, episodes))
 
 
-def run_episode(policy: Callable, params: EnvParams, keys, rounds: int, n_per_edge=None):
-    """One episode of ``rounds`` rounds under ``policy`` (a plain policy function or a
-    :class:`RecurrentPolicy`); returns per-episode sums."""
+def run_episode(policy: Policy | PolicyFn, params: EnvParams, keys, rounds: int,
+                n_per_edge=None):
+    """One episode of ``rounds`` rounds under ``policy`` on the keys of :func:`episode_keys`
+    (round ``t`` uses ``fold_in(stream, t)``); returns per-episode sums."""
     k_reset, k_env, k_pol = keys[0], keys[1], keys[2]
-    obs, state = E.reset(k_reset, params, n_per_edge)
-    policy = as_recurrent(policy)
-    memory = policy.init(params)
 
-    def body(carry, t):
-        obs, state, memory = carry
-        memory, action = policy.apply(memory, jax.random.fold_in(k_pol, t), obs, state, params)
-        obs, state, _, _, info = E.step(jax.random.fold_in(k_env, t), state, action, params)
-        real = state.mask
-        counts = jnp.stack([jnp.sum(real & (info["x"] == i)) for i in range(3)])
-        out = dict(t_round=info["t_round"], energy=jnp.sum(info["e_ue"]),
-                   objective=info["objective"], n_tasks=info["n_ues"], counts=counts,
-                   cache_hits=jnp.sum(info["cache_hit"]))
-        return (obs, state, memory), out
+    def record(obs, action, state, info):
+        counts = jnp.stack([jnp.sum(state.mask & (info["x"] == i)) for i in range(3)])
+        return dict(t_round=info["t_round"], energy=jnp.sum(info["e_ue"]),
+                    objective=info["objective"], n_tasks=info["n_ues"], counts=counts,
+                    cache_hits=jnp.sum(info["cache_hit"]))
 
-    _, per_round = jax.lax.scan(body, (obs, state, memory), jnp.arange(rounds))
+    per_round = rollouts.episode(
+        policy, params, k_reset,
+        lambda t: (jax.random.fold_in(k_env, t), jax.random.fold_in(k_pol, t)), rounds, record,
+        n_per_edge)
     return jax.tree_util.tree_map(lambda v: jnp.sum(v, axis=0), per_round)
 
 

@@ -1,116 +1,132 @@
-"""Training runs on disk: start, resume and load TAC and transfer (DTAC / TL) runs.
+"""Training runs on disk: start, resume and load a run of any registered algorithm.
 
 A run folder is what :mod:`dtac_jax.train` writes: ``config.json``, ``ckpt/``, ``metrics.jsonl``.
-``config.json`` records the kind (``tac`` or ``transfer``), the scenario and the algorithm
-config, so a run can be rebuilt, resumed and evaluated from its folder alone.
+``config.json`` records the algorithm's ``kind`` and ``name``, the scenario, the algorithm
+config (under the kind's key), the folders of the runs it started from (``<name>_run``) and
+whatever the entry's ``record`` adds, so a run can be rebuilt, resumed and evaluated from its
+folder alone. Every algorithm goes through the same two functions, :func:`train` and
+:func:`load`, driven by its :mod:`~dtac_jax.algos.registry` entry.
 """
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import jax
 
 from dtac_jax import checkpoint as ckpt
-from dtac_jax.algos import common
-from dtac_jax.algos.dtac import TransferConfig, final_student, make_transfer, student_policy
-from dtac_jax.algos.tac import TACConfig, make_tac
+from dtac_jax.algos import registry
 from dtac_jax.env.scenarios import Scenario, make_params
-from dtac_jax.train import run_training, seed_slice
+from dtac_jax.train import read_metrics, run_training, seed_slice
+
+DEPENDENT_SEED_OFFSET = 1000  # a run started from another uses its seeds, base seed + this
 
 
-def _tac_config_dict(scn: Scenario, cfg: TACConfig) -> dict:
-    algo = cfg.to_dict()
-    algo.pop("episodes")  # the budget may grow on resume
-    return dict(kind="tac", name="tac", scenario=scn.to_dict(), tac=algo)
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    """A run loaded from its folder: the state is stacked over seeds."""
+
+    algo: registry.Algorithm
+    run_dir: Path
+    scenario: Scenario
+    config: Any
+    state: Any
+    deps: dict            # name -> Trained: the runs it started from
+    record: dict          # its config.json
+
+    @property
+    def seeds(self) -> int:
+        return int(self.record["seeds"])
 
 
-def train_tac(scn: Scenario, cfg: TACConfig, run_dir, *, seeds=1, seed=0, chunk=10,
-              resume=False, progress=True):
-    params = make_params(scn)
-    init, episode = make_tac(params, cfg)
-    return run_training(init, episode, _tac_config_dict(scn, cfg), run_dir,
-                        episodes=cfg.episodes, seeds=seeds, seed=seed, chunk=chunk,
-                        resume=resume, progress=progress, desc="TAC")
+def train(name: str, scn: Scenario, cfg, run_dir, *, deps: dict | None = None, seeds: int = 1,
+          seed: int = 0, chunk: int = 10, resume: bool = False, progress: bool = True,
+          callback=None):
+    """Train algorithm ``name`` with config ``cfg`` on ``scn`` into ``run_dir``; returns the
+    final state (stacked over seeds). ``deps`` maps each of the algorithm's ``needs`` to a run
+    folder; a run that starts from others takes the first one's seeds and scenario, and base
+    seed plus :data:`DEPENDENT_SEED_OFFSET`."""
+    algo = registry.get(name)
+    loaded = {d: load(p) for d, p in (deps or {}).items()}
+    missing = [d for d in algo.needs if d not in loaded]
+    if missing:
+        raise ValueError(f"{algo.label} starts from a trained {', '.join(missing)} run: give "
+                         "its folder")
+    if algo.needs:
+        first = loaded[algo.needs[0]]
+        scn, seeds = first.scenario, first.seeds
+        seed = int(first.record["seed"]) + DEPENDENT_SEED_OFFSET
+    algo_dict = cfg.to_dict()
+    algo_dict.pop("episodes")  # the budget may grow on resume
+    conf = dict(kind=algo.kind, name=getattr(cfg, "name", algo.name), scenario=scn.to_dict(),
+                **{algo.kind: algo_dict})
+    if algo.record is not None:
+        conf.update(algo.record(cfg, loaded))
+    conf.update({f"{d}_run": str(Path(t.run_dir)) for d, t in loaded.items()})
+    init, episode, init_args = algo.make(make_params(scn), cfg, loaded)
+    return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
+                        seed=seed, chunk=chunk, resume=resume, progress=progress,
+                        desc=algo.label, init_args=init_args, callback=callback)
 
 
-def _read_run(run_dir, kind: str):
-    """``(config dict, scenario)`` of a run folder of the given kind."""
-    conf = ckpt.read_config(Path(run_dir))
-    if conf.get("kind") != kind:
-        raise ValueError(f"{run_dir} is not a {kind} run (kind {conf.get('kind')!r})")
-    return conf, Scenario.from_dict(conf["scenario"])
-
-
-def _restore(run_dir, init, conf: dict, *init_args):
-    """Restore a run's state into the structure ``init`` builds for its seeds (its shapes and
-    dtypes only: ``init`` is traced, not run, so no environment is reset or scored)."""
+def load(run_dir) -> Trained:
+    """The run in ``run_dir`` (and the runs it started from) restored from its checkpoint."""
+    run_dir = Path(run_dir)
+    conf = ckpt.read_config(run_dir)
+    algo = registry.for_run(conf)
+    scn = Scenario.from_dict(conf["scenario"])
+    cfg = algo.config.from_dict(dict(conf[algo.kind], episodes=1))
+    deps = {d: load(conf[f"{d}_run"]) for d in algo.needs}
+    init, _, init_args = algo.make(make_params(scn), cfg, deps)
+    # the state's shapes and dtypes only: init is traced, not run (no environment is reset)
     keys = jax.random.split(jax.random.PRNGKey(0), conf["seeds"])
     like = jax.eval_shape(jax.vmap(init), keys, *init_args)
-    return ckpt.restore(Path(run_dir), like)[0]
+    state = ckpt.restore(run_dir, like)[0]
+    return Trained(algo, run_dir, scn, cfg, state, deps, conf)
+
+
+def _check_kind(trained: Trained, kind: str) -> Trained:
+    if trained.algo.kind != kind:
+        raise ValueError(f"{trained.run_dir} is not a {kind} run (kind {trained.algo.kind!r})")
+    return trained
+
+
+def train_tac(scn: Scenario, cfg, run_dir, **kw):
+    """:func:`train` of ``"tac"``."""
+    return train("tac", scn, cfg, run_dir, **kw)
+
+
+def train_transfer(tac_dir, cfg, run_dir, **kw):
+    """:func:`train` of a decentralised transfer (DTAC, TL transformer, TL by ``cfg.loss`` and
+    ``cfg.student``) from the TAC run in ``tac_dir`` (same scenario and seeds)."""
+    name = cfg.name if cfg.name in registry.names(learned=True) else "dtac"
+    return train(name, None, cfg, run_dir, deps={"tac": tac_dir}, **kw)
+
+
+def train_happo(scn: Scenario, cfg, run_dir, **kw):
+    """:func:`train` of ``"happo"``."""
+    return train("happo", scn, cfg, run_dir, **kw)
 
 
 def load_tac(run_dir):
     """``(scenario, TACConfig, state stacked over seeds)`` of a TAC run."""
-    conf, scn = _read_run(run_dir, "tac")
-    cfg = TACConfig.from_dict(dict(conf["tac"], episodes=1))
-    init, _ = make_tac(make_params(scn), cfg)
-    return scn, cfg, _restore(run_dir, init, conf)
-
-
-def train_transfer(tac_dir, cfg: TransferConfig, run_dir, *, chunk=10, resume=False,
-                   progress=True):
-    """Decentralised transfer from the TAC run in ``tac_dir`` (same scenario and seeds)."""
-    scn, tac_cfg, tac_state = load_tac(tac_dir)
-    params = make_params(scn)
-    init, episode = make_transfer(params, cfg, tac_cfg.net, tac_cfg.cost_scale,
-                                  tac_cfg.buffer_size, tac_cfg.critic_input)
-    algo = cfg.to_dict()
-    algo.pop("episodes")
-    conf = dict(kind="transfer", name=cfg.name, scenario=scn.to_dict(), transfer=algo,
-                net=dataclasses.asdict(tac_cfg.net), cost_scale=tac_cfg.cost_scale,
-                buffer_size=tac_cfg.buffer_size, critic_input=tac_cfg.critic_input,
-                tac_run=str(Path(tac_dir)))
-    seeds = int(jax.tree_util.tree_leaves(tac_state.key)[0].shape[0])
-    return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
-                        seed=ckpt.read_config(Path(tac_dir))["seed"] + 1000, chunk=chunk,
-                        resume=resume, progress=progress, desc=cfg.name.upper(),
-                        init_args=(tac_state.best_actor, tac_state.critic, tac_state.buffer))
-
-
+    t = _check_kind(load(run_dir), "tac")
+    return t.scenario, t.config, t.state
 
 
 def load_transfer(run_dir):
-    """``(scenario, TransferConfig, NetConfig, student params stacked over seeds)``."""
-    conf, scn = _read_run(run_dir, "transfer")
-    cfg = TransferConfig.from_dict(dict(conf["transfer"], episodes=1))
-    from dtac_jax.nets.transformer import NetConfig
-    net = NetConfig(**conf["net"])
-    _, _, tac_state = load_tac(conf["tac_run"])
-    init, _ = make_transfer(make_params(scn), cfg, net, conf["cost_scale"], conf["buffer_size"],
-                            conf.get("critic_input", "probs"))
-    state = _restore(run_dir, init, conf, tac_state.best_actor, tac_state.critic,
-                     tac_state.buffer)
-    return scn, cfg, net, final_student(state, cfg)
-
-
-def train_happo(scn: Scenario, cfg, run_dir, *, seeds=1, seed=0, chunk=10, resume=False,
-                progress=True):
-    from dtac_jax.algos.happo import make_happo
-    algo = cfg.to_dict()
-    algo.pop("episodes")
-    conf = dict(kind="happo", name="happo", scenario=scn.to_dict(), happo=algo)
-    init, episode = make_happo(make_params(scn), cfg)
-    return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
-                        seed=seed, chunk=chunk, resume=resume, progress=progress, desc="HAPPO")
+    """``(scenario, TransferConfig, NetConfig, student parameters stacked over seeds)`` of a
+    transfer run (its delivered students)."""
+    t = _check_kind(load(run_dir), "transfer")
+    return (t.scenario, t.config, t.deps["tac"].config.net,
+            t.algo.deliverable(t.state, t.config))
 
 
 def load_happo(run_dir):
-    from dtac_jax.algos.happo import HAPPOConfig, make_happo
-    conf, scn = _read_run(run_dir, "happo")
-    cfg = HAPPOConfig.from_dict(dict(conf["happo"], episodes=1))
-    init, _ = make_happo(make_params(scn), cfg)
-    return scn, cfg, _restore(run_dir, init, conf)
+    """``(scenario, HAPPOConfig, state stacked over seeds)`` of a HAPPO run."""
+    t = _check_kind(load(run_dir), "happo")
+    return t.scenario, t.config, t.state
 
 
 def happo_curve(run_dir, seed: int = 0) -> dict:
@@ -120,29 +136,28 @@ def happo_curve(run_dir, seed: int = 0) -> dict:
     for one seed. ``reproduce.pipeline.episodes_to_95`` reads the same ``objective``."""
     import numpy as np
 
-    from dtac_jax.train import read_metrics
-    _read_run(run_dir, "happo")
+    conf = ckpt.read_config(Path(run_dir))
+    if conf.get("kind") != "happo":
+        raise ValueError(f"{run_dir} is not a happo run (kind {conf.get('kind')!r})")
     rows = [r for r in read_metrics(run_dir) if r["seed"] == seed]
     return {k: np.array([r[k] for r in rows]) for k in ("episode", "objective",
                                                          "rollout_objective", "wall_s")}
 
 
+def family(trained: Trained):
+    """``(stacked, make)``: a run's deliverable parameters stacked over seeds and
+    ``make(params_of_one_seed) -> policy`` (for :func:`evaluate.evaluate_grid`, which
+    evaluates every seed in one program)."""
+    params = make_params(trained.scenario)
+    algo, cfg, deps = trained.algo, trained.config, trained.deps
+    return (algo.deliverable(trained.state, cfg),
+            lambda theta: algo.policy(theta, cfg, params, deps))
+
+
 def load_family(run_dir):
-    """``(name, scenario, stacked, make)`` of a finished run: its deliverable parameters
-    stacked over seeds and ``make(params_of_one_seed) -> policy`` (for
-    :func:`evaluate.evaluate_stacked`, which evaluates every seed in one program)."""
-    conf = ckpt.read_config(Path(run_dir))
-    if conf.get("kind") == "happo":
-        from dtac_jax.algos.happo import happo_policy
-        scn, cfg, state = load_happo(run_dir)
-        params = make_params(scn)
-        return "happo", scn, state.best_actors, lambda prm: happo_policy(prm, params, cfg)
-    if conf.get("kind") == "tac":
-        scn, cfg, state = load_tac(run_dir)
-        return "tac", scn, state.best_actor, lambda prm: common.learned_policy(prm, cfg.net,
-                                                                               "full")
-    scn, cfg, net, student = load_transfer(run_dir)
-    return cfg.name, scn, student, lambda prm: student_policy(prm, cfg, net)
+    """``(name, scenario, stacked, make)`` of a finished run (:func:`family`)."""
+    t = load(run_dir)
+    return (t.record.get("name", t.algo.name), t.scenario, *family(t))
 
 
 def load_policy(run_dir, seed_index: int = 0):

@@ -129,7 +129,7 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, progress: bool = T
 
     from dtac_jax import checkpoint as ckpt
     from dtac_jax import parallel
-    from dtac_jax.algos import common
+    from dtac_jax.algos.policy import actor_fn, greedy
     from dtac_jax.env import make_params
     from dtac_jax.evaluate import evaluate_stacked
     from dtac_jax.runs import train_tac
@@ -173,7 +173,7 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, progress: bool = T
         for m in read_metrics(run_dir):
             if m["episode"] == cfg.episodes:
                 last[m["seed"]] = m["objective"]
-        results = evaluate_stacked(lambda a: common.learned_policy(a, cfg.net, "full"),
+        results = evaluate_stacked(lambda a: greedy(actor_fn(cfg.net, "full"), a),
                                    state.best_actor, make_params(scn),
                                    jax.random.PRNGKey(base.eval_seed),
                                    episodes=base.eval_episodes)

@@ -68,7 +68,7 @@ def main(argv=None) -> int:
 
     import jax
 
-    from dtac_jax.algos import common
+    from dtac_jax.algos.policy import actor_fn, greedy
     from dtac_jax.algos.search import SearchConfig, make_search_policy
     from dtac_jax.algos.tac import recipe
     from dtac_jax.env import make_params, make_scenario
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
             t = time.time()
             state = train_tac(scn, cfg, tmp / name, seeds=args.seeds, progress=not args.no_progress)
             wall = time.time() - t
-            res = evaluate_stacked(lambda a: common.learned_policy(a, cfg.net, "full"),
+            res = evaluate_stacked(lambda a: greedy(actor_fn(cfg.net, "full"), a),
                                    state.best_actor, params, key, episodes=args.eval_episodes)
             wr = np.array([r.weighted_reward for r in res])
             mix = np.array([[r.frac_local, r.frac_edge, r.frac_cloud] for r in res]).mean(0)

@@ -31,7 +31,8 @@ from dtac_jax.algos.search import make_search_policy
 from dtac_jax.algos.tac import TACConfig
 from dtac_jax.env import make_params, make_scenario
 from dtac_jax.evaluate import evaluate, format_table
-from dtac_jax.nets.transformer import NetConfig, complexity, param_count
+from dtac_jax.nets.complexity import complexity, param_count
+from dtac_jax.nets.transformer import NetConfig
 from dtac_jax.reproduce.pipeline import episodes_to_95
 from dtac_jax.runs import load_policy, load_transfer, train_happo, train_tac, train_transfer
 

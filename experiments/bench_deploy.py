@@ -43,7 +43,8 @@ from benchio import save_report  # noqa: E402
 from dtac_jax import deploy
 from dtac_jax.algos.dtac import TransferConfig
 from dtac_jax.env.env import OBS_DIM
-from dtac_jax.nets.transformer import NetConfig, init_actor_critic, param_count
+from dtac_jax.nets.complexity import param_count
+from dtac_jax.nets.transformer import NetConfig, init_actor_critic
 
 TARGET_US = 100.0
 

@@ -8,7 +8,7 @@ validation set, ``--val-envs`` episodes x ``--val-rounds`` rounds drawn from eac
 validation key (the default recipe's own protocol; for the ``critic`` recipe this replaces its
 16 x 10-round set, which only changes which actor it reports as best, not its training). The
 Search reference (cross-entropy search on the true simulator) plays each seed's validation
-episodes too (``common.policy_validation_objective``), so every ratio compares a policy and
+episodes too (``validation.validation_objective``), so every ratio compares a policy and
 Search on identical UEs, tasks and fading.
 
 For each seed and threshold the first training episode whose measured objective is at most
@@ -46,11 +46,11 @@ def search_scores(params, eval_keys, envs: int, rounds: int, candidates: int, it
     """Search's mean round objective on each seed's validation episodes."""
     import jax
 
-    from dtac_jax.algos import common
+    from dtac_jax.algos import validation
     from dtac_jax.algos.search import SearchConfig, make_search_policy
     policy = make_search_policy(SearchConfig(candidates=candidates, iterations=iterations))
-    score = jax.jit(lambda k: common.policy_validation_objective(policy, k, params, envs,
-                                                                 rounds))
+    score = jax.jit(lambda k: validation.validation_objective(policy, k, params, envs,
+                                                              rounds))
     return np.array([float(score(k)) for k in eval_keys])
 
 

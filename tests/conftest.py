@@ -10,35 +10,6 @@ jax.config.update("jax_compilation_cache_dir",
                   os.environ.get("DTAC_JAX_CACHE", os.path.join(tempfile.gettempdir(), "dtac_jax_xla_cache")))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
-from dtac_jax.env.scenarios import dbm_to_watt
-
-
-def random_case(rng: np.random.Generator, n=None, pad=True):
-    """One random round_costs input with realistic magnitudes (SI units), as NumPy float64."""
-    n = int(rng.choice([1, 2, 7, 20, 35])) if n is None else n  # few shapes: few compiles
-    k = int(rng.integers(1, 6))
-    l_ch = int(rng.integers(1, 7))
-    mask = rng.random(n) < 0.8 if pad else np.ones(n, bool)
-    if not mask.any():
-        mask[0] = True
-    d = rng.uniform(10, 600, n)
-    pl = lambda dist: 10 ** (-(128.1 + 37.6 * np.log10(dist / 1000)) / 10)  # noqa: E731
-    bandwidth = 80e6 / l_ch
-    return dict(
-        x=rng.integers(0, 3, n).astype(np.int32),
-        channel=rng.integers(0, l_ch, n).astype(np.int32),
-        a=rng.uniform(0.05, 1.0, n), b=rng.uniform(0.05, 1.0, n),
-        edge=rng.integers(0, k, n).astype(np.int32), mask=mask,
-        s_in=rng.uniform(5e6, 20e6, n), cycles=rng.uniform(600, 1200, n),
-        s_out=rng.uniform(2e6, 40e6, n), cached=rng.random(n) < 0.3,
-        g_up=pl(d) * rng.exponential(1.0, n), g_back=pl(rng.uniform(300, 800, n)) * rng.exponential(1.0, n),
-        f_ue=rng.uniform(1e9, 3.5e9, n),
-        f_edge=14.4e9, f_cloud=14.4e9, p_ue=dbm_to_watt(23.9), p_edge=dbm_to_watt(30.0),
-        p_cloud=dbm_to_watt(40.0), bandwidth=bandwidth,
-        noise=dbm_to_watt(-174 + 10 * np.log10(bandwidth)), kappa=5e-29,
-    )
-
-
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -21,7 +21,9 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from dtac_jax.algos import common
+from dtac_jax.algos import budget, losses, replay, rollouts, validation
+
+from dtac_jax.algos.policy import Policy, actor_fn, greedy
 from dtac_jax.env import rng
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.mlp import MLPActor
@@ -48,11 +50,11 @@ class TransferConfig:
     score_ema: float = 0.0            # optional EMA of that score over episodes (0: none)
     student: str = "transformer"
     mlp_hidden: tuple[int, ...] = (64, 64)
-    collect: common.CollectConfig = common.CollectConfig(noise_var=0.01, noise_decay=1.0)
+    collect: replay.CollectConfig = replay.CollectConfig(noise_var=0.01, noise_decay=1.0)
 
     def budget(self, params) -> dict:
-        """Training budget (:func:`common.budget`): teacher rollouts and student steps."""
-        return common.budget(self.episodes,
+        """Training budget (:func:`budget.budget`): teacher rollouts and student steps."""
+        return budget.budget(self.episodes,
                              self.episodes * self.collect.envs * self.collect.rounds, params,
                              actor_steps=self.episodes * self.updates, critic_steps=0)
 
@@ -78,7 +80,7 @@ class TransferConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TransferConfig":
         d = dict(d)
-        d["collect"] = common.CollectConfig(**d.get("collect", {}))
+        d["collect"] = replay.CollectConfig(**d.get("collect", {}))
         d["mlp_hidden"] = tuple(d.get("mlp_hidden", (64, 64)))
         return cls(**d)
 
@@ -96,7 +98,7 @@ class TransferState:
     obs: Any
     env_state: Any
     key: jax.Array
-    eval_key: jax.Array  # fixed: the validation episodes (common.validation_objective)
+    eval_key: jax.Array  # fixed: the validation episodes (validation.validation_objective)
     noise_var: jax.Array
     episode: jax.Array
 
@@ -104,18 +106,14 @@ class TransferState:
 def student_model(cfg: TransferConfig, net: NetConfig):
     """``(module, act)``: the student network and its ``act(params, obs)``."""
     if cfg.student == "transformer":
-        return None, common.actor_fn(net, "identity")
+        return None, actor_fn(net, "identity")
     model = MLPActor(n_channels=net.n_channels, hidden=cfg.mlp_hidden, a_min=net.a_min)
     return model, lambda prm, obs: model.apply(prm, obs.s, obs.edge, obs.mask)
 
 
-def student_policy(student_params, cfg: TransferConfig, net: NetConfig):
-    _, act = student_model(cfg, net)
-
-    def policy(key, obs, state, params):
-        return common.to_action(*act(student_params, obs))
-
-    return policy
+def student_policy(student_params, cfg: TransferConfig, net: NetConfig) -> Policy:
+    """The deterministic policy of student parameters (each UE acts on its own state)."""
+    return greedy(student_model(cfg, net)[1], student_params)
 
 
 def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_scale: float,
@@ -125,42 +123,42 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
     ``critic_input`` is the TAC critic's (:class:`~dtac_jax.algos.tac.TACConfig`): what the
     collected rounds store of a decision, and how eq. 22 feeds the student's decisions to it.
     """
-    buffer = common.make_buffer(buffer_size, cfg.batch_size)
+    buffer = replay.make_buffer(buffer_size, cfg.batch_size)
     opt = optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
                       optax.adamw(cfg.lr, weight_decay=cfg.weight_decay))
     module, act = student_model(cfg, net)
-    teacher_act = common.actor_fn(net, "full")
+    teacher_act = actor_fn(net, "full")
 
     def init(key, tac_actor, tac_critic, tac_buffer) -> TransferState:
         k_net, k_env, k_run, _ = rng.split(key, 4)
-        k_eval = common.validation_key(key)   # the same episodes for every method
+        k_eval = validation.validation_key(key)   # the same episodes for every method
         if module is None:
             student = tac_actor  # Algorithm 1 line 14: copy of the TAC actor
         else:
             n = params.n_max
             student = module.init(k_net, jnp.ones((n, 6)), jnp.zeros((n,), jnp.int32),
                                   jnp.ones((n,), bool))
-        obs, env_state = common.init_envs(k_env, params, cfg.collect.envs)
+        obs, env_state = rollouts.init_envs(k_env, params, cfg.collect.envs)
         # the starting student is a candidate too (for DTAC and TL transformer the TAC copy under
         # identity attention, for TL a fresh MLP): it is scored on the validation set before
         # any fine-tuning, so the delivered best student is never worse there than the start;
         # the smoothed score (score_ema > 0) still starts at the first fine-tuned episode
         inf = jnp.asarray(jnp.inf, params.s_in.dtype)
-        best_score = common.validation_objective(act, student, k_eval, params, cfg.eval_envs,
-                                                 cfg.eval_rounds)
+        best_score = validation.validation_objective(greedy(act, student), k_eval, params,
+                                                     cfg.eval_envs, cfg.eval_rounds)
         return TransferState(student=student, best=student, score=inf, best_score=best_score,
                              opt=opt.init(student), teacher=tac_actor,
                              critic=tac_critic, buffer=tac_buffer, obs=obs, env_state=env_state,
                              key=k_run, eval_key=k_eval,
                              noise_var=jnp.asarray(cfg.collect.noise_var,
-                                                              params.s_in.dtype),
+                                                   params.s_in.dtype),
                              episode=jnp.zeros((), jnp.int32))
 
     def loss_fn(student, ts: TransferState, batch):
-        mse = common.imitation_loss(student, ts.teacher, batch, act, teacher_act)
+        mse = losses.imitation_loss(student, ts.teacher, batch, act, teacher_act)
         if cfg.loss == "mse":
             return mse
-        crit = common.actor_critic_loss(student, ts.critic, batch, act, net, cost_scale,
+        crit = losses.actor_critic_loss(student, ts.critic, batch, act, net, cost_scale,
                                         cfg.entropy_weight, critic_input)
         return crit + cfg.anchor_weight * mse if cfg.anchor_weight else crit
 
@@ -172,17 +170,17 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
 
     def episode(ts: TransferState):
         key, k_col, k_upd = rng.split(ts.key, 3)
-        items, objective, obs, env_state = common.collect(
+        items, objective, obs, env_state = replay.collect(
             k_col, teacher_act, ts.teacher, ts.obs, ts.env_state, ts.noise_var, params,
             cfg.collect, net.a_min, critic_input)
         ts = ts.replace(buffer=buffer.add(ts.buffer, items), obs=obs, env_state=env_state)
         ts, loss = jax.lax.scan(update, ts, rng.split(k_upd, cfg.updates))
         ts = ts.replace(key=key, noise_var=ts.noise_var * cfg.collect.noise_decay,
                         episode=ts.episode + 1)
-        obj = common.validation_objective(act, ts.student, ts.eval_key, params, cfg.eval_envs,
-                                          cfg.eval_rounds)
-        best, best_score, score = common.track_best(ts.best, ts.best_score, ts.score,
-                                                    ts.student, obj, cfg.score_ema)
+        obj = validation.validation_objective(greedy(act, ts.student), ts.eval_key, params,
+                                              cfg.eval_envs, cfg.eval_rounds)
+        best, best_score, score = validation.track_best(ts.best, ts.best_score, ts.score,
+                                                        ts.student, obj, cfg.score_ema)
         ts = ts.replace(best=best, best_score=best_score, score=score)
         return ts, dict(loss=jnp.mean(loss), objective=obj, smoothed_objective=score,
                         teacher_objective=jnp.mean(objective))
@@ -193,3 +191,33 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
 def final_student(ts: TransferState, cfg: TransferConfig):
     """The student a transfer run delivers: the best measured one, or the last."""
     return ts.best if cfg.keep_best else ts.student
+
+
+# ---------------------------------------------------------------------- registry entries
+def make(params: EnvParams, cfg: TransferConfig, deps: dict):
+    """:mod:`dtac_jax.algos.registry` ``make``: starts from the TAC run ``deps["tac"]`` (its
+    validation-best actor, critic and replay buffer; the same seeds)."""
+    tac_cfg, tac_state = deps["tac"].config, deps["tac"].state
+    init, episode = make_transfer(params, cfg, tac_cfg.net, tac_cfg.cost_scale,
+                                  tac_cfg.buffer_size, tac_cfg.critic_input)
+    return init, episode, (tac_state.best_actor, tac_state.critic, tac_state.buffer)
+
+
+def deliverable(state: TransferState, cfg: TransferConfig):
+    return final_student(state, cfg)
+
+
+def actor(cfg: TransferConfig, deps: dict):
+    """``act(student_params, obs) -> ActionDist``: the student (each UE sees itself only)."""
+    return student_model(cfg, deps["tac"].config.net)[1]
+
+
+def policy(student_params, cfg: TransferConfig, params: EnvParams, deps: dict) -> Policy:
+    return greedy(actor(cfg, deps), student_params)
+
+
+def record(cfg: TransferConfig, deps: dict) -> dict:
+    """What a transfer run records of its TAC run in ``config.json``."""
+    tac_cfg = deps["tac"].config
+    return dict(net=dataclasses.asdict(tac_cfg.net), cost_scale=tac_cfg.cost_scale,
+                buffer_size=tac_cfg.buffer_size, critic_input=tac_cfg.critic_input)

@@ -22,13 +22,13 @@ value and says which ones the paper fixes.
   stabilisers are all on by default: value normalisation (:class:`ValueNorm`, running mean
   and variance of the returns), Huber loss (delta 10) and clipped value loss (0.2). Time
   limits are bootstrapped with the value of the state the limit cut off (HARL's
-  ``use_proper_time_limits``), through :func:`common.gae`.
+  ``use_proper_time_limits``), through :func:`losses.gae`.
 * **Update** (HARL's ``on_policy_ha_runner.train``): advantages normalised, the agents in a
   random order, each with ``epochs`` clipped-surrogate steps on the advantages weighted by the
   compounding factor ``M`` (the product of the new / old probability ratios of the agents
   updated before it), then ``critic_epochs`` critic steps.
 * **Delivery.** Every iteration the deterministic policy (argmax, Beta means) is scored on the
-  fixed validation episodes that TAC and the transfers use (:func:`common.validation_key`,
+  fixed validation episodes that TAC and the transfers use (:func:`validation.validation_key`,
   ``eval_envs x eval_rounds``), and the best actor so far is what the run delivers.
 
 Action parametrisation (not a HARL default; this problem needs it): the executed ``a`` and
@@ -52,8 +52,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from dtac_jax.algos import common
-from dtac_jax.algos.heuristics import RecurrentPolicy
+from dtac_jax.algos import budget, losses, rollouts, validation
+from dtac_jax.algos.policy import Policy
 from dtac_jax.env import rng
 from dtac_jax.env.env import Action, Obs
 from dtac_jax.env.scenarios import EnvParams
@@ -125,9 +125,9 @@ class HAPPOConfig:
         return HAPPOConfig(**{"policy": "gru", **kw})
 
     def budget(self, params: EnvParams) -> dict:
-        """Training budget (:func:`common.budget`): the sequential agent updates count one
+        """Training budget (:func:`budget.budget`): the sequential agent updates count one
         actor step per agent slot and epoch."""
-        return common.budget(self.episodes, self.episodes * self.envs * self.rollout, params,
+        return budget.budget(self.episodes, self.episodes * self.envs * self.rollout, params,
                              actor_steps=self.episodes * params.n_max * self.epochs,
                              critic_steps=self.episodes * self.critic_epochs)
 
@@ -444,14 +444,14 @@ class HAPPOState:
     env_state: Any
     h: jax.Array
     key: jax.Array
-    eval_key: jax.Array   # fixed: the validation episodes (common.validation_key)
+    eval_key: jax.Array   # fixed: the validation episodes (validation.validation_key)
     best_score: jax.Array
     episode: jax.Array
 
 
 def shared_reward(objective):
     """Eq. 23 as a reward, log-compressed: ``-log1p(w_t T_t + w_e sum_n E_t^n)``."""
-    return -common.cost_transform(objective, 1.0)
+    return -losses.cost_transform(objective, 1.0)
 
 
 def make_happo(params: EnvParams, cfg: HAPPOConfig):
@@ -481,13 +481,13 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
             actors = jax.vmap(one)(rng.split(ka, n))
             actor_opt = jax.vmap(opt.init)(actors)
         critic = value.init(kc, jnp.zeros((LOCAL_DIM * n,), dtype))
-        obs, env_state = common.init_envs(ke, params, cfg.envs)
+        obs, env_state = rollouts.init_envs(ke, params, cfg.envs)
         inf = jnp.asarray(jnp.inf, dtype)
         return HAPPOState(actors=actors, best_actors=actors, critic=critic,
                           actor_opt=actor_opt, critic_opt=copt.init(critic),
                           value_norm=ValueNorm.init(dtype), obs=obs, env_state=env_state,
                           h=jnp.zeros((cfg.envs, n, hdim), dtype), key=kr,
-                          eval_key=common.validation_key(key), best_score=inf,
+                          eval_key=validation.validation_key(key), best_score=inf,
                           episode=jnp.zeros((), jnp.int32))
 
     def rollout(ts: HAPPOState, key):
@@ -503,8 +503,8 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
         def bootstrap(obs):
             return values(ts.critic, local_states(obs, params), ts.value_norm)
 
-        items, obs, st, h = common.rollout(key, behave, ts.obs, ts.env_state, params, cfg.envs,
-                                           cfg.rollout, bootstrap=bootstrap, carry=ts.h)
+        items, obs, st, h = rollouts.rollout(key, behave, ts.obs, ts.env_state, params, cfg.envs,
+                                             cfg.rollout, bootstrap=bootstrap, carry=ts.h)
         return ts.replace(obs=obs, env_state=st, h=h), items
 
     def learn(ts: HAPPOState, items):
@@ -512,7 +512,7 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
         reward = shared_reward(items["objective"])
         raw_v = value.apply(ts.critic, global_state(items["local"]))       # [T, E]
         v = ts.value_norm.denormalize(raw_v) if cfg.value_norm else raw_v
-        adv, targets = common.gae(reward, v, items["next_value"], items["done"], cfg.gamma,
+        adv, targets = losses.gae(reward, v, items["next_value"], items["done"], cfg.gamma,
                                   cfg.gae_lambda)
         adv_n = (adv - adv.mean()) / (adv.std() + 1e-5)
         batch = Batch(local=items["local"], h=items["h"], x=items["x"], l=items["l"],
@@ -543,11 +543,11 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
         key, k_roll = rng.split(ts.key)
         ts, items = rollout(ts.replace(key=key), k_roll)
         ts, metrics = learn(ts, items)
-        measured = common.policy_validation_objective(
+        measured = validation.validation_objective(
             happo_policy(ts.actors, params, cfg), ts.eval_key, params, cfg.eval_envs,
             cfg.eval_rounds)
-        best, best_score, _ = common.track_best(ts.best_actors, ts.best_score, ts.best_score,
-                                                ts.actors, measured, 0.0)
+        best, best_score, _ = validation.track_best(ts.best_actors, ts.best_score, ts.best_score,
+                                                    ts.actors, measured, 0.0)
         ts = ts.replace(best_actors=best, best_score=best_score, episode=ts.episode + 1)
         return ts, dict(objective=measured, **metrics)
 
@@ -555,7 +555,7 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
     return init, episode
 
 
-def happo_policy(actors, params: EnvParams, cfg: HAPPOConfig) -> RecurrentPolicy:
+def happo_policy(actors, params: EnvParams, cfg: HAPPOConfig) -> Policy:
     """Deterministic HAPPO policy for evaluation (argmax categoricals, Beta means)."""
     policy, hdim = make_policy_net(cfg, params.l_channels)
     apply_agents = agents_apply(policy, cfg.share_param)
@@ -568,4 +568,19 @@ def happo_policy(actors, params: EnvParams, cfg: HAPPOConfig) -> RecurrentPolicy
         x, l, a, b = mode_action(dist, cfg.ab_min)
         return h2, Action(x=x, channel=l, a=a, b=b)
 
-    return RecurrentPolicy(init, apply)
+    return Policy(init, apply)
+
+
+# ---------------------------------------------------------------------- registry entry
+def make(params: EnvParams, cfg: HAPPOConfig, deps: dict):
+    """:mod:`dtac_jax.algos.registry` ``make``: HAPPO starts from nothing."""
+    return (*make_happo(params, cfg), ())
+
+
+def deliverable(state: HAPPOState, cfg: HAPPOConfig):
+    """The validation-best actors."""
+    return state.best_actors
+
+
+def policy(actors, cfg: HAPPOConfig, params: EnvParams, deps: dict) -> Policy:
+    return happo_policy(actors, params, cfg)

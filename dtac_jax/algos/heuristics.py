@@ -1,42 +1,18 @@
 """Reference policies without learning: Random, all-local/edge/cloud, greedy on lower bounds.
 
-A policy is a pure function ``policy(key, obs, state, params) -> Action`` (one episode; vmap
-for many). Decentralised ones read only ``obs``; centralised references may read ``state``.
+Each is a stateless policy function ``policy(key, obs, state, params) -> Action`` (one
+episode; vmap for many; :func:`dtac_jax.algos.policy.stateless` makes it a ``Policy``).
+Decentralised ones read only ``obs``; centralised references may read ``state``.
 """
 from __future__ import annotations
-
-from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from dtac_jax.algos.policy import PolicyFn
 from dtac_jax.env import physics, rng
 from dtac_jax.env.env import Action, EnvState, Obs, round_inputs
 from dtac_jax.env.scenarios import EnvParams
-
-Policy = Callable[[jax.Array, Obs, EnvState, EnvParams], Action]
-
-
-class RecurrentPolicy(NamedTuple):
-    """A policy with memory (e.g. HAPPO's GRUs): ``init(params) -> carry`` at each episode
-    start and ``apply(carry, key, obs, state, params) -> (carry, Action)`` each round."""
-
-    init: Any
-    apply: Any
-
-
-def as_recurrent(policy) -> RecurrentPolicy:
-    """``policy`` as a :class:`RecurrentPolicy`: a plain ``policy(key, obs, state, params)``
-    gets an empty carry; a :class:`RecurrentPolicy` is returned as it is. Every rollout that
-    runs any policy (evaluation, validation) goes through this one protocol."""
-    if isinstance(policy, RecurrentPolicy):
-        return policy
-
-    def apply(carry, key, obs, state, params):
-        return carry, policy(key, obs, state, params)
-
-    return RecurrentPolicy(init=lambda params: (), apply=apply)
-
 
 def spread_channels(params: EnvParams) -> jax.Array:
     """Channel ``slot mod L`` within each edge: offloaders of one edge spread over channels."""
@@ -59,7 +35,7 @@ def random_policy(key, obs: Obs, state: EnvState, params: EnvParams) -> Action:
     return Action(x=x, channel=channel, a=1.0 - u[0], b=1.0 - u[1])
 
 
-def fixed_target_policy(target: int) -> Policy:
+def fixed_target_policy(target: int) -> PolicyFn:
     """Everyone computes at ``target`` (0 local, 1 edge, 2 cloud), full power and frequency."""
 
     def policy(key, obs: Obs, state: EnvState, params: EnvParams) -> Action:
@@ -100,7 +76,7 @@ def greedy_policy(key, obs: Obs, state: EnvState, params: EnvParams) -> Action:
                   channel=spread_channels(params), a=ones, b=ones)
 
 
-HEURISTICS: dict[str, Policy] = {
+HEURISTICS: dict[str, PolicyFn] = {
     "random": random_policy,
     "all_local": all_local,
     "all_edge": all_edge,

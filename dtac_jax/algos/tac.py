@@ -34,9 +34,10 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from dtac_jax.algos import common
+from dtac_jax.algos import budget, losses, replay, rollouts, validation
+from dtac_jax.algos.policy import Policy, actor_fn, greedy
 from dtac_jax.env import rng
-from dtac_jax.env.env import Obs
+from dtac_jax.env.env import Action, Obs
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.transformer import NetConfig, ValueNet, init_actor_critic
 
@@ -45,7 +46,7 @@ CRITIC_INPUTS = ("executed", "probs")
 RECIPES = ("default", "critic", "paper")
 # "team": every UE's decision factors share the GAE advantage of the shared reward; "difference":
 # each factor of each UE gets its own immediate advantage, the shared reward's change when that
-# factor alone is replaced by its expectation (common.counterfactual_objectives)
+# factor alone is replaced by its expectation (replay.counterfactual_objectives)
 CREDITS = ("team", "difference")
 
 
@@ -100,16 +101,16 @@ class TACConfig:
     eval_envs: int = 32               # fixed validation episodes scoring each episode's actor
     eval_rounds: int = 50             #   ... and their rounds (best-actor choice, curves)
     score_ema: float = 0.0            # optional EMA of that score over episodes (0: none)
-    collect: common.CollectConfig = common.CollectConfig(envs=128, rounds=8, noise_var=0.0,
+    collect: replay.CollectConfig = replay.CollectConfig(envs=128, rounds=8, noise_var=0.0,
                                                          noise_decay=1.0)
     ppo: PPOConfig = PPOConfig()
     net: NetConfig = NetConfig()
 
     def budget(self, params) -> dict:
-        """Training budget (:func:`common.budget`) of ``episodes`` episodes."""
+        """Training budget (:func:`budget.budget`) of ``episodes`` episodes."""
         actor = (self.ppo.epochs * self.ppo.minibatches if self.estimator == "ppo"
                  else self.updates)
-        return common.budget(self.episodes,
+        return budget.budget(self.episodes,
                              self.episodes * self.collect.envs * self.collect.rounds, params,
                              actor_steps=self.episodes * actor,
                              critic_steps=self.episodes * self.updates)
@@ -160,7 +161,7 @@ class TACConfig:
         # configurations written before the estimator choice existed are the critic estimator's
         d.setdefault("estimator", "critic")
         d.setdefault("critic_input", "probs")
-        d["collect"] = common.CollectConfig(**d.get("collect", {}))
+        d["collect"] = replay.CollectConfig(**d.get("collect", {}))
         d["ppo"] = PPOConfig(**d.get("ppo", {}))
         d["net"] = NetConfig(**d.get("net", {}))
         return cls(**d)
@@ -181,7 +182,7 @@ def recipe(name: str, **kw) -> TACConfig:
         return TACConfig().replace(**kw)
     base = TACConfig(episodes=150, estimator="critic", critic_input="probs", lr_critic=1e-3,
                      lr_actor=1e-3, eval_envs=16, eval_rounds=10,
-                     collect=common.CollectConfig(envs=32, rounds=10, noise_var=0.02,
+                     collect=replay.CollectConfig(envs=32, rounds=10, noise_var=0.02,
                                                   noise_decay=0.98))
     if name == "paper":
         base = base.replace(lr_critic=2e-5, lr_actor=2e-5)
@@ -201,7 +202,7 @@ class TACState:
     obs: Any
     env_state: Any
     key: jax.Array
-    eval_key: jax.Array   # fixed: the validation episodes (common.validation_objective)
+    eval_key: jax.Array   # fixed: the validation episodes (validation.validation_objective)
     noise_var: jax.Array
     episode: jax.Array
     value: Any = None      # PPO: state-value network parameters
@@ -258,7 +259,7 @@ def difference_advantages(env_state, action, out, floor: float, params: EnvParam
     p_x, p_l, a, b = out
     c = lambda o: jnp.log1p(o / reward_scale)  # noqa: E731
     ab_mean = (jnp.clip(a, a_min, 1.0), jnp.clip(b, a_min, 1.0))
-    base, per_x, per_l, at_mean = common.counterfactual_objectives(env_state, action, ab_mean,
+    base, per_x, per_l, at_mean = replay.counterfactual_objectives(env_state, action, ab_mean,
                                                                    params)
     cb = c(base)
     adv_x = jnp.sum(behaviour_probs(p_x, floor) * c(per_x), -1) - cb
@@ -271,10 +272,10 @@ def make_tac(params: EnvParams, cfg: TACConfig):
     if cfg.net.n_channels != params.l_channels:
         raise ValueError(f"NetConfig.n_channels ({cfg.net.n_channels}) != scenario "
                          f"l_channels ({params.l_channels})")
-    buffer = common.make_buffer(cfg.buffer_size, cfg.batch_size)
+    buffer = replay.make_buffer(cfg.buffer_size, cfg.batch_size)
     opt_a, opt_c = optimizer(cfg.lr_actor, cfg), optimizer(cfg.lr_critic, cfg)
     opt_v = optimizer(cfg.ppo.lr_value, cfg)
-    act = common.actor_fn(cfg.net, "full")
+    act = actor_fn(cfg.net, "full")
     value_net = ValueNet(cfg.net)
     value_fn = lambda prm, obs: value_net.apply(prm, obs.s, obs.edge, obs.mask)  # noqa: E731
     ppo = cfg.estimator == "ppo"
@@ -283,9 +284,9 @@ def make_tac(params: EnvParams, cfg: TACConfig):
 
     def init(key) -> TACState:
         k_net, k_env, k_run, _ = rng.split(key, 4)
-        k_eval = common.validation_key(key)   # the same episodes for every method
+        k_eval = validation.validation_key(key)   # the same episodes for every method
         nets = init_actor_critic(k_net, cfg.net)
-        obs, env_state = common.init_envs(k_env, params, cfg.collect.envs)
+        obs, env_state = rollouts.init_envs(k_env, params, cfg.collect.envs)
         inf = jnp.asarray(jnp.inf, params.s_in.dtype)
         extra = dict(actor_opt=opt_a.init(nets["actor"]))
         if ppo:
@@ -300,14 +301,14 @@ def make_tac(params: EnvParams, cfg: TACConfig):
         return TACState(
             actor=nets["actor"], best_actor=nets["actor"], score=inf, best_score=inf,
             critic=nets["critic"], critic_opt=opt_c.init(nets["critic"]),
-            buffer=buffer.init(common.example_item(params, cfg.net.n_channels)),
+            buffer=buffer.init(replay.example_item(params, cfg.net.n_channels)),
             obs=obs, env_state=env_state, key=k_run, eval_key=k_eval,
             noise_var=jnp.asarray(cfg.collect.noise_var, params.s_in.dtype),
             episode=jnp.zeros((), jnp.int32), **extra)
 
     def critic_step(ts: TACState, key):
         batch = buffer.sample(ts.buffer, key).experience
-        c_loss, g_c = jax.value_and_grad(common.critic_loss)(ts.critic, batch, cfg.net,
+        c_loss, g_c = jax.value_and_grad(losses.critic_loss)(ts.critic, batch, cfg.net,
                                                              cfg.cost_scale)
         upd, critic_opt = opt_c.update(g_c, ts.critic_opt, ts.critic)
         return ts.replace(critic=optax.apply_updates(ts.critic, upd),
@@ -320,7 +321,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
     def critic_update(ts: TACState, key):
         """Critic step, then the actor through the just-updated critic (eq. 19)."""
         ts, (batch, c_loss) = critic_step(ts, key)
-        a_loss, g_a = jax.value_and_grad(common.actor_critic_loss)(
+        a_loss, g_a = jax.value_and_grad(losses.actor_critic_loss)(
             ts.actor, ts.critic, batch, act, cfg.net, cfg.cost_scale, cfg.entropy_weight,
             cfg.critic_input)
         upd, actor_opt = opt_a.update(g_a, ts.actor_opt, ts.actor)
@@ -338,7 +339,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
             std = jnp.exp(ts.log_std)
             a_raw = a + std[0] * jax.random.normal(ka, a.shape, a.dtype)
             b_raw = b + std[1] * jax.random.normal(kb, b.shape, b.dtype)
-            action = common.Action(x=x.astype(jnp.int32), channel=l.astype(jnp.int32),
+            action = Action(x=x.astype(jnp.int32), channel=l.astype(jnp.int32),
                                    a=jnp.clip(a_raw, cfg.net.a_min, 1.0),
                                    b=jnp.clip(b_raw, cfg.net.a_min, 1.0))
             logp = log_probs(out, ts.log_std, action.x, action.channel, a_raw, b_raw, floor)
@@ -398,20 +399,20 @@ def make_tac(params: EnvParams, cfg: TACConfig):
     def ppo_train(ts: TACState, key):
         k_col, k_epochs, k_crit = rng.split(key, 3)
         boot = lambda o: jax.vmap(value_fn, in_axes=(None, 0))(ts.value, o)  # noqa: E731
-        items, obs, env_state = common.rollout(k_col, ppo_behaviour(ts), ts.obs,
-                                               ts.env_state, params, cfg.collect.envs,
-                                               cfg.collect.rounds,
-                                               bootstrap=boot if team else None)
+        items, obs, env_state = rollouts.rollout(k_col, ppo_behaviour(ts), ts.obs,
+                                                 ts.env_state, params, cfg.collect.envs,
+                                                 cfg.collect.rounds,
+                                                 bootstrap=boot if team else None)
         if team:   # GAE of the shared reward; the value's targets
-            reward = -common.cost_transform(items["objective"], cfg.ppo.reward_scale)
-            adv, target = common.gae(reward, items["value"], items["next_value"],
+            reward = -losses.cost_transform(items["objective"], cfg.ppo.reward_scale)
+            adv, target = losses.gae(reward, items["value"], items["next_value"],
                                      items["done"], cfg.ppo.gamma, cfg.ppo.gae_lambda)
             credit = dict(adv=adv, target=target)
         else:      # per-UE, per-factor difference advantages from the rollout
             credit = dict(adv=items["ue_adv"])
-        ts = ts.replace(buffer=buffer.add(ts.buffer, common.flatten_rounds(
-            common.critic_item(items))), obs=obs, env_state=env_state)
-        data = common.flatten_rounds(dict(
+        ts = ts.replace(buffer=buffer.add(ts.buffer, replay.flatten_rounds(
+            replay.critic_item(items))), obs=obs, env_state=env_state)
+        data = replay.flatten_rounds(dict(
             s=items["s"], edge=items["edge"], mask=items["mask"], x=items["x"], l=items["l"],
             a_raw=items["a_raw"], b_raw=items["b_raw"], logp=items["logp"], **credit))
         n = cfg.collect.envs * cfg.collect.rounds
@@ -437,7 +438,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
 
     def critic_train(ts: TACState, key):
         k_col, k_upd = rng.split(key)
-        items, objective, obs, env_state = common.collect(
+        items, objective, obs, env_state = replay.collect(
             k_col, act, ts.actor, ts.obs, ts.env_state, ts.noise_var, params, cfg.collect,
             cfg.net.a_min, cfg.critic_input)
         ts = ts.replace(buffer=buffer.add(ts.buffer, items), obs=obs, env_state=env_state)
@@ -448,10 +449,10 @@ def make_tac(params: EnvParams, cfg: TACConfig):
     def episode(ts: TACState):
         key, k_train = rng.split(ts.key)
         ts, metrics = (ppo_train if ppo else critic_train)(ts, k_train)
-        measured = common.validation_objective(act, ts.actor, ts.eval_key, params,
-                                               cfg.eval_envs, cfg.eval_rounds)
-        best, best_score, score = common.track_best(ts.best_actor, ts.best_score, ts.score,
-                                                    ts.actor, measured, cfg.score_ema)
+        measured = validation.validation_objective(greedy(act, ts.actor), ts.eval_key, params,
+                                                   cfg.eval_envs, cfg.eval_rounds)
+        best, best_score, score = validation.track_best(ts.best_actor, ts.best_score, ts.score,
+                                                        ts.actor, measured, cfg.score_ema)
         ts = ts.replace(best_actor=best, best_score=best_score, score=score)
         metrics = dict(objective=measured, noise_var=ts.noise_var, **metrics)
         ts = ts.replace(key=key, noise_var=ts.noise_var * cfg.collect.noise_decay,
@@ -459,3 +460,24 @@ def make_tac(params: EnvParams, cfg: TACConfig):
         return ts, metrics
 
     return init, episode
+
+
+# ---------------------------------------------------------------------- registry entry
+def make(params: EnvParams, cfg: TACConfig, deps: dict):
+    """:mod:`dtac_jax.algos.registry` ``make``: TAC starts from nothing."""
+    return (*make_tac(params, cfg), ())
+
+
+def deliverable(state: TACState, cfg: TACConfig):
+    """The validation-best actor."""
+    return state.best_actor
+
+
+def actor(cfg: TACConfig, deps: dict):
+    """``act(actor_params, obs) -> ActionDist``: the centralised actor (full attention)."""
+    return actor_fn(cfg.net, "full")
+
+
+def policy(actor_params, cfg: TACConfig, params: EnvParams, deps: dict) -> Policy:
+    """The deterministic centralised policy of actor parameters."""
+    return greedy(actor(cfg, deps), actor_params)

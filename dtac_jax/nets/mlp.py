@@ -4,13 +4,14 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
+from dtac_jax.nets.distributions import ActionDist
 from dtac_jax.nets.transformer import MAX_EDGES, normalize_obs
 
 MAX_SLOTS = 64  # size of the one-hot UE-slot id
 
 
 class MLPActor(nn.Module):
-    """Per-UE MLP: ``[normalised s^n, onehot(n), onehot(k)] -> (p_x, p_l, a, b)``.
+    """Per-UE MLP: ``[normalised s^n, onehot(n), onehot(k)] -> ActionDist``.
 
     Applied to each UE independently (shared weights), so it is decentralised by construction.
     """
@@ -30,4 +31,4 @@ class MLPActor(nn.Module):
         p_x = nn.softmax(nn.Dense(3, name="head_x")(h))
         p_l = nn.softmax(nn.Dense(self.n_channels, name="head_l")(h))
         ab = self.a_min + (1.0 - self.a_min) * nn.sigmoid(nn.Dense(2, name="head_ab")(h))
-        return p_x, p_l, ab[..., 0], ab[..., 1]
+        return ActionDist(p_x, p_l, ab[..., 0], ab[..., 1])

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from dtac_jax.env.env import OBS_DIM
+from dtac_jax.nets.distributions import ActionDist
 
 MAX_EDGES = 16  # size of the edge-id embedding table (K <= 16)
 
@@ -126,7 +127,7 @@ class Backbone(nn.Module):
 
 
 class Actor(nn.Module):
-    """Joint state -> (p_x [N,3], p_l [N,L], a [N], b [N]) (paper eq. 16)."""
+    """Joint state -> :class:`ActionDist` (p_x [N,3], p_l [N,L], a [N], b [N]) (paper eq. 16)."""
 
     cfg: NetConfig
     attention: str = "full"
@@ -139,7 +140,7 @@ class Actor(nn.Module):
         p_l = nn.softmax(nn.Dense(self.cfg.n_channels, name="head_l")(h))
         ab = nn.sigmoid(nn.Dense(2, name="head_ab")(h))
         ab = self.cfg.a_min + (1.0 - self.cfg.a_min) * ab
-        return p_x, p_l, ab[..., 0], ab[..., 1]
+        return ActionDist(p_x, p_l, ab[..., 0], ab[..., 1])
 
 
 class Critic(nn.Module):
@@ -180,33 +181,3 @@ def init_actor_critic(key, cfg: NetConfig, n: int = 4) -> dict[str, Any]:
     p_x, p_l, a, b = Actor(cfg).apply(actor, s, edge, mask)
     critic = Critic(cfg).init(kc, s, edge, mask, p_x, p_l, a, b)
     return {"actor": actor, "critic": critic}
-
-
-def param_count(tree) -> int:
-    return int(sum(x.size for x in jax.tree_util.tree_leaves(tree)))
-
-
-def complexity(cfg: NetConfig, n: int = 30) -> dict[str, float]:
-    """Parameter counts and FLOPs per UE (XLA cost analysis of one joint forward pass / N)."""
-    p = init_actor_critic(jax.random.PRNGKey(0), cfg)
-    s = jnp.ones((n, OBS_DIM))
-    edge = jnp.zeros((n,), jnp.int32)
-    mask = jnp.ones((n,), bool)
-    out = {"actor_params": param_count(p["actor"]), "critic_params": param_count(p["critic"])}
-    for attn in ("full", "identity"):
-        actor = Actor(cfg, attn)
-        f = lambda prm: actor.apply(prm, s, edge, mask)  # noqa: E731
-        acts = jax.jit(f)(p["actor"])
-        out[f"actor_{attn}_flops_per_ue"] = xla_flops(f, p["actor"]) / n
-        critic = Critic(cfg, attn)
-        out[f"critic_{attn}_flops_per_ue"] = xla_flops(
-            lambda prm: critic.apply(prm, s, edge, mask, *acts), p["critic"]) / n
-    return out
-
-
-def xla_flops(fn, *args) -> float:
-    """FLOPs of ``jit(fn)(*args)`` by XLA's cost analysis of the compiled program (NaN when
-    the backend reports none)."""
-    cost = jax.jit(fn).lower(*args).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return float(cost.get("flops", float("nan")))

@@ -12,8 +12,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from dtac_jax.reproduce.pipeline import (GENERALIZATION, LABELS, POLICIES, Pipeline,
-                                         episodes_to_95, read_csv, write_csv)
+from dtac_jax.algos import registry
+from dtac_jax.reproduce.pipeline import (GENERALIZATION, Pipeline, episodes_to_95, label,
+                                         learned, policies, read_csv, write_csv)
 
 PERF_FIG = {"small": "fig5", "medium": "fig6", "large": "fig7"}
 PREF_FIG = {"medium": "fig8", "large": "fig9"}
@@ -27,10 +28,11 @@ CONVERGENCE_PRESET = "large"         # paper Fig. 10: scenario of Fig. 7
 PAPER_KL = {"medium": {"tl_transformer": 0.103, "dtac": 0.063},
             "large": {"tl_transformer": 0.028, "dtac": 0.015}}
 CLOSE = 0.10                         # "close to": within 10% of the weighted reward
-COLORS = {"tac": "tab:blue", "dtac": "tab:red", "tl_transformer": "tab:orange", "tl": "tab:green",
-          "happo": "tab:purple", "random": "tab:gray", "all_local": "tab:brown",
-          "greedy": "tab:olive", "search": "black", "dtac_inexperienced": "tab:pink"}
 STYLE = {"all_local": ":", "greedy": ":", "search": "--"}
+
+
+def colour(name: str) -> str:
+    return "tab:pink" if name == "dtac_inexperienced" else registry.get(name).colour
 
 
 def _plt():
@@ -165,13 +167,13 @@ def fig_performance(pl: Pipeline, preset: str) -> dict:
         agg = aggregate(rows, metric)
         series[metric] = {k: dict(n_ues=v[0].tolist(), mean=v[1].tolist(), band=v[2].tolist())
                           for k, v in agg.items()}
-        for pol in POLICIES:
+        for pol in policies():
             if pol not in agg:
                 continue
             ns, m, b = agg[pol]
-            ax.plot(ns, m, STYLE.get(pol, "-"), marker="o", ms=3, color=COLORS[pol],
-                    label=LABELS[pol])
-            ax.fill_between(ns, m - b, m + b, color=COLORS[pol], alpha=0.15, lw=0)
+            ax.plot(ns, m, STYLE.get(pol, "-"), marker="o", ms=3, color=colour(pol),
+                    label=label(pol))
+            ax.fill_between(ns, m - b, m + b, color=colour(pol), alpha=0.15, lw=0)
         ax.set_xlabel("number of UEs")
         ax.set_title(title)
         if metric != "weighted_reward":
@@ -206,8 +208,8 @@ def fig_performance(pl: Pipeline, preset: str) -> dict:
 
     table = _md_table(["policy", "avg time (s)", "energy/task (J)", "weighted reward",
                        "seeds (min .. max)", "cost / Search's", "offloaded"],
-                      [[LABELS[p], t[p], e[p], mean[p], spread(p), -mean[p] / search_cost,
-                        offl[p]] for p in POLICIES if p in mean])
+                      [[label(p), t[p], e[p], mean[p], spread(p), -mean[p] / search_cost,
+                        offl[p]] for p in policies() if p in mean])
     claims = performance_claims(preset, mean, t, e, series, seed_wr, offl, search_cost,
                                 late_over_mid(pl.run_dir(preset, "happo")))
     body = (f"Means over the x-axis ({', '.join(str(n) for n in series['avg_time']['tac']['n_ues'])}"
@@ -225,8 +227,8 @@ def performance_claims(preset, mean, t, e, series, seed_wr, offl, search_cost,
     distributed = ("happo", "tl", "tl_transformer")
     learned = ("tac", "dtac", "tl", "tl_transformer", "happo")
     gap = abs(mean["dtac"] - mean["tac"]) / abs(mean["tac"])
-    lost = [LABELS[o] for o in distributed + ("random",) if mean["dtac"] <= mean[o]]
-    fmt = lambda d, keys, unit="": ", ".join(f"{LABELS[k]} {d[k]:.3g}{unit}"  # noqa: E731
+    lost = [label(o) for o in distributed + ("random",) if mean["dtac"] <= mean[o]]
+    fmt = lambda d, keys, unit="": ", ".join(f"{label(k)} {d[k]:.3g}{unit}"  # noqa: E731
                                              for k in keys)
     claims = [
         _claim("C1", f"DTAC's weighted reward above HAPPO's, TL's, TL transformer's and "
@@ -260,7 +262,7 @@ def performance_claims(preset, mean, t, e, series, seed_wr, offl, search_cost,
         claims.append(_claim(
             "C5", "only HAPPO's weighted reward degrades unstably with the number of UEs, "
             "the others' linearly (small)", "HAPPO unstable; TL-based linear",
-            "; ".join(f"{LABELS[m]} " + "/".join(f"{v:.3g}" for v in
+            "; ".join(f"{label(m)} " + "/".join(f"{v:.3g}" for v in
                                                    series["weighted_reward"][m]["mean"])
                       for m in learned),
             "linear: falls with every step up in UEs (a rise of at most 25% of the total "
@@ -309,7 +311,7 @@ def performance_claims(preset, mean, t, e, series, seed_wr, offl, search_cost,
         "P2", f"HAPPO better than the best heuristic, no seed worse than Random ({area})",
         "(this project's target)",
         f"HAPPO {mean['happo']:.2f} (seeds {min(seed_wr['happo']):.2f} .. "
-        f"{max(seed_wr['happo']):.2f}), {LABELS[best_heuristic]} {mean[best_heuristic]:.2f}, "
+        f"{max(seed_wr['happo']):.2f}), {label(best_heuristic)} {mean[best_heuristic]:.2f}, "
         f"Random {mean['random']:.2f}",
         "HAPPO's mean > the best heuristic's (all-local, greedy); every seed's > Random's",
         mean["happo"] > mean[best_heuristic] and min(seed_wr["happo"]) > mean["random"]))
@@ -340,14 +342,14 @@ def fig_preferences(pl: Pipeline, preset: str) -> dict:
     fid = PREF_FIG.get(preset, "pref")
     rows = read_csv(pl.evaluate_preset(preset))
     pref = preferences(rows)
-    pols = [p for p in POLICIES if p in pref]
+    pols = [p for p in policies() if p in pref]
     plt = _plt()
     fig, ax = plt.subplots(figsize=(10, 4))
     x = np.arange(len(pols))
     for i, (lab, col) in enumerate((("local", "tab:green"), ("edge", "tab:blue"),
                                     ("cloud", "tab:gray"))):
         ax.bar(x + (i - 1) * 0.27, [pref[p][i] for p in pols], 0.27, label=lab, color=col)
-    ax.set_xticks(x, [LABELS[p] for p in pols], rotation=20)
+    ax.set_xticks(x, [label(p) for p in pols], rotation=20)
     ax.set_ylabel("fraction of tasks")
     ax.set_ylim(0, 1)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -362,7 +364,7 @@ def fig_preferences(pl: Pipeline, preset: str) -> dict:
     claims = [
         _claim("C6", f"DTAC's preference the closest to TAC's of the distributed methods "
                f"({preset})", "DTAC's preference similar to TAC's",
-               ", ".join(f"{LABELS[p]} {dist[p]:.2f}" for p in distributed),
+               ", ".join(f"{label(p)} {dist[p]:.2f}" for p in distributed),
                "smallest L1 distance of the (local, edge, cloud) fractions to TAC's",
                closest == "dtac"),
         _claim("C6", f"DTAC computes locally more often than TAC ({preset})",
@@ -383,7 +385,7 @@ def fig_preferences(pl: Pipeline, preset: str) -> dict:
                              "edge fraction below the local or the cloud fraction",
                              pref["happo"][1] < max(pref["happo"][0], pref["happo"][2])))
     table = _md_table(["policy", "local", "edge", "cloud", "L1 to TAC"],
-                      [[LABELS[p], *map(float, pref[p]), dist[p]] for p in pols])
+                      [[label(p), *map(float, pref[p]), dist[p]] for p in pols])
     return save_section(pl, dict(
         id=fid, title=f"{fid.capitalize()}: offloading preference on {preset!r}", images=[img],
         body="Fractions of tasks per target, averaged over the x-axis UE counts.\n\n" + table,
@@ -402,7 +404,7 @@ def table_kl(pl: Pipeline, presets=KL_PRESETS) -> dict:
              for p in ("tl_transformer", "dtac", "tl")}
         paper = PAPER_KL.get(preset, {})
         for p in ("tl_transformer", "dtac", "tl"):
-            rows.append([f"{KL_AREA.get(preset, preset)} ({preset})", LABELS[p],
+            rows.append([f"{KL_AREA.get(preset, preset)} ({preset})", label(p),
                          paper.get(p, "-"), m[p][0], m[p][1], m[p][2]])
         area = KL_AREA.get(preset, preset)
         claims.append(_claim("C7", f"DTAC closer to TAC than TL transformer ({area}: {preset})",
@@ -416,7 +418,7 @@ def table_kl(pl: Pipeline, presets=KL_PRESETS) -> dict:
             claims.append(_claim(
                 "C7", f"KL magnitudes as in Table III ({area}: {preset})",
                 f"TL transformer {paper['tl_transformer']}, DTAC {paper['dtac']}",
-                ", ".join(f"{LABELS[p]} {ratio[p]:.2g}x the paper's" for p in ratio),
+                ", ".join(f"{label(p)} {ratio[p]:.2g}x the paper's" for p in ratio),
                 "each within a factor of 3 of the paper's value",
                 all(1 / 3 <= r <= 3 for r in ratio.values())))
     header = ["area", "policy", "paper KL", "KL per state", "KL of preferences",
@@ -460,13 +462,11 @@ def late_over_mid(run_dir) -> float:
 
 def training_budgets(pl: Pipeline, preset: str) -> dict[str, dict]:
     """Each learned method's training budget on ``preset`` in the comparison's units
-    (:func:`dtac_jax.algos.common.budget`: episodes, environment rounds, UE-rounds, gradient
+    (:func:`dtac_jax.algos.budget.budget`: episodes, environment rounds, UE-rounds, gradient
     steps)."""
     from dtac_jax.env import make_params
     params = make_params(pl.train_scenario(preset))
-    cfgs = dict(tac=pl.tac_config(), happo=pl.happo_config(),
-                **{m: pl.transfer_config(m) for m in ("dtac", "tl_transformer", "tl")})
-    return {m: c.budget(params) for m, c in cfgs.items()}
+    return {m: pl.config(m).budget(params) for m in learned()}
 
 
 def fig_convergence(pl: Pipeline, preset: str = CONVERGENCE_PRESET) -> dict:
@@ -484,8 +484,8 @@ def fig_convergence(pl: Pipeline, preset: str = CONVERGENCE_PRESET) -> dict:
             ep = np.arange(1, len(mean) + 1)
             per_ep = budgets[m]["ue_rounds"] / budgets[m]["episodes"]
             for ax, x in ((axes[0, col], ep), (axes[1, col], ep * per_ep)):
-                ax.plot(x, mean, color=COLORS[m], label=LABELS[m])
-                ax.fill_between(x, mean - sd, mean + sd, color=COLORS[m], alpha=0.15, lw=0)
+                ax.plot(x, mean, color=colour(m), label=label(m))
+                ax.fill_between(x, mean - sd, mean + sd, color=colour(m), alpha=0.15, lw=0)
             n95[m] = episodes_to_95(run)
             rows += [dict(method=m, episode=int(e), ue_rounds=int(e * per_ep),
                           objective=float(v), std=float(sd_))
@@ -507,7 +507,7 @@ def fig_convergence(pl: Pipeline, preset: str = CONVERGENCE_PRESET) -> dict:
     table = _md_table(["method", "episodes to 95% of final", "UE-rounds to 95%",
                        "episodes trained", "UE-rounds trained", "actor steps", "critic steps",
                        "final objective"],
-                      [[LABELS[m], n95[m][0], f"{ue95[m]:.3g}", n95[m][1],
+                      [[label(m), n95[m][0], f"{ue95[m]:.3g}", n95[m][1],
                         f"{budgets[m]['ue_rounds']:.3g}", budgets[m]["actor_steps"],
                         budgets[m]["critic_steps"], final[m]] for m in n95])
     save_tac = 1 - n95["tac"][0] / max(n95["happo"][0], 1)
@@ -532,11 +532,11 @@ def fig_convergence(pl: Pipeline, preset: str = CONVERGENCE_PRESET) -> dict:
     body = ("Objective per round of every method's deterministic policy after each training "
             "episode's updates, in the real simulator, on the same fixed validation episodes "
             "for every method (`eval_envs` x `eval_rounds` = 32 x 50, drawn once per seed by "
-            "`common.validation_key`); top: against training episodes (the paper's unit), "
+            "`validation.validation_key`); top: against training episodes (the paper's unit), "
             "bottom: against the environment UE-rounds stepped for training. The final "
             "objective is the median of the last 10% of episodes. An episode differs in "
             "content between methods: the table gives each budget in UE-rounds and gradient "
-            "steps (`common.budget`; HAPPO's sequential agent updates count one actor step per "
+            "steps (`budget.budget`; HAPPO's sequential agent updates count one actor step per "
             "agent slot and epoch). Every method delivers its validation-best parameters. "
             "Curves in `data/fig10_" + preset + "_curves.csv`.\n\n" + table)
     return save_section(pl, dict(id="fig10", title=f"Fig. 10: convergence on {preset!r}",
@@ -553,9 +553,9 @@ def fig_generalization(pl: Pipeline) -> dict:
     for pol in ("tac", "dtac", "dtac_inexperienced", "random"):
         ns, m, b = agg[pol]
         ax.plot(ns, m, "--" if pol == "dtac_inexperienced" else "-", marker="o", ms=3,
-                color=COLORS[pol], label=f"{LABELS[pol]} (trained on {dst})" if pol in ("tac", "dtac")
-                else LABELS[pol])
-        ax.fill_between(ns, m - b, m + b, color=COLORS[pol], alpha=0.15, lw=0)
+                color=colour(pol), label=f"{label(pol)} (trained on {dst})" if pol in ("tac", "dtac")
+                else label(pol))
+        ax.fill_between(ns, m - b, m + b, color=colour(pol), alpha=0.15, lw=0)
     ax.set_yscale("symlog", linthresh=10.0)
     ax.set_xlabel("number of UEs")
     ax.set_ylabel("weighted reward")
@@ -599,7 +599,7 @@ def happo_complexity(cfg, params) -> dict:
     import jax.numpy as jnp
 
     from dtac_jax.algos.happo import LOCAL_DIM, ValueNet, make_policy_net
-    from dtac_jax.nets.transformer import param_count, xla_flops
+    from dtac_jax.nets.complexity import param_count, xla_flops
     n = params.n_max
     pol, hdim = make_policy_net(cfg, params.l_channels)
     h0, x0 = jnp.zeros((hdim,)), jnp.zeros((LOCAL_DIM,))
@@ -616,7 +616,8 @@ def happo_complexity(cfg, params) -> dict:
 def table_complexity(pl: Pipeline) -> dict:
     from dtac_jax.algos.happo import HAPPOConfig
     from dtac_jax.env import make_params, make_scenario
-    from dtac_jax.nets.transformer import NetConfig, complexity
+    from dtac_jax.nets.complexity import complexity
+    from dtac_jax.nets.transformer import NetConfig
 
     params = make_params(make_scenario("small"))
     n = params.n_max
@@ -634,14 +635,14 @@ def table_complexity(pl: Pipeline) -> dict:
                 HAPPOConfig(share_param=False),
                 "GRU 128x128, one actor per slot": HAPPOConfig.paper(share_param=False),
                 "MLP 128x128, shared actor (default)": HAPPOConfig(),
-                f"MLP 64x64, shared actor ({pl.profile.name} profile)": pl.happo_config()}
-    happo = {label: happo_complexity(cfg, params) for label, cfg in variants.items()}
-    for label, h in happo.items():
-        paper = "paper's" in label
-        rows.append([f"HAPPO actor, {label}, {n} slots", h["actor_params"],
+                f"MLP 64x64, shared actor ({pl.profile.name} profile)": pl.config("happo")}
+    happo = {name: happo_complexity(cfg, params) for name, cfg in variants.items()}
+    for name, h in happo.items():
+        paper = "paper's" in name
+        rows.append([f"HAPPO actor, {name}, {n} slots", h["actor_params"],
                      h["actor_flops_per_ue"], "799k" if paper else "-",
                      "577.4k" if paper else "-"])
-        rows.append([f"HAPPO critic, {label}", h["critic_params"], h["critic_flops_per_ue"],
+        rows.append([f"HAPPO critic, {name}", h["critic_params"], h["critic_flops_per_ue"],
                      "1436k" if paper else "-", "1038.5k" if paper else "-"])
     header = ["network", "parameters", "FLOPs per UE (XLA cost analysis)", "paper params",
               "paper FLOPs per UE"]

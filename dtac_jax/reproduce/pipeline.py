@@ -28,31 +28,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dtac_jax.algos import common
-from dtac_jax.algos.dtac import TransferConfig, student_model
-from dtac_jax.algos.happo import HAPPOConfig
-from dtac_jax.algos.heuristics import HEURISTICS
-from dtac_jax.algos.search import SearchConfig, make_search_policy
-from dtac_jax.algos.tac import TACConfig, recipe
-from dtac_jax.env import env as E
+from dtac_jax.algos import registry, rollouts
 from dtac_jax.env import SIM_VERSION, make_params, make_scenario
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.evaluate import episode_keys, evaluate_grid
 from dtac_jax.reproduce.profiles import Profile
-from dtac_jax import checkpoint as ckpt
 from dtac_jax import runs
-from dtac_jax.nets.transformer import NetConfig
 from dtac_jax.train import read_metrics
 
-TRANSFERS = {"dtac": dict(loss="critic", student="transformer"),
-             "tl_transformer": dict(loss="mse", student="transformer"),
-             "tl": dict(loss="mse", student="mlp")}
-LEARNED = ("tac", "dtac", "tl_transformer", "tl", "happo")
-REFERENCE = ("random", "all_local", "greedy", "search")
-POLICIES = LEARNED + REFERENCE
-LABELS = {"tac": "TAC", "dtac": "DTAC", "tl_transformer": "TL transformer", "tl": "TL",
-          "happo": "HAPPO", "random": "Random", "all_local": "All local", "greedy": "Greedy",
-          "search": "Search", "dtac_inexperienced": "DTAC (trained on medium)"}
+def learned() -> tuple[str, ...]:
+    """The trained methods the reproduction compares (registry order)."""
+    return registry.names(learned=True, reproduce=True)
+
+
+def policies() -> tuple[str, ...]:
+    """Every policy the reproduction compares: the learned ones, then the references."""
+    return learned() + registry.names(learned=False, reproduce=True)
+
+
+def label(name: str) -> str:
+    return "DTAC (trained on medium)" if name == "dtac_inexperienced" else registry.get(name).label
+
+
 METRICS = ("avg_time", "energy_per_task", "weighted_reward", "frac_local", "frac_edge",
            "frac_cloud", "cache_hit_rate", "reward_std_err")
 GENERALIZATION = ("medium", "large")   # Fig. 11: trained on, evaluated on
@@ -66,6 +63,7 @@ class Family:
     stacked: object          # pytree with a leading seed axis, or None (no parameters)
     make: Callable
     seeds: int
+    actor: Callable | None = None   # act(params_i, obs) -> ActionDist, for actor networks
 
 
 class Pipeline:
@@ -127,83 +125,58 @@ class Pipeline:
         over = {} if self.profile.train_rounds is None else {"rounds": self.profile.train_rounds}
         return make_scenario(preset, **over)
 
-    def tac_config(self) -> TACConfig:
-        return recipe(self.profile.tac_recipe, episodes=self.profile.tac_episodes,
-                      **self.profile.tac_overrides)
-
-    def transfer_config(self, method: str) -> TransferConfig:
-        return TransferConfig(episodes=self.profile.transfer_episodes, **TRANSFERS[method],
-                              **self.profile.transfer_overrides)
-
-    def happo_config(self) -> HAPPOConfig:
-        kw = dict(episodes=self.profile.happo_episodes, **self.profile.happo_overrides)
-        return getattr(HAPPOConfig, self.profile.happo_factory)(**kw)
+    def config(self, method: str):
+        """The training config of ``method``: the profile's config of its kind (``tac``,
+        ``transfer``, ``happo``) with the registry entry's fixed fields, else the entry's
+        ``quick()``."""
+        algo = registry.get(method)
+        base = getattr(self.profile, algo.kind, None)
+        return base.replace(**algo.fixed) if base is not None else algo.quick()
 
     def run_dir(self, preset: str, method: str) -> Path:
         return self.root / "runs" / preset / method
 
     # ------------------------------------------------------------------ training
     def train(self, preset: str, method: str) -> dict:
-        """Train ``method`` on ``preset`` (TAC first when a transfer needs it)."""
-        if method in TRANSFERS:
-            self.train(preset, "tac")
+        """Train ``method`` on ``preset`` (first the runs it starts from)."""
+        algo = registry.get(method)
+        for dep in algo.needs:
+            self.train(preset, dep)
         p = self.profile
         run = self.run_dir(preset, method)
-        scn = self.train_scenario(preset)
-        if method == "tac":
-            cfg = self.tac_config()
-        elif method == "happo":
-            cfg = self.happo_config()
-        else:
-            cfg = self.transfer_config(method)
+        cfg = self.config(method)
         config = dict(preset=preset, method=method, seeds=p.seeds, config=cfg.to_dict())
-        if method in TRANSFERS:
-            config["tac"] = self.stamp(f"train:{preset}:tac")
+        for dep in algo.needs:
+            config[dep] = self.stamp(f"train:{preset}:{dep}")
 
         def go(fresh):
             if fresh and run.exists():
                 shutil.rmtree(run)
-            kw = dict(chunk=p.chunk, resume=True, progress=self.progress)
-            self.log(f"    training {LABELS[method]} on {preset}: {cfg.episodes} episodes x "
+            self.log(f"    training {algo.label} on {preset}: {cfg.episodes} episodes x "
                      f"{p.seeds} seed(s) -> {run}")
-            if method == "tac":
-                runs.train_tac(scn, cfg, run, seeds=p.seeds, **kw)
-            elif method == "happo":
-                runs.train_happo(scn, cfg, run, seeds=p.seeds, **kw)
-            else:
-                runs.train_transfer(self.run_dir(preset, "tac"), cfg, run, **kw)
+            runs.train(method, self.train_scenario(preset), cfg, run,
+                       deps={d: self.run_dir(preset, d) for d in algo.needs}, seeds=p.seeds,
+                       chunk=p.chunk, resume=True, progress=self.progress)
             return dict(run=str(run), episodes=cfg.episodes)
 
         return self.stage(f"train:{preset}:{method}", config, go)
 
-    def train_all(self, preset: str, methods=LEARNED):
-        for m in methods:
+    def train_all(self, preset: str, methods=None):
+        for m in learned() if methods is None else methods:
             self.train(preset, m)
 
     # ------------------------------------------------------------------ policies
     def family(self, preset: str, method: str) -> Family:
         """A trained (or reference) policy family of ``preset``."""
-        p = self.profile
-        if method == "search":
-            pol = make_search_policy(SearchConfig(candidates=p.search_candidates,
-                                                  iterations=p.search_iterations))
+        algo = registry.get(method)
+        if not algo.learned:
+            pol = algo.policy(None, getattr(self.profile, algo.kind, None), None, {})
             return Family(method, None, lambda _: pol, 1)
-        if method in HEURISTICS:
-            return Family(method, None, lambda _: HEURISTICS[method], 1)
-        _, _, stacked, make = runs.load_family(self.run_dir(preset, method))
-        seeds = int(jax.tree_util.tree_leaves(stacked)[0].shape[0])
-        return Family(method, stacked, make, seeds)
-
-    def probs_fn(self, preset: str, method: str):
-        """``p_x(params_i, obs)`` of a transformer/MLP actor (Table III); its parameters are
-        the ``stacked`` of :meth:`family`."""
-        conf = ckpt.read_config(self.run_dir(preset, method))
-        if method == "tac":
-            act = common.actor_fn(TACConfig.from_dict(conf["tac"]).net, "full")
-        else:
-            cfg = TransferConfig.from_dict(conf["transfer"])
-            _, act = student_model(cfg, NetConfig(**conf["net"]))
-        return lambda prm, obs: act(prm, obs)[0]
+        trained = runs.load(self.run_dir(preset, method))
+        stacked, make = runs.family(trained)
+        actor = (None if algo.actor is None
+                 else algo.actor(trained.config, trained.deps))
+        return Family(method, stacked, make, trained.seeds, actor)
 
     # ------------------------------------------------------------------ evaluation
     def eval_key(self):
@@ -223,17 +196,17 @@ class Pipeline:
         out = self.root / "data" / f"eval_{preset}.csv"
         config = dict(preset=preset, counts=list(counts), episodes=p.eval_episodes,
                       rounds=p.eval_rounds, search=[p.search_candidates, p.search_iterations],
-                      trained={m: self.stamp(f"train:{preset}:{m}") for m in LEARNED})
+                      trained={m: self.stamp(f"train:{preset}:{m}") for m in learned()})
 
         def go(_):
             params = make_params(self.scenario(preset))
             rows = []
-            for i, m in enumerate(POLICIES, 1):
+            for i, m in enumerate(policies(), 1):
                 t = time.time()
                 res = self.evaluate_family(self.family(preset, m), params, counts)
                 rows += _rows(preset, m, preset, counts, params.n_edges, res)
                 mean = np.mean([r.weighted_reward for r in res[0]])
-                self.log(f"    [{i}/{len(POLICIES)}] {LABELS[m]:<15} weighted reward "
+                self.log(f"    [{i}/{len(policies())}] {label(m):<15} weighted reward "
                          f"{mean:10.3f} (mean over {len(counts)} UE counts, "
                          f"{time.time() - t:.0f} s)")
             write_csv(out, rows)
@@ -283,7 +256,8 @@ class Pipeline:
         """Table III: KL divergence of the students' offloading distributions from TAC's, on
         the states TAC visits in the evaluation episodes (mean over real UEs and rounds), and
         between the aggregate offloading preferences."""
-        students = ("dtac", "tl_transformer", "tl")
+        students = tuple(m for m in learned() if "tac" in registry.get(m).needs
+                         and registry.get(m).actor is not None)   # the transfers
         for m in ("tac",) + students:
             self.train(preset, m)
         p = self.profile
@@ -297,13 +271,14 @@ class Pipeline:
             keys = episode_keys(self.eval_key(), p.eval_episodes)
             tac_fam = self.family(preset, "tac")
             tac_params = tac_fam.stacked
-            tac_px = self.probs_fn(preset, "tac")
+            tac_px = lambda prm, ob: tac_fam.actor(prm, ob).p_x  # noqa: E731
             obs = jax.jit(jax.vmap(lambda prm: jax.vmap(
                 lambda k: visited_obs(tac_fam.make(prm), params, k, params.rounds))(keys)))(
                 tac_params)                                           # [S, E, R, ...]
             rows = []
             for m in students:
-                stacked, px = self.family(preset, m).stacked, self.probs_fn(preset, m)
+                fam = self.family(preset, m)
+                stacked, px = fam.stacked, lambda prm, ob, f=fam: f.actor(prm, ob).p_x
 
                 def kl_one(tp, sp, o):
                     pt = jax.vmap(jax.vmap(lambda ob: tac_px(tp, ob)))(o)
@@ -323,17 +298,12 @@ class Pipeline:
 
 # ---------------------------------------------------------------------- helpers
 def visited_obs(policy, params: EnvParams, keys, rounds: int):
-    """The joint observations a (deterministic) policy visits in one evaluation episode."""
-    obs, state = E.reset(keys[0], params)
-
-    def body(carry, t):
-        obs, state = carry
-        action = policy(jax.random.fold_in(keys[2], t), obs, state, params)
-        obs2, state2, _, _, _ = E.step(jax.random.fold_in(keys[1], t), state, action, params)
-        return (obs2, state2), obs
-
-    _, seq = jax.lax.scan(body, (obs, state), jnp.arange(rounds))
-    return seq
+    """The joint observations a (deterministic) policy visits in one evaluation episode (the
+    keys of :func:`dtac_jax.evaluate.episode_keys`)."""
+    return rollouts.episode(
+        policy, params, keys[0],
+        lambda t: (jax.random.fold_in(keys[1], t), jax.random.fold_in(keys[2], t)), rounds,
+        lambda obs, action, state, info: obs)
 
 
 def kl_stats(p_teacher, p_student, mask, eps: float = 1e-8) -> dict:

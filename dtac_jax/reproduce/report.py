@@ -128,8 +128,8 @@ def settings_table(pl: Pipeline, preset: str = "large") -> list[str]:
     the comparison's units."""
     prof = pl.profile
     budgets = F.training_budgets(pl, preset)
-    tac, happo = pl.tac_config(), pl.happo_config()
-    tr = {m: pl.transfer_config(m) for m in ("dtac", "tl_transformer", "tl")}
+    tac, happo = pl.config("tac"), pl.config("happo")
+    tr = {m: pl.config(m) for m in ("dtac", "tl_transformer", "tl")}
     rounds = pl.train_scenario(preset).rounds
     desc = {"tac": f"recipe `{prof.tac_recipe}`: {tac.estimator} estimator, lr actor "
                    f"{tac.lr_actor:g} / critic {tac.lr_critic:g}, {tac.collect.envs} envs x "
@@ -149,7 +149,7 @@ def settings_table(pl: Pipeline, preset: str = "large") -> list[str]:
              "|---|---|---:|---:|---:|---:|"]
     for m in ("tac", "dtac", "tl_transformer", "tl", "happo"):
         b = budgets[m]
-        lines.append(f"| {F.LABELS[m]} | {desc[m]} | {b['episodes']} | {b['ue_rounds']:.3g} | "
+        lines.append(f"| {F.label(m)} | {desc[m]} | {b['episodes']} | {b['ue_rounds']:.3g} | "
                      f"{b['actor_steps']} | {b['critic_steps']} |")
     return lines + [""]
 

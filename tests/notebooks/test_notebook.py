@@ -17,7 +17,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 kernelspec = pytest.importorskip("ipykernel.kernelspec")
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "quickstart.ipynb"
 ROW = re.compile(r"^\|\s*([^|]+?)\s*\|\s*([-0-9.e+]+)\s*\|\s*([-0-9.e+]+)\s*\|"
                  r"\s*([-0-9.e+]+)\s*±\s*([0-9.e+]+)\s*\|")
 

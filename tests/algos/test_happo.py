@@ -216,9 +216,9 @@ def test_tiny_happo_runs_improve_and_deliver_the_validation_best(tmp_path):
     assert reward[-15:].mean() > reward[:5].mean() + 0.05, reward
     # the delivered actors score the lowest objective seen on the validation episodes
     np.testing.assert_allclose(float(state.best_score[0]), objective.min(), rtol=1e-5)
-    from dtac_jax.algos.common import policy_validation_objective
+    from dtac_jax.algos.validation import validation_objective
     best = jax.tree_util.tree_map(lambda v: v[0], state.best_actors)
-    again = policy_validation_objective(H.happo_policy(best, params, cfg),
+    again = validation_objective(H.happo_policy(best, params, cfg),
                                         state.eval_key[0], params, cfg.eval_envs,
                                         cfg.eval_rounds)
     np.testing.assert_allclose(float(again), objective.min(), rtol=1e-4)

@@ -49,7 +49,7 @@ def test_aggregate_bands():
 
 
 def test_evaluate_grid_equals_evaluate_per_count():
-    from dtac_jax.algos import common
+    from dtac_jax.algos.policy import actor_fn, greedy
     from dtac_jax.algos.heuristics import greedy_policy
     from dtac_jax.env import make_params, make_scenario
     from dtac_jax.evaluate import evaluate, evaluate_grid
@@ -67,7 +67,7 @@ def test_evaluate_grid_equals_evaluate_per_count():
     net = NetConfig()
     actors = [init_actor_critic(jax.random.PRNGKey(i), net)["actor"] for i in (1, 2)]
     stacked = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *actors)
-    make = lambda prm: common.learned_policy(prm, net, "full")  # noqa: E731
+    make = lambda prm: greedy(actor_fn(net, "full"), prm)  # noqa: E731
     grid = evaluate_grid(make, stacked, params, key, episodes=2, counts=[2, 5])
     assert len(grid) == 2 and len(grid[0]) == 2
     want = evaluate(make(actors[1]), params, key, episodes=2, n_per_edge=5)
@@ -126,10 +126,10 @@ def test_pipeline_end_to_end_tiny(tmp_path, monkeypatch):
     # the plotted series are the policies evaluated, on the profile's x-axis
     series = json.loads((root / "data" / "fig5_small_series.json").read_text())
     for metric in ("avg_time", "energy_per_task", "weighted_reward"):
-        assert set(series[metric]) == set(P.POLICIES)
+        assert set(series[metric]) == set(P.policies())
         assert series[metric]["dtac"]["n_ues"] == [2 * 5, 6 * 5]
     rows = list(csv.DictReader(open(root / "data" / "eval_small.csv")))
-    assert len(rows) == len(P.POLICIES) * 2
+    assert len(rows) == len(P.policies()) * 2
     with open(root / "data" / "fig10_small_curves.csv") as f:
         methods = {r["method"] for r in csv.DictReader(f)}
     assert methods == {"tac", "happo", "dtac", "tl_transformer", "tl"}

@@ -211,11 +211,5 @@ def test_lru_cache_under_heavy_reuse_matches_reference_order(ue_min, ue_max):
 def test_benchmark_numpy_reference_matches_the_jax_env():
     """The NumPy env that ``experiments/bench_sim.py`` races against computes the same costs,
     observations and LRU updates (so the speed ratio compares like with like)."""
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-    try:
-        from numpy_env import check_against_jax
-    finally:
-        sys.path.pop(0)
+    from experiments.numpy_env import check_against_jax
     assert check_against_jax(make_scenario("small", cache_capacity=80e6), n_states=9, seed=1) == 9

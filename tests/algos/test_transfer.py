@@ -5,7 +5,9 @@ import numpy as np
 import optax
 import pytest
 
-from dtac_jax.algos import common
+from dtac_jax.algos import losses, replay, rollouts, validation
+
+from dtac_jax.algos.policy import actor_fn, greedy
 from dtac_jax.algos.dtac import TransferConfig
 from dtac_jax.env.env import Obs
 from dtac_jax.nets.mlp import MLPActor
@@ -28,11 +30,11 @@ def _fit(student, teacher, act, teacher_act, steps=400, lr=3e-3):
     opt = optax.adam(lr)
     o = opt.init(student)
     batch = _batch(0)
-    loss = jax.jit(lambda p: common.imitation_loss(p, teacher, batch, act, teacher_act))
+    loss = jax.jit(lambda p: losses.imitation_loss(p, teacher, batch, act, teacher_act))
 
     @jax.jit
     def step(p, o):
-        g = jax.grad(lambda q: common.imitation_loss(q, teacher, batch, act, teacher_act))(p)
+        g = jax.grad(lambda q: losses.imitation_loss(q, teacher, batch, act, teacher_act))(p)
         u, o = opt.update(g, o)
         return optax.apply_updates(p, u), o
 
@@ -45,7 +47,7 @@ def _fit(student, teacher, act, teacher_act, steps=400, lr=3e-3):
 @pytest.mark.parametrize("kind", ["transformer", "mlp"])
 def test_mse_falls_to_near_zero_for_a_representable_teacher(kind):
     if kind == "transformer":
-        act = common.actor_fn(NET, "identity")
+        act = actor_fn(NET, "identity")
         teacher = init_actor_critic(jax.random.PRNGKey(1), NET)["actor"]
         student = init_actor_critic(jax.random.PRNGKey(2), NET)["actor"]
     else:
@@ -91,23 +93,23 @@ def test_transfer_config_validates():
 def test_transfer_scores_the_starting_student_before_fine_tuning():
     """The DTAC student starts as the TAC actor under identity attention; init scores it on the
     validation set, so the best student delivered is never worse there than the start."""
-    from dtac_jax.algos.common import CollectConfig
+    from dtac_jax.algos.replay import CollectConfig
     from dtac_jax.algos.dtac import final_student, make_transfer
     from dtac_jax.env import make_params, make_scenario
     params = make_params(make_scenario("small", rounds=3))
     cfg = TransferConfig(episodes=2, updates=1, batch_size=8, eval_envs=3, eval_rounds=2,
                          collect=CollectConfig(envs=2, rounds=2))
     nets = init_actor_critic(jax.random.PRNGKey(4), NET)
-    buf = common.make_buffer(64, cfg.batch_size)
-    item = common.collect(jax.random.PRNGKey(0), common.actor_fn(NET, "full"), nets["actor"],
-                          *common.init_envs(jax.random.PRNGKey(1), params, 1), 0.0, params,
+    buf = replay.make_buffer(64, cfg.batch_size)
+    item = replay.collect(jax.random.PRNGKey(0), actor_fn(NET, "full"), nets["actor"],
+                          *rollouts.init_envs(jax.random.PRNGKey(1), params, 1), 0.0, params,
                           CollectConfig(envs=1, rounds=1), NET.a_min)[0]
     init, episode = make_transfer(params, cfg, NET, cost_scale=1.0, buffer_size=64)
     ts = init(jax.random.PRNGKey(2), nets["actor"], nets["critic"],
               buf.init(jax.tree_util.tree_map(lambda v: v[0], item)))
-    start = float(common.validation_objective(common.actor_fn(NET, "identity"), nets["actor"],
-                                              ts.eval_key, params, cfg.eval_envs,
-                                              cfg.eval_rounds))
+    student = greedy(actor_fn(NET, "identity"), nets["actor"])
+    start = float(validation.validation_objective(student, ts.eval_key, params, cfg.eval_envs,
+                                                  cfg.eval_rounds))
     assert np.isfinite(start) and float(ts.best_score) == pytest.approx(start, rel=1e-6)
     ts, m = episode(ts)
     assert float(ts.best_score) == pytest.approx(min(start, float(m["objective"])), rel=1e-6)

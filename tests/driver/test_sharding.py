@@ -21,8 +21,8 @@ CHILD = textwrap.dedent(r'''
     jax.config.update("jax_compilation_cache_dir", os.environ["DTAC_TEST_CACHE"])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     from dtac_jax import parallel
-    from dtac_jax.algos import common
-    from dtac_jax.algos.common import CollectConfig
+    from dtac_jax.algos.policy import actor_fn, greedy
+    from dtac_jax.algos.replay import CollectConfig
     from dtac_jax.algos.tac import TACConfig
     from dtac_jax.env import make_params, make_scenario
     from dtac_jax.evaluate import evaluate, evaluate_stacked
@@ -56,9 +56,9 @@ CHILD = textwrap.dedent(r'''
             train_tac(scn, cfg, f"{out}/c", seeds=3, chunk=2, progress=False)
         except ValueError as err:
             info["error"] = str(err)
-    policy = common.learned_policy(seed_slice(state.best_actor, 1), cfg.net, "full")
+    policy = greedy(actor_fn(cfg.net, "full"), seed_slice(state.best_actor, 1))
     r = evaluate(policy, params, jax.random.PRNGKey(5), episodes=6, rounds=3)
-    rs = evaluate_stacked(lambda a: common.learned_policy(a, cfg.net, "full"),
+    rs = evaluate_stacked(lambda a: greedy(actor_fn(cfg.net, "full"), a),
                           state.best_actor, params, jax.random.PRNGKey(5), episodes=6, rounds=3)
     info["eval"] = r.as_dict()
     info["eval_stacked"] = [x.as_dict() for x in rs]
@@ -165,7 +165,7 @@ def test_training_compiles_once_per_chunk_length(tmp_path):
     nothing. Counted with jax.monitoring's compilation events."""
     from jax import monitoring
 
-    from dtac_jax.algos.common import CollectConfig
+    from dtac_jax.algos.replay import CollectConfig
     from dtac_jax.algos.tac import TACConfig, make_tac
     from dtac_jax.env import make_params, make_scenario
     from dtac_jax.train import run_training
@@ -218,7 +218,7 @@ def test_two_processes_match_one_process(tmp_path):
     results equal one process's on one device."""
     here = os.path.dirname(os.path.abspath(__file__))
     child = os.path.join(here, "multiprocess_child.py")
-    base = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=os.path.dirname(here))
+    base = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=os.path.dirname(os.path.dirname(here)))
     single = tmp_path / "single.json"
     env1 = dict(base, XLA_FLAGS="--xla_force_host_platform_device_count=1")
     subprocess.run([sys.executable, child, str(single), "-", "1", "0"], env=env1, check=True,

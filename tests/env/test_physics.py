@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import random_case
+from cases import random_case
 from dtac_jax.env import physics
 from dtac_jax.env.physics import round_costs
 from reference_numpy import lower_bounds_ref, round_costs_ref

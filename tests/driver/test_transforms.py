@@ -1,9 +1,6 @@
 """Functional transforms on the simulator, as a user would apply them: ``jax.grad`` of a
 round's objective with respect to the continuous actions, and ``vmap`` over an ``EnvParams``
-field in one compiled program; plus the command line's one-line errors and ``--version``."""
-import subprocess
-import sys
-
+field in one compiled program."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -70,15 +67,3 @@ def test_vmap_over_bandwidth_sweeps_in_one_program_and_matches_separate_runs():
         np.testing.assert_allclose(float(swept[i]), float(single(w)), rtol=1e-5)
     # offloading everything: more bandwidth per channel, shorter rounds
     assert np.all(np.diff(np.asarray(swept)) < 0), swept
-
-
-def test_cli_version_and_one_line_argument_errors():
-    out = subprocess.run([sys.executable, "-m", "dtac_jax.cli", "--version"],
-                         capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.startswith("dtac-jax ")
-    for argv in (["evaluate", "--preset", "huge"], ["train-tac", "--episodes", "many"],
-                 ["sweep", "--preset", "tiny"], ["no-such-command"]):
-        out = subprocess.run([sys.executable, "-m", "dtac_jax.cli", *argv],
-                             capture_output=True, text=True)
-        err = out.stderr.strip().splitlines()
-        assert out.returncode == 2 and len(err) == 1 and "error:" in err[0], (argv, out.stderr)

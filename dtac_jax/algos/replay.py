@@ -1,0 +1,154 @@
+"""Experience for the critic-based learners (TAC's ``critic`` estimator, DTAC, TL): exploration
+around the deterministic actor (paper Algorithm 1 lines 2-5: argmax of the action probabilities
+plus Gaussian noise), the flashbax replay buffer of joint rounds, and the counterfactual round
+objectives behind difference rewards.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import flashbax as fbx
+import jax
+import jax.numpy as jnp
+
+from dtac_jax.nets.distributions import ActionDist
+from dtac_jax.algos.rollouts import rollout
+from dtac_jax.env import env as E
+from dtac_jax.env import rng
+from dtac_jax.env.env import Action
+from dtac_jax.env.scenarios import EnvParams
+
+@dataclasses.dataclass(frozen=True)
+class CollectConfig:
+    envs: int = 32            # parallel episodes stepped together
+    rounds: int = 10          # rounds collected per env per training episode
+    noise_var: float = 0.05   # initial variance v of the Gaussian exploration noise
+    noise_decay: float = 0.98  # v <- v * eps every training episode (Algorithm 1 line 12)
+    explore: str = "prob_noise"  # how targets and channels explore (EXPLORE)
+    floor: float = 0.0        # when sampling (PPO; explore="sample"): p mixed with the uniform
+
+    def __post_init__(self):
+        for f in ("envs", "rounds"):
+            if getattr(self, f) < 1:
+                raise ValueError(f"{f} must be >= 1, got {getattr(self, f)}")
+        if self.noise_var < 0 or not (0 < self.noise_decay <= 1):
+            raise ValueError("noise_var must be >= 0 and noise_decay in (0, 1]")
+        if self.explore not in EXPLORE:
+            raise ValueError(f"unknown exploration scheme {self.explore!r} (known: "
+                             f"{', '.join(EXPLORE)})")
+        if not 0 <= self.floor < 1:
+            raise ValueError(f"floor must be in [0, 1), got {self.floor}")
+
+
+# "prob_noise": argmax of the probabilities plus N(0, v) (the paper); "sample": targets and
+# channels drawn from the (floored) probabilities
+EXPLORE = ("prob_noise", "sample")
+
+
+def make_buffer(buffer_size: int, batch_size: int):
+    """On-device replay of joint rounds (flashbax item buffer)."""
+    return fbx.make_item_buffer(max_length=buffer_size, min_length=batch_size,
+                                sample_batch_size=batch_size, add_batches=True)
+
+
+def example_item(params: EnvParams, n_channels: int):
+    n = params.n_max
+    f = params.s_in.dtype
+    return dict(s=jnp.zeros((n, E.OBS_DIM), f), edge=jnp.zeros((n,), jnp.int32),
+                mask=jnp.zeros((n,), bool), p_x=jnp.zeros((n, 3), f),
+                p_l=jnp.zeros((n, n_channels), f), a=jnp.zeros((n,), f), b=jnp.zeros((n,), f),
+                cost=jnp.zeros((n, 2), f))
+
+
+def flatten_rounds(items):
+    """``[rounds, envs, ...] -> [rounds * envs, ...]`` for every leaf."""
+    return jax.tree_util.tree_map(lambda v: v.reshape((-1,) + v.shape[2:]), items)
+
+
+def critic_item(items):
+    """The replay-buffer item (:func:`example_item`) of rollout items."""
+    return {k: items[k] for k in ("s", "edge", "mask", "p_x", "p_l", "a", "b", "cost")}
+
+
+def noisy_behaviour(act: Callable, actor_params, noise_var, a_min: float,
+                    critic_input: str = "probs", explore: str = "prob_noise",
+                    floor: float = 0.0) -> Callable:
+    """Paper Algorithm 1 line 4: ``argmax`` of the probabilities plus ``N(0, v)`` noise; ``a``,
+    ``b`` perturbed by the same noise and clipped to ``[a_min, 1]``. With ``explore="sample"``
+    targets and channels are drawn from the probabilities mixed with the uniform by ``floor``
+    instead (the executed one-hots then replace the noisy probabilities for argmax).
+
+    The stored critic input is the noisy probabilities (``critic_input="probs"``, the paper) or
+    the executed one-hot target and channel (``"executed"``), with the executed ``a``, ``b``.
+    """
+    std = jnp.sqrt(noise_var)
+
+    def behave(key, obs, env_state):
+        p_x, p_l, a, b = jax.vmap(act, in_axes=(None, 0))(actor_params, obs)
+        kx, kl, ka, kb = rng.split(key, 4)
+        if explore == "sample":
+            mix = lambda p: (1.0 - floor) * p + floor / p.shape[-1]  # noqa: E731
+            draw = lambda k, p: jax.nn.one_hot(  # noqa: E731
+                jax.random.categorical(k, jnp.log(mix(p) + 1e-12)), p.shape[-1], dtype=p.dtype)
+            p_x, p_l = draw(kx, p_x), draw(kl, p_l)
+        else:
+            p_x = p_x + std * jax.random.normal(kx, p_x.shape, p_x.dtype)
+            p_l = p_l + std * jax.random.normal(kl, p_l.shape, p_l.dtype)
+        a = jnp.clip(a + std * jax.random.normal(ka, a.shape, a.dtype), a_min, 1.0)
+        b = jnp.clip(b + std * jax.random.normal(kb, b.shape, b.dtype), a_min, 1.0)
+        action = ActionDist(p_x, p_l, a, b).mode()
+        if critic_input == "executed":
+            p_x = jax.nn.one_hot(action.x, p_x.shape[-1], dtype=p_x.dtype)
+            p_l = jax.nn.one_hot(action.channel, p_l.shape[-1], dtype=p_l.dtype)
+        return action, dict(p_x=p_x, p_l=p_l, a=a, b=b)
+
+    return behave
+
+
+def collect(key, act: Callable, actor_params, obs, env_state, noise_var, params: EnvParams,
+            cfg: CollectConfig, a_min: float, critic_input: str = "probs"):
+    """Step ``cfg.envs`` episodes for ``cfg.rounds`` rounds with noisy argmax actions.
+
+    Returns ``(items [rounds*envs, ...], objective [rounds, envs], obs, env_state)``.
+    """
+    behave = noisy_behaviour(act, actor_params, noise_var, a_min, critic_input, cfg.explore,
+                             cfg.floor)
+    items, obs, env_state = rollout(key, behave, obs, env_state, params, cfg.envs, cfg.rounds)
+    return flatten_rounds(critic_item(items)), items["objective"], obs, env_state
+
+
+def counterfactual_objectives(env_state, action: Action, ab_mean, params: EnvParams):
+    """Round objectives with one UE's decision replaced, holding everyone else's (one env).
+
+    Returns ``(obj, obj_x [N, 3], obj_l [N, L], obj_m [N])``: the objective of ``action``; with
+    UE ``n``'s target set to each of the three; with its channel set to each of the ``L``; with
+    its ``a``, ``b`` set to ``ab_mean`` (``[N]`` each). Evaluated by the simulator's own
+    ``round_costs`` on the same state (difference rewards: Wolpert and Tumer 2002; Castellini
+    et al. 2021), ``N (4 + L)`` evaluations in one vmap.
+    """
+    from dtac_jax.env import physics
+    n = action.x.shape[0]
+    kw = E.physics_kwargs(env_state, params)
+
+    def obj(x, channel, a, b):
+        _, e_ue, t_round = physics.round_costs(x=x, channel=channel, a=a, b=b,
+                                               edge_block=params.ue_max, **kw)
+        return physics.objective(t_round, e_ue, params.w_time, params.w_energy)
+
+    eye = jnp.eye(n, dtype=bool)
+
+    def replaced(values, field):  # [n, n]: row i has UE i's field set to values[i]
+        return jnp.where(eye, values[:, None], field[None, :])
+
+    base = obj(action.x, action.channel, action.a, action.b)
+    per_target = jax.vmap(lambda k: jax.vmap(obj, in_axes=(0, None, None, None))(
+        replaced(jnp.full((n,), k, action.x.dtype), action.x), action.channel, action.a,
+        action.b))(jnp.arange(3, dtype=action.x.dtype)).T
+    n_ch = params.l_channels
+    per_channel = jax.vmap(lambda k: jax.vmap(obj, in_axes=(None, 0, None, None))(
+        action.x, replaced(jnp.full((n,), k, action.channel.dtype), action.channel),
+        action.a, action.b))(jnp.arange(n_ch, dtype=action.channel.dtype)).T
+    at_mean = jax.vmap(obj, in_axes=(None, None, 0, 0))(
+        action.x, action.channel, replaced(ab_mean[0], action.a), replaced(ab_mean[1], action.b))
+    return base, per_target, per_channel, at_mean
