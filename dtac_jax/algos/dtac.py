@@ -22,6 +22,7 @@ import optax
 from flax import struct
 
 from dtac_jax.algos import common
+from dtac_jax.config import Config
 from dtac_jax.env import rng
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.mlp import MLPActor
@@ -32,7 +33,9 @@ STUDENTS = ("transformer", "mlp")
 
 
 @dataclasses.dataclass(frozen=True)
-class TransferConfig:
+class TransferConfig(Config):
+    """The transfer's settings: DTAC (``loss="critic"``) or a TL baseline (``loss="mse"``)."""
+
     episodes: int = 100
     updates: int = 20
     batch_size: int = 64
@@ -71,16 +74,6 @@ class TransferConfig:
     def name(self) -> str:
         return {("critic", "transformer"): "dtac", ("mse", "transformer"): "tl_transformer",
                 ("mse", "mlp"): "tl", ("critic", "mlp"): "mlp_critic"}[(self.loss, self.student)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TransferConfig":
-        d = dict(d)
-        d["collect"] = common.CollectConfig(**d.get("collect", {}))
-        d["mlp_hidden"] = tuple(d.get("mlp_hidden", (64, 64)))
-        return cls(**d)
 
 
 @struct.dataclass

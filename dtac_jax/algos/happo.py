@@ -54,6 +54,7 @@ from flax import struct
 
 from dtac_jax.algos import common
 from dtac_jax.algos.heuristics import RecurrentPolicy
+from dtac_jax.config import Config
 from dtac_jax.env import rng
 from dtac_jax.env.env import Action, Obs
 from dtac_jax.env.scenarios import EnvParams
@@ -64,7 +65,7 @@ POLICIES = ("mlp", "gru")
 
 
 @dataclasses.dataclass(frozen=True)
-class HAPPOConfig:
+class HAPPOConfig(Config):
     """Defaults are HARL's ``happo.yaml`` except where a comment says otherwise; ``quick()``
     is the CPU budget of ``dtac reproduce --profile quick``."""
 
@@ -130,17 +131,6 @@ class HAPPOConfig:
         return common.budget(self.episodes, self.episodes * self.envs * self.rollout, params,
                              actor_steps=self.episodes * params.n_max * self.epochs,
                              critic_steps=self.episodes * self.critic_epochs)
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        d = dict(d)
-        for f in ("hidden", "ab_init"):
-            if f in d:
-                d[f] = tuple(d[f])
-        return cls(**d)
 
 
 # --------------------------------------------------------------------------- networks

@@ -35,6 +35,7 @@ import optax
 from flax import struct
 
 from dtac_jax.algos import common
+from dtac_jax.config import Config
 from dtac_jax.env import rng
 from dtac_jax.env.env import Obs
 from dtac_jax.env.scenarios import EnvParams
@@ -50,7 +51,7 @@ CREDITS = ("team", "difference")
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig:
+class PPOConfig(Config):
     """The stochastic-policy estimator's settings (``TACConfig.estimator = "ppo"``)."""
 
     epochs: int = 2
@@ -78,12 +79,15 @@ class PPOConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class TACConfig:
+class TACConfig(Config):
     """Training hyper-parameters; :func:`recipe` gives the named configurations.
 
     The defaults are the PPO estimator's. ``updates`` x ``batch_size`` are the per-episode
-    critic steps (with ``estimator="critic"``, critic-then-actor steps).
+    critic steps (with ``estimator="critic"``, critic-then-actor steps). A dict without
+    ``estimator`` or ``critic_input`` is the paper's estimator's (``_legacy_defaults``).
     """
+
+    _legacy_defaults = {"estimator": "critic", "critic_input": "probs"}
 
     episodes: int = 60
     estimator: str = "ppo"
@@ -142,28 +146,6 @@ class TACConfig:
     def paper_defaults(**kw) -> "TACConfig":
         """The paper's recipe (:func:`recipe` ``"paper"``)."""
         return recipe("paper", **kw)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def replace(self, **kw) -> "TACConfig":
-        """A copy with fields replaced; ``collect``, ``ppo`` and ``net`` also take a dict of
-        their own fields (merged into the current ones)."""
-        for f in ("collect", "ppo", "net"):
-            if isinstance(kw.get(f), dict):
-                kw[f] = dataclasses.replace(getattr(self, f), **kw[f])
-        return dataclasses.replace(self, **kw)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TACConfig":
-        d = dict(d)
-        # configurations written before the estimator choice existed are the critic estimator's
-        d.setdefault("estimator", "critic")
-        d.setdefault("critic_input", "probs")
-        d["collect"] = common.CollectConfig(**d.get("collect", {}))
-        d["ppo"] = PPOConfig(**d.get("ppo", {}))
-        d["net"] = NetConfig(**d.get("net", {}))
-        return cls(**d)
 
 
 def recipe(name: str, **kw) -> TACConfig:

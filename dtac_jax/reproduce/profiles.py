@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from dtac_jax.config import Config
+
 PRESETS = ("small", "medium", "large")
 
 
 @dataclasses.dataclass(frozen=True)
-class Profile:
+class Profile(Config):
     name: str
     seeds: int                    # independent training runs per method (vmapped)
     tac_episodes: int
@@ -35,9 +37,6 @@ class Profile:
     transfer_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     happo_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     chunk: int = 10
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 PROFILES: dict[str, Profile] = {
