@@ -146,3 +146,13 @@ def test_replace_merges_nested_dicts_and_converts_lists():
     assert HAPPOConfig().replace(hidden=[32, 32]).hidden == (32, 32)
     assert make_scenario("small").replace(f_ue=[1e9] * 6).f_ue == (1e9,) * 6
 
+
+def test_factories():
+    assert TACConfig.quick() == TACConfig() == recipe("default")
+    assert TACConfig.quick(collect=dict(envs=4)) == recipe("default", collect=dict(envs=4))
+    assert TACConfig.paper(episodes=3) == recipe("paper", episodes=3)
+    assert TACConfig.paper().lr_actor == TACConfig.paper().lr_critic == 2e-5
+    assert TransferConfig.quick() == TransferConfig()
+    assert TransferConfig.paper() == TransferConfig(lr=2e-5)
+    assert TransferConfig.paper(episodes=3, lr=1e-4) == TransferConfig(episodes=3, lr=1e-4)
+    assert HAPPOConfig.quick().hidden == (64, 64) and HAPPOConfig.paper().policy == "gru"

@@ -70,6 +70,16 @@ class TransferConfig(Config):
         if not 0 <= self.score_ema < 1:
             raise ValueError(f"TransferConfig.score_ema must be in [0, 1), got {self.score_ema}")
 
+    @staticmethod
+    def quick(**kw) -> TransferConfig:
+        """The project's transfer (the class defaults, lr 3e-4) with overrides ``kw``."""
+        return TransferConfig().replace(**kw)
+
+    @staticmethod
+    def paper(**kw) -> TransferConfig:
+        """The paper's learning rate (Table II: 2e-5, AdamW) with overrides ``kw``."""
+        return TransferConfig().replace(**{"lr": 2e-5, **kw})
+
     @property
     def name(self) -> str:
         return {("critic", "transformer"): "dtac", ("mse", "transformer"): "tl_transformer",

@@ -117,12 +117,14 @@ class HAPPOConfig(Config):
     @staticmethod
     def quick(**kw) -> "HAPPOConfig":
         """CPU budget: hidden 64x64 (a quarter of the reference's compute per sample) and 32
-        environments (docs/algorithms.md has the measurement behind both)."""
+        environments (docs/algorithms.md has the measurement behind both), with overrides
+        ``kw``."""
         return HAPPOConfig(**{"hidden": (64, 64), "envs": 32, **kw})
 
     @staticmethod
     def paper(**kw) -> "HAPPOConfig":
-        """The reference sizes (HARL's defaults, hidden 128x128) with the paper's GRU actor."""
+        """The reference sizes (HARL's defaults, hidden 128x128) with the paper's GRU actor,
+        with overrides ``kw``."""
         return HAPPOConfig(**{"policy": "gru", **kw})
 
     def budget(self, params: EnvParams) -> dict:

@@ -143,8 +143,15 @@ class TACConfig(Config):
                                  f"ppo.minibatches ({self.ppo.minibatches})")
 
     @staticmethod
-    def paper_defaults(**kw) -> "TACConfig":
-        """The paper's recipe (:func:`recipe` ``"paper"``)."""
+    def quick(**kw) -> TACConfig:
+        """The CPU recipe: the class defaults (:func:`recipe` ``"default"``) with overrides
+        ``kw`` (``collect``, ``ppo`` and ``net`` also take a dict of their own fields)."""
+        return TACConfig().replace(**kw)
+
+    @staticmethod
+    def paper(**kw) -> TACConfig:
+        """The paper's recipe (:func:`recipe` ``"paper"``: its estimator, lr 2e-5) with
+        overrides ``kw``."""
         return recipe("paper", **kw)
 
 
@@ -160,7 +167,7 @@ def recipe(name: str, **kw) -> TACConfig:
     if name not in RECIPES:
         raise ValueError(f"unknown TAC recipe {name!r} (known: {', '.join(RECIPES)})")
     if name == "default":
-        return TACConfig().replace(**kw)
+        return TACConfig.quick(**kw)
     base = TACConfig(episodes=150, estimator="critic", critic_input="probs", lr_critic=1e-3,
                      lr_actor=1e-3, eval_envs=16, eval_rounds=10,
                      collect=common.CollectConfig(envs=32, rounds=10, noise_var=0.02,
