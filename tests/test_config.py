@@ -145,6 +145,8 @@ def test_replace_merges_nested_dicts_and_converts_lists():
     assert cfg.net.n_channels == 6 and cfg.net.d_model == 16 and cfg.lr_actor == 0.5
     assert HAPPOConfig().replace(hidden=[32, 32]).hidden == (32, 32)
     assert make_scenario("small").replace(f_ue=[1e9] * 6).f_ue == (1e9,) * 6
+    assert PROFILES["tiny"].replace(tac=dict(episodes=5)).tac == PROFILES["tiny"].tac.replace(
+        episodes=5)
 
 
 def test_factories():

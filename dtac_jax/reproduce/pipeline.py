@@ -33,7 +33,7 @@ from dtac_jax.algos.dtac import TransferConfig, student_model
 from dtac_jax.algos.happo import HAPPOConfig
 from dtac_jax.algos.heuristics import HEURISTICS
 from dtac_jax.algos.search import SearchConfig, make_search_policy
-from dtac_jax.algos.tac import TACConfig, recipe
+from dtac_jax.algos.tac import TACConfig
 from dtac_jax.env import env as E
 from dtac_jax.env import SIM_VERSION, make_params, make_scenario
 from dtac_jax.env.scenarios import EnvParams
@@ -128,16 +128,16 @@ class Pipeline:
         return make_scenario(preset, **over)
 
     def tac_config(self) -> TACConfig:
-        return recipe(self.profile.tac_recipe, episodes=self.profile.tac_episodes,
-                      **self.profile.tac_overrides)
+        """The profile's TAC config."""
+        return self.profile.tac
 
     def transfer_config(self, method: str) -> TransferConfig:
-        return TransferConfig(episodes=self.profile.transfer_episodes, **TRANSFERS[method],
-                              **self.profile.transfer_overrides)
+        """The profile's transfer config with ``method``'s loss and student (``TRANSFERS``)."""
+        return self.profile.transfer.replace(**TRANSFERS[method])
 
     def happo_config(self) -> HAPPOConfig:
-        kw = dict(episodes=self.profile.happo_episodes, **self.profile.happo_overrides)
-        return getattr(HAPPOConfig, self.profile.happo_factory)(**kw)
+        """The profile's HAPPO config."""
+        return self.profile.happo
 
     def run_dir(self, preset: str, method: str) -> Path:
         return self.root / "runs" / preset / method
