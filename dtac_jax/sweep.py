@@ -19,6 +19,8 @@ import shutil
 import time
 from pathlib import Path
 
+from dtac_jax.config import Config
+
 #: name -> (type, help). ``lr`` sets both learning rates.
 PARAMS: dict[str, tuple[type, str]] = {
     "actor_lr": (float, "actor learning rate"),
@@ -76,7 +78,7 @@ def point_name(point: dict) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepBase:
+class SweepBase(Config):
     """Settings shared by every grid point (a grid parameter overrides its field). The TAC
     settings left at ``None`` take the ``recipe``'s value (:func:`dtac_jax.algos.tac.recipe`)."""
 
@@ -137,7 +139,7 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, progress: bool = T
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    settings = dict(base=dataclasses.asdict(base), params=list(grid))
+    settings = dict(base=base.to_dict(), params=list(grid))
     meta = out / "sweep.json"
     if meta.exists():
         old = json.loads(meta.read_text())

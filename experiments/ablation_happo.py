@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     from dtac_jax.runs import train_happo
     from dtac_jax.train import read_metrics
 
-    iterations = args.iterations or PROFILES["quick"].happo_episodes
+    iterations = args.iterations or PROFILES["quick"].happo.episodes
     key = jax.random.PRNGKey(args.eval_seed)
     report = dict(date=dt.datetime.now().isoformat(timespec="seconds"), seeds=args.seeds,
                   iterations=iterations, eval_episodes=args.eval_episodes, presets={})

@@ -22,8 +22,8 @@ import optax
 from flax import struct
 
 from dtac_jax.algos import budget, losses, replay, rollouts, validation
-
 from dtac_jax.algos.policy import Policy, actor_fn, greedy
+from dtac_jax.config import Config
 from dtac_jax.env import rng
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.mlp import MLPActor
@@ -34,7 +34,9 @@ STUDENTS = ("transformer", "mlp")
 
 
 @dataclasses.dataclass(frozen=True)
-class TransferConfig:
+class TransferConfig(Config):
+    """The transfer's settings: DTAC (``loss="critic"``) or a TL baseline (``loss="mse"``)."""
+
     episodes: int = 100
     updates: int = 20
     batch_size: int = 64
@@ -69,20 +71,20 @@ class TransferConfig:
         if not 0 <= self.score_ema < 1:
             raise ValueError(f"TransferConfig.score_ema must be in [0, 1), got {self.score_ema}")
 
+    @staticmethod
+    def quick(**kw) -> TransferConfig:
+        """The project's transfer (the class defaults, lr 3e-4) with overrides ``kw``."""
+        return TransferConfig().replace(**kw)
+
+    @staticmethod
+    def paper(**kw) -> TransferConfig:
+        """The paper's learning rate (Table II: 2e-5, AdamW) with overrides ``kw``."""
+        return TransferConfig().replace(**{"lr": 2e-5, **kw})
+
     @property
     def name(self) -> str:
         return {("critic", "transformer"): "dtac", ("mse", "transformer"): "tl_transformer",
                 ("mse", "mlp"): "tl", ("critic", "mlp"): "mlp_critic"}[(self.loss, self.student)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TransferConfig":
-        d = dict(d)
-        d["collect"] = replay.CollectConfig(**d.get("collect", {}))
-        d["mlp_hidden"] = tuple(d.get("mlp_hidden", (64, 64)))
-        return cls(**d)
 
 
 @struct.dataclass

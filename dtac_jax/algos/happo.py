@@ -54,6 +54,7 @@ from flax import struct
 
 from dtac_jax.algos import budget, losses, rollouts, validation
 from dtac_jax.algos.policy import Policy
+from dtac_jax.config import Config
 from dtac_jax.env import rng
 from dtac_jax.env.env import Action, Obs
 from dtac_jax.env.scenarios import EnvParams
@@ -64,7 +65,7 @@ POLICIES = ("mlp", "gru")
 
 
 @dataclasses.dataclass(frozen=True)
-class HAPPOConfig:
+class HAPPOConfig(Config):
     """Defaults are HARL's ``happo.yaml`` except where a comment says otherwise; ``quick()``
     is the CPU budget of ``dtac reproduce --profile quick``."""
 
@@ -116,12 +117,14 @@ class HAPPOConfig:
     @staticmethod
     def quick(**kw) -> "HAPPOConfig":
         """CPU budget: hidden 64x64 (a quarter of the reference's compute per sample) and 32
-        environments (docs/algorithms.md has the measurement behind both)."""
+        environments (docs/algorithms.md has the measurement behind both), with overrides
+        ``kw``."""
         return HAPPOConfig(**{"hidden": (64, 64), "envs": 32, **kw})
 
     @staticmethod
     def paper(**kw) -> "HAPPOConfig":
-        """The reference sizes (HARL's defaults, hidden 128x128) with the paper's GRU actor."""
+        """The reference sizes (HARL's defaults, hidden 128x128) with the paper's GRU actor,
+        with overrides ``kw``."""
         return HAPPOConfig(**{"policy": "gru", **kw})
 
     def budget(self, params: EnvParams) -> dict:
@@ -130,17 +133,6 @@ class HAPPOConfig:
         return budget.budget(self.episodes, self.episodes * self.envs * self.rollout, params,
                              actor_steps=self.episodes * params.n_max * self.epochs,
                              critic_steps=self.episodes * self.critic_epochs)
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        d = dict(d)
-        for f in ("hidden", "ab_init"):
-            if f in d:
-                d[f] = tuple(d[f])
-        return cls(**d)
 
 
 # --------------------------------------------------------------------------- networks

@@ -12,15 +12,16 @@ import flashbax as fbx
 import jax
 import jax.numpy as jnp
 
-from dtac_jax.nets.distributions import ActionDist
 from dtac_jax.algos.rollouts import rollout
+from dtac_jax.config import Config
 from dtac_jax.env import env as E
 from dtac_jax.env import rng
 from dtac_jax.env.env import Action
 from dtac_jax.env.scenarios import EnvParams
+from dtac_jax.nets.distributions import ActionDist
 
 @dataclasses.dataclass(frozen=True)
-class CollectConfig:
+class CollectConfig(Config):
     envs: int = 32            # parallel episodes stepped together
     rounds: int = 10          # rounds collected per env per training episode
     noise_var: float = 0.05   # initial variance v of the Gaussian exploration noise

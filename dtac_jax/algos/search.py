@@ -19,13 +19,14 @@ import jax
 import jax.numpy as jnp
 
 from dtac_jax.algos import heuristics
+from dtac_jax.config import Config
 from dtac_jax.env import physics, rng
 from dtac_jax.env.env import Action, EnvState, Obs, physics_kwargs
 from dtac_jax.env.scenarios import EnvParams
 
 
 @dataclasses.dataclass(frozen=True)
-class SearchConfig:
+class SearchConfig(Config):
     candidates: int = 256   # joint actions scored per iteration
     iterations: int = 5     # CEM iterations per round (1 = random shooting)
     elites: int = 16        # candidates the distributions are refitted to

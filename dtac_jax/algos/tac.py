@@ -36,6 +36,7 @@ from flax import struct
 
 from dtac_jax.algos import budget, losses, replay, rollouts, validation
 from dtac_jax.algos.policy import Policy, actor_fn, greedy
+from dtac_jax.config import Config
 from dtac_jax.env import rng
 from dtac_jax.env.env import Action, Obs
 from dtac_jax.env.scenarios import EnvParams
@@ -51,7 +52,7 @@ CREDITS = ("team", "difference")
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig:
+class PPOConfig(Config):
     """The stochastic-policy estimator's settings (``TACConfig.estimator = "ppo"``)."""
 
     epochs: int = 2
@@ -79,12 +80,15 @@ class PPOConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class TACConfig:
+class TACConfig(Config):
     """Training hyper-parameters; :func:`recipe` gives the named configurations.
 
     The defaults are the PPO estimator's. ``updates`` x ``batch_size`` are the per-episode
-    critic steps (with ``estimator="critic"``, critic-then-actor steps).
+    critic steps (with ``estimator="critic"``, critic-then-actor steps). A dict without
+    ``estimator`` or ``critic_input`` is the paper's estimator's (``_legacy_defaults``).
     """
+
+    _legacy_defaults = {"estimator": "critic", "critic_input": "probs"}
 
     episodes: int = 60
     estimator: str = "ppo"
@@ -140,31 +144,16 @@ class TACConfig:
                                  f"ppo.minibatches ({self.ppo.minibatches})")
 
     @staticmethod
-    def paper_defaults(**kw) -> "TACConfig":
-        """The paper's recipe (:func:`recipe` ``"paper"``)."""
+    def quick(**kw) -> TACConfig:
+        """The CPU recipe: the class defaults (:func:`recipe` ``"default"``) with overrides
+        ``kw`` (``collect``, ``ppo`` and ``net`` also take a dict of their own fields)."""
+        return TACConfig().replace(**kw)
+
+    @staticmethod
+    def paper(**kw) -> TACConfig:
+        """The paper's recipe (:func:`recipe` ``"paper"``: its estimator, lr 2e-5) with
+        overrides ``kw``."""
         return recipe("paper", **kw)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def replace(self, **kw) -> "TACConfig":
-        """A copy with fields replaced; ``collect``, ``ppo`` and ``net`` also take a dict of
-        their own fields (merged into the current ones)."""
-        for f in ("collect", "ppo", "net"):
-            if isinstance(kw.get(f), dict):
-                kw[f] = dataclasses.replace(getattr(self, f), **kw[f])
-        return dataclasses.replace(self, **kw)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TACConfig":
-        d = dict(d)
-        # configurations written before the estimator choice existed are the critic estimator's
-        d.setdefault("estimator", "critic")
-        d.setdefault("critic_input", "probs")
-        d["collect"] = replay.CollectConfig(**d.get("collect", {}))
-        d["ppo"] = PPOConfig(**d.get("ppo", {}))
-        d["net"] = NetConfig(**d.get("net", {}))
-        return cls(**d)
 
 
 def recipe(name: str, **kw) -> TACConfig:
@@ -179,7 +168,7 @@ def recipe(name: str, **kw) -> TACConfig:
     if name not in RECIPES:
         raise ValueError(f"unknown TAC recipe {name!r} (known: {', '.join(RECIPES)})")
     if name == "default":
-        return TACConfig().replace(**kw)
+        return TACConfig.quick(**kw)
     base = TACConfig(episodes=150, estimator="critic", critic_input="probs", lr_critic=1e-3,
                      lr_actor=1e-3, eval_envs=16, eval_rounds=10,
                      collect=replay.CollectConfig(envs=32, rounds=10, noise_var=0.02,

@@ -21,6 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from dtac_jax.config import Config
+
 
 def dbm_to_watt(dbm: float) -> float:
     """Convert dBm to W (done once, at configuration time)."""
@@ -28,8 +30,14 @@ def dbm_to_watt(dbm: float) -> float:
 
 
 @dataclasses.dataclass(frozen=True)
-class Scenario:
-    """One cloud-edge network. All units SI (m, Hz, W, bits, cycles/bit, J, s)."""
+class Scenario(Config):
+    """One cloud-edge network. All units SI (m, Hz, W, bits, cycles/bit, J, s).
+
+    ``to_dict``, ``from_dict`` and ``replace`` (:class:`dtac_jax.config.Config`) reject unknown
+    fields with ``unknown scenario field(s): ...``.
+    """
+
+    _config_label = "scenario"
 
     name: str = "small"
     # --- topology (paper Table I / docs/model.md presets)
@@ -131,25 +139,8 @@ class Scenario:
             bad(f"every f_ue must be > 0 Hz, got {self.f_ue}")
 
     # ------------------------------------------------------------------ serialisation
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Scenario":
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown scenario field(s): {', '.join(sorted(unknown))}")
-        d = dict(d)
-        for f in ("s_in_range", "s_out_range", "cycles_range", "f_ue"):
-            if f in d:
-                d[f] = tuple(d[f])
-        return cls(**d)
-
-    def replace(self, **overrides) -> "Scenario":
-        return _replace_checked(self, overrides)
 
     def with_fixed_ues(self, per_edge: int) -> "Scenario":
         """Every edge serves exactly ``per_edge`` UEs (x-axes of Figs. 5-7)."""
@@ -164,18 +155,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _replace_checked(scn: Scenario, overrides: dict[str, Any]) -> Scenario:
-    fields = {f.name for f in dataclasses.fields(Scenario)}
-    unknown = [k for k in overrides if k not in fields]
-    if unknown:
-        raise ValueError(
-            f"unknown scenario field(s): {', '.join(unknown)} (known: {', '.join(sorted(fields))})")
-    for k in ("s_in_range", "s_out_range", "cycles_range", "f_ue"):
-        if k in overrides:
-            overrides[k] = tuple(overrides[k])
-    return dataclasses.replace(scn, **overrides)
-
-
 def make_scenario(preset: str = "small", **overrides) -> Scenario:
     """A named preset (``small``, ``medium``, ``large``) with keyword overrides.
 
@@ -185,7 +164,7 @@ def make_scenario(preset: str = "small", **overrides) -> Scenario:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     base = Scenario(name=preset, **PRESETS[preset])
-    return _replace_checked(base, dict(overrides))
+    return base.replace(**overrides)
 
 
 # ====================================================================== EnvParams

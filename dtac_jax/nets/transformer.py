@@ -17,6 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from dtac_jax.config import Config
 from dtac_jax.env.env import OBS_DIM
 from dtac_jax.nets.distributions import ActionDist
 
@@ -46,7 +47,7 @@ def normalize_obs(s: jax.Array) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class NetConfig:
+class NetConfig(Config):
     d_model: int = 16
     heads: int = 2
     d_ff: int = 32

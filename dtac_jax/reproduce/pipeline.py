@@ -195,7 +195,7 @@ class Pipeline:
         counts = p.ue_counts[preset]
         out = self.root / "data" / f"eval_{preset}.csv"
         config = dict(preset=preset, counts=list(counts), episodes=p.eval_episodes,
-                      rounds=p.eval_rounds, search=[p.search_candidates, p.search_iterations],
+                      rounds=p.eval_rounds, search=[p.search.candidates, p.search.iterations],
                       trained={m: self.stamp(f"train:{preset}:{m}") for m in learned()})
 
         def go(_):

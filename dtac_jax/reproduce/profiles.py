@@ -1,71 +1,79 @@
 """Reproduction profiles: how much training and evaluation ``dtac reproduce`` does.
 
 ``quick`` runs the whole set of figures on a 2-core laptop CPU (three seeds, short training,
-three UE counts per x-axis, 50-round episodes, the project's default recipes). ``paper`` is the
-paper's setting wherever the paper gives one (Table II: learning rate 2e-5 with AdamW for TAC
-and DTAC's transfer, 600-round episodes for training and evaluation, entropy 0.01; every UE
-count) and HARL's defaults for HAPPO, with the paper's GRU actor; meant for a GPU. ``full`` is
-the same scale with the project's default recipes. ``tiny`` exists for the tests.
-docs/reproducing.md lists every setting of each profile.
+three UE counts per x-axis, 50-round episodes, the project's default recipes: the ``quick()``
+configs). ``paper`` is the paper's setting wherever the paper gives one (Table II: learning
+rate 2e-5 with AdamW for TAC and DTAC's transfer, 600-round episodes for training and
+evaluation, entropy 0.01; every UE count) and HARL's defaults for HAPPO, with the paper's GRU
+actor (the ``paper()`` configs); meant for a GPU. ``full`` is the same scale with the
+project's default recipes. ``tiny`` exists for the tests. docs/reproducing.md lists every
+setting of each profile.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+
+from dtac_jax.algos.dtac import TransferConfig
+from dtac_jax.algos.happo import HAPPOConfig
+from dtac_jax.algos.search import SearchConfig
+from dtac_jax.algos.tac import TACConfig
+from dtac_jax.config import Config
 
 PRESETS = ("small", "medium", "large")
 
 
 @dataclasses.dataclass(frozen=True)
-class Profile:
+class Profile(Config):
+    """One profile: the training configs of the learned methods and the evaluation's size.
+
+    A registry entry's config is the field named by its ``kind`` (``tac``, ``transfer``,
+    ``happo``, ``search``) with the entry's fixed fields: ``transfer`` is shared by DTAC, TL
+    transformer and TL, each with its own ``loss`` and ``student``. A learned method without a
+    field here trains with its config's ``quick()``.
+    """
+
     name: str
     seeds: int                    # independent training runs per method (vmapped)
-    tac_episodes: int
-    transfer_episodes: int        # each of DTAC, TL transformer, TL
-    happo_episodes: int
-    happo_factory: str            # HAPPOConfig.quick or .paper (docs/algorithms.md)
+    tac: TACConfig
+    transfer: TransferConfig      # each of DTAC, TL transformer, TL
+    happo: HAPPOConfig            # HAPPOConfig.quick or .paper (docs/algorithms.md)
     eval_episodes: int            # evaluation episodes per point (same keys for every policy)
     eval_rounds: int | None       # rounds per evaluation episode (None: the scenario's 50)
     ue_counts: dict[str, tuple[int, ...]]   # x-axes: UEs per edge, per preset
     train_rounds: int | None = None  # rounds per training episode (None: the scenario's 50)
-    tac_recipe: str = "default"   # dtac_jax.algos.tac.recipe name
-    search_candidates: int = 256
-    search_iterations: int = 5
-    tac_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
-    transfer_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
-    happo_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    search: SearchConfig = SearchConfig()   # the near-optimal reference
     chunk: int = 10
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
-        name="quick", seeds=3, tac_episodes=60, transfer_episodes=20, happo_episodes=150,
-        happo_factory="quick", eval_episodes=8, eval_rounds=None,
+        name="quick", seeds=3, tac=TACConfig.quick(episodes=60),
+        transfer=TransferConfig.quick(episodes=20), happo=HAPPOConfig.quick(episodes=150),
+        eval_episodes=8, eval_rounds=None,
         ue_counts={"small": (2, 4, 6), "medium": (1, 3, 5), "large": (1, 3, 5)}),
     "paper": Profile(
-        name="paper", seeds=3, tac_episodes=200, transfer_episodes=100, happo_episodes=1500,
-        happo_factory="paper", eval_episodes=32, eval_rounds=600, train_rounds=600,
-        tac_recipe="paper", transfer_overrides=dict(lr=2e-5),
+        name="paper", seeds=3, tac=TACConfig.paper(episodes=200),
+        transfer=TransferConfig.paper(episodes=100), happo=HAPPOConfig.paper(episodes=1500),
+        eval_episodes=32, eval_rounds=600, train_rounds=600,
         ue_counts={"small": (1, 2, 3, 4, 5, 6), "medium": (1, 2, 3, 4, 5),
                    "large": (1, 2, 3, 4, 5)}),
     "full": Profile(
-        name="full", seeds=3, tac_episodes=200, transfer_episodes=100, happo_episodes=1500,
-        happo_factory="quick", eval_episodes=32, eval_rounds=600,
+        name="full", seeds=3, tac=TACConfig.quick(episodes=200),
+        transfer=TransferConfig.quick(episodes=100), happo=HAPPOConfig.quick(episodes=1500),
+        eval_episodes=32, eval_rounds=600,
         ue_counts={"small": (1, 2, 3, 4, 5, 6), "medium": (1, 2, 3, 4, 5),
                    "large": (1, 2, 3, 4, 5)}),
     "tiny": Profile(
-        name="tiny", seeds=1, tac_episodes=2, transfer_episodes=2, happo_episodes=2,
-        happo_factory="quick", eval_episodes=2, eval_rounds=3,
+        name="tiny", seeds=1,
+        tac=TACConfig.quick(episodes=2, updates=2, batch_size=8, buffer_size=512, eval_envs=2,
+                            eval_rounds=3, collect=dict(envs=4, rounds=2)),
+        transfer=TransferConfig.quick(episodes=2, updates=2, batch_size=8, eval_envs=2,
+                                      eval_rounds=3),
+        happo=HAPPOConfig.quick(episodes=2, envs=2, rollout=3, epochs=1, critic_epochs=1,
+                                eval_envs=2, eval_rounds=3),
+        eval_episodes=2, eval_rounds=3,
         ue_counts={"small": (2, 6), "medium": (1, 5), "large": (1, 5)},
-        search_candidates=16, search_iterations=2, chunk=2,
-        tac_overrides=dict(updates=2, batch_size=8, buffer_size=512, eval_envs=2, eval_rounds=3,
-                           collect=dict(envs=4, rounds=2)),
-        transfer_overrides=dict(updates=2, batch_size=8, eval_envs=2, eval_rounds=3),
-        happo_overrides=dict(envs=2, rollout=3, epochs=1, critic_epochs=1, eval_envs=2,
-                             eval_rounds=3)),
+        search=SearchConfig(candidates=16, iterations=2), chunk=2),
 }
 
 

@@ -1,13 +1,18 @@
 """``dtac reproduce``: run the figures asked for and write ``REPORT.md``."""
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import time
 from pathlib import Path
+from typing import Any, Callable
 
+from dtac_jax.algos.happo import HAPPOConfig
+from dtac_jax.algos.tac import RECIPES, TACConfig, recipe
 from dtac_jax.reproduce import figures as F
-from dtac_jax.reproduce.pipeline import Pipeline
+from dtac_jax.algos import registry
+from dtac_jax.reproduce.pipeline import Pipeline, learned
 from dtac_jax.reproduce.profiles import PRESETS, get_profile
 
 ORDER = ("fig5", "fig6", "fig7", "fig8", "fig9", "table3", "fig10", "fig11", "table4")
@@ -123,33 +128,55 @@ def claims_summary(secs: dict) -> list[str]:
     return lines
 
 
+def factory_name(cfg: Any, factories: dict[str, Callable[..., Any]]) -> str | None:
+    """The name in ``factories`` of the factory that builds ``cfg`` at its episode count, or
+    None when none does (a profile's own settings)."""
+    for name, make in factories.items():
+        if make(episodes=cfg.episodes) == cfg:
+            return name
+    return None
+
+
+def tac_recipe_name(cfg: TACConfig) -> str | None:
+    """The :func:`dtac_jax.algos.tac.recipe` that ``cfg`` is (at its episode count), or None."""
+    return factory_name(cfg, {r: functools.partial(recipe, r) for r in RECIPES})
+
+
+def happo_factory_name(cfg: HAPPOConfig) -> str | None:
+    """``quick`` or ``paper`` when ``cfg`` is that :class:`HAPPOConfig` factory's, or None."""
+    return factory_name(cfg, {"quick": HAPPOConfig.quick, "paper": HAPPOConfig.paper})
+
+
 def settings_table(pl: Pipeline, preset: str = "large") -> list[str]:
     """The profile's training settings per learned method, with the budgets on ``preset`` in
     the comparison's units."""
-    prof = pl.profile
     budgets = F.training_budgets(pl, preset)
     tac, happo = pl.config("tac"), pl.config("happo")
-    tr = {m: pl.config(m) for m in ("dtac", "tl_transformer", "tl")}
+    tac_name, happo_name = tac_recipe_name(tac), happo_factory_name(happo)
+    tac_label = f"recipe `{tac_name}`" if tac_name else "own settings"
+    happo_label = f"`HAPPOConfig.{happo_name}`" if happo_name else "own settings"
     rounds = pl.train_scenario(preset).rounds
-    desc = {"tac": f"recipe `{prof.tac_recipe}`: {tac.estimator} estimator, lr actor "
+    desc = {"tac": f"{tac_label}: {tac.estimator} estimator, lr actor "
                    f"{tac.lr_actor:g} / critic {tac.lr_critic:g}, {tac.collect.envs} envs x "
                    f"{tac.collect.rounds} rounds per episode",
-            "happo": f"`HAPPOConfig.{prof.happo_factory}`: {happo.policy} actor "
+            "happo": f"{happo_label}: {happo.policy} actor "
                      f"{'shared' if happo.share_param else 'per slot'} "
                      f"{'x'.join(map(str, happo.hidden))}, lr {happo.lr:g}, {happo.envs} envs x "
                      f"{happo.rollout} rounds per iteration, {happo.epochs} epochs"}
     desc.update({m: f"loss `{c.loss}`, {c.student} student, lr {c.lr:g}, {c.collect.envs} envs "
                     f"x {c.collect.rounds} rounds, {c.updates} updates per episode"
-                 for m, c in tr.items()})
+                 for m, c in ((m, pl.config(m)) for m in learned())
+                 if registry.get(m).kind == "transfer"})
     lines = ["## Training settings", "",
              f"Training episodes of {rounds} rounds; every method validated on the same 32 x "
              f"{tac.eval_rounds}-round episodes per seed and delivering its validation-best "
              f"parameters. Budgets on `{preset}` (UE-rounds at its mean UE count).", "",
              "| method | settings | episodes | UE-rounds | actor steps | critic steps |",
              "|---|---|---:|---:|---:|---:|"]
-    for m in ("tac", "dtac", "tl_transformer", "tl", "happo"):
+    for m in learned():
         b = budgets[m]
-        lines.append(f"| {F.label(m)} | {desc[m]} | {b['episodes']} | {b['ue_rounds']:.3g} | "
+        settings = desc.get(m, f"`{type(pl.config(m)).__name__}`")
+        lines.append(f"| {F.label(m)} | {settings} | {b['episodes']} | {b['ue_rounds']:.3g} | "
                      f"{b['actor_steps']} | {b['critic_steps']} |")
     return lines + [""]
 
@@ -161,6 +188,7 @@ def write_report(pl: Pipeline) -> Path:
         if p.exists():
             secs[fid] = json.loads(p.read_text())
     prof = pl.profile
+    tac_name = tac_recipe_name(prof.tac)
     walls = {}
     for f in sorted((pl.root / "stages").glob("*.json")):
         walls[f.stem.replace("__", ":")] = json.loads(f.read_text())["result"].get("wall_s")
@@ -169,18 +197,19 @@ def write_report(pl: Pipeline) -> Path:
              f"Generated {time.strftime('%Y-%m-%d %H:%M')} on {platform.node() or 'this machine'}"
              f" ({jax.default_backend()}: {jax.devices()[0].device_kind}, "
              f"{jax.device_count()} device(s)). Profile: {prof.seeds} seed(s); TAC "
-             f"{prof.tac_episodes}, transfers {prof.transfer_episodes}, HAPPO "
-             f"{prof.happo_episodes} training episodes; {prof.eval_episodes} evaluation "
+             f"{prof.tac.episodes}, transfers {prof.transfer.episodes}, HAPPO "
+             f"{prof.happo.episodes} training episodes; {prof.eval_episodes} evaluation "
              f"episodes of {prof.eval_rounds or 50} rounds per point, the same for every "
              f"policy. Stage wall times add up to {sum(v or 0 for v in walls.values()):.0f} s "
              f"(`stages/`).", "",
-             f"TAC recipe `{prof.tac_recipe}` (`dtac_jax.algos.tac.recipe`). "
+             (f"TAC recipe `{tac_name}` (`dtac_jax.algos.tac.recipe`). " if tac_name
+              else "TAC: the profile's own settings. ")
              + ("The default trains TAC's transformer actor by a clipped stochastic policy "
                 "gradient with per-UE difference credit computed from the simulator's cost "
                 "function, not by the paper's gradient through the critic; the critic is "
                 "trained as in the paper and DTAC is fine-tuned against it unchanged "
                 "(docs/algorithms.md lists this deviation and the measurements behind it)."
-                if prof.tac_recipe == "default" else ""), ""]
+                if prof.tac.estimator == "ppo" else ""), ""]
     if prof.name != "paper":
         lines += [f"The `{prof.name}` profile trains for far fewer episodes than the paper "
                   "and evaluates fewer UE counts; verdicts below are for these numbers, "

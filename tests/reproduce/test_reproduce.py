@@ -1,5 +1,6 @@
 """`dtac reproduce`: the pipeline end to end at a tiny size, caching, figure data, pure helpers."""
 import csv
+import dataclasses
 import json
 
 import jax.numpy as jnp
@@ -83,6 +84,76 @@ def test_mean_over_seeds():
     assert m.weighted_reward == -3.0 and m.avg_time == 1.0 and m.episodes == 4
     np.testing.assert_allclose(m.reward_std_err, np.std([-1, -2, -6], ddof=1) / np.sqrt(3))
     assert mean_over_seeds(rs[:1]) is rs[0]
+
+
+# An independent statement of each profile's settings (a named recipe or factory plus
+# overrides) and the configs they define, checked against the typed profiles. The training
+# stages are cached by these configs' dicts, so they must not drift.
+TRANSFERS = {"dtac": dict(loss="critic", student="transformer"),
+             "tl_transformer": dict(loss="mse", student="transformer"),
+             "tl": dict(loss="mse", student="mlp")}
+OLD_PROFILES = {
+    "quick": dict(tac_episodes=60, transfer_episodes=20, happo_episodes=150,
+                  happo_factory="quick"),
+    "paper": dict(tac_episodes=200, transfer_episodes=100, happo_episodes=1500,
+                  happo_factory="paper", tac_recipe="paper", transfer_overrides=dict(lr=2e-5)),
+    "full": dict(tac_episodes=200, transfer_episodes=100, happo_episodes=1500,
+                 happo_factory="quick"),
+    "tiny": dict(tac_episodes=2, transfer_episodes=2, happo_episodes=2, happo_factory="quick",
+                 tac_overrides=dict(updates=2, batch_size=8, buffer_size=512, eval_envs=2,
+                                    eval_rounds=3, collect=dict(envs=4, rounds=2)),
+                 transfer_overrides=dict(updates=2, batch_size=8, eval_envs=2, eval_rounds=3),
+                 happo_overrides=dict(envs=2, rollout=3, epochs=1, critic_epochs=1,
+                                      eval_envs=2, eval_rounds=3)),
+}
+
+
+def _old_config(old: dict, method: str):
+    from dtac_jax.algos.dtac import TransferConfig
+    from dtac_jax.algos.happo import HAPPOConfig
+    from dtac_jax.algos.tac import recipe
+    if method == "tac":
+        return recipe(old.get("tac_recipe", "default"), episodes=old["tac_episodes"],
+                      **old.get("tac_overrides", {}))
+    if method == "happo":
+        kw = dict(episodes=old["happo_episodes"], **old.get("happo_overrides", {}))
+        return getattr(HAPPOConfig, old["happo_factory"])(**kw)
+    return TransferConfig(episodes=old["transfer_episodes"], **TRANSFERS[method],
+                          **old.get("transfer_overrides", {}))
+
+
+@pytest.mark.parametrize("name", sorted(OLD_PROFILES))
+def test_profiles_typed_configs_equal_the_old_override_dicts(name, tmp_path):
+    from dtac_jax.reproduce.profiles import PROFILES
+    assert set(PROFILES) == set(OLD_PROFILES)
+    pl = P.Pipeline(get_profile(name), out=tmp_path, progress=False, log=lambda _: None)
+    built = {m: pl.config(m) for m in ("tac", "happo", *TRANSFERS)}
+    for method, cfg in built.items():
+        want = _old_config(OLD_PROFILES[name], method)
+        assert json.dumps(cfg.to_dict()) == json.dumps(dataclasses.asdict(want)), method
+        assert type(want).from_dict(json.loads(json.dumps(want.to_dict()))) == cfg
+    # profile.json: the profile as written, read back equal
+    stored = json.loads((tmp_path / name / "profile.json").read_text())
+    assert type(pl.profile).from_dict(stored) == pl.profile
+
+
+def test_profile_pins():
+    """A few literal values of the profiles' configs (what docs/reproducing.md lists)."""
+    p = {n: get_profile(n) for n in ("quick", "paper", "full", "tiny")}
+    assert (p["quick"].tac.episodes, p["quick"].transfer.episodes, p["quick"].happo.episodes,
+            p["quick"].tac.estimator, p["quick"].transfer.lr, p["quick"].happo.hidden) == (
+        60, 20, 150, "ppo", 3e-4, (64, 64))
+    assert (p["paper"].tac.lr_actor, p["paper"].tac.estimator, p["paper"].transfer.lr,
+            p["paper"].happo.policy, p["paper"].happo.episodes) == (
+        2e-5, "critic", 2e-5, "gru", 1500)
+    assert p["full"].tac == p["quick"].tac.replace(episodes=200)
+    assert p["tiny"].tac.collect.to_dict() == dict(envs=4, rounds=2, noise_var=0.0,
+                                                   noise_decay=1.0, explore="prob_noise",
+                                                   floor=0.0)
+    # the report names the recipe and HAPPO factory each profile's configs come from
+    from dtac_jax.reproduce.report import happo_factory_name, tac_recipe_name
+    assert [tac_recipe_name(q.tac) for q in p.values()] == ["default", "paper", "default", None]
+    assert [happo_factory_name(q.happo) for q in p.values()] == ["quick", "paper", "quick", None]
 
 
 def test_bad_input_one_line_errors(capsys):

@@ -1,0 +1,143 @@
+"""One JSON (de)serialiser for the project's frozen config dataclasses.
+
+:func:`to_dict`, :func:`from_dict` and :func:`replace` read a class's fields and type hints
+(``dataclasses.fields``, ``typing.get_type_hints``), so a config class declares its fields and
+validation (``__post_init__``) and nothing else; :class:`Config` gives it the three as methods.
+
+This module imports nothing from ``dtac_jax`` (standard library only), so every package,
+``dtac_jax.env`` included, may import it.
+
+Supported field types: nested config dataclasses (built from dicts), ``tuple[X, ...]`` and
+``tuple[X, Y]`` (built from lists), ``list[X]``, ``dict[str, X]``, ``X | None``, and plain
+scalars (passed through; the class's ``__post_init__`` validates them).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from typing import Any, ClassVar, Self, TypeVar
+
+T = TypeVar("T")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The fields of a config dataclass as a JSON-ready dict: nested dataclasses as dicts,
+    tuples as lists. ``json.dumps`` of it equals ``json.dumps(dataclasses.asdict(cfg))``."""
+    if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
+        raise TypeError(f"to_dict needs a dataclass instance, got {cfg!r}")
+    return _plain(cfg)
+
+
+def _plain(v: Any) -> Any:
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {f.name: _plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    if isinstance(v, (tuple, list)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+def from_dict(cls: type[T], d: dict[str, Any]) -> T:
+    """Build ``cls`` from a dict such as :func:`to_dict` writes.
+
+    Nested dataclass fields are built from their dicts, tuples from lists; a missing key takes
+    the field's default, or the class's ``_legacy_defaults[key]`` when it names one (the value
+    configs written before that field existed meant). An unknown key raises a one-line
+    ``ValueError`` naming the class, the unknown and the known fields.
+    """
+    if not isinstance(d, dict):
+        raise ValueError(f"{cls.__name__} needs a dict of its fields, got {type(d).__name__}")
+    known = _check_known(cls, d)
+    hints = _hints(cls)
+    kw = {**getattr(cls, "_legacy_defaults", {}), **d}
+    kw = {k: _build(hints[k], v) for k, v in kw.items()}
+    missing = [f.name for f in dataclasses.fields(cls) if f.name in known and f.name not in kw
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"{cls.__name__} needs field(s) {', '.join(missing)}")
+    return cls(**kw)
+
+
+def replace(cfg: T, **kw: Any) -> T:
+    """``dataclasses.replace`` with the conversions of :func:`from_dict`; a nested dataclass
+    field also takes a dict of its own fields, merged into the current value. An unknown field
+    raises the one-line ``ValueError`` of :func:`from_dict`."""
+    cls = type(cfg)
+    _check_known(cls, kw)
+    hints = _hints(cls)
+    new = {}
+    for k, v in kw.items():
+        current = getattr(cfg, k)
+        if isinstance(v, dict) and dataclasses.is_dataclass(current):
+            new[k] = replace(current, **v)
+        else:
+            new[k] = _build(hints[k], v)
+    return dataclasses.replace(cfg, **new)
+
+
+class Config:
+    """Mixin for frozen config dataclasses: ``to_dict``, ``from_dict`` and ``replace`` methods
+    calling this module's functions.
+
+    ``_config_label`` names the class in error messages (default: the class name);
+    ``_legacy_defaults`` maps a field to the value a dict without it means (default: the
+    field's default).
+    """
+
+    _config_label: ClassVar[str | None] = None
+    _legacy_defaults: ClassVar[dict[str, Any]] = {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict (:func:`to_dict`)."""
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Self:
+        """An instance built from a dict of fields (:func:`from_dict`)."""
+        return from_dict(cls, d)
+
+    def replace(self, **kw: Any) -> Self:
+        """A copy with fields replaced; nested configs also take a dict (:func:`replace`)."""
+        return replace(self, **kw)
+
+
+# --------------------------------------------------------------------------- helpers
+def _check_known(cls: type, d: dict[str, Any]) -> set[str]:
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(k for k in d if k not in known)
+    if unknown:
+        label = getattr(cls, "_config_label", None) or cls.__name__
+        raise ValueError(f"unknown {label} field(s): {', '.join(map(str, unknown))} "
+                         f"(known: {', '.join(sorted(known))})")
+    return known
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _build(hint: Any, v: Any) -> Any:
+    """``v`` converted to the type ``hint`` where JSON loses it (dataclasses, tuples)."""
+    if v is None:
+        return v
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        return _build(rest[0], v) if len(rest) == 1 else v
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return from_dict(hint, v) if isinstance(v, dict) else v
+    if origin is tuple and isinstance(v, (list, tuple)):
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_build(args[0], x) for x in v)
+        if args and len(args) == len(v):
+            return tuple(_build(a, x) for a, x in zip(args, v))
+        return tuple(v)
+    if origin is list and isinstance(v, (list, tuple)):
+        return [_build(args[0], x) for x in v] if args else list(v)
+    if origin is dict and isinstance(v, dict):
+        return {k: _build(args[1], x) for k, x in v.items()} if args else dict(v)
+    return v

@@ -1,0 +1,101 @@
+"""The generic config (de)serialiser (dtac_jax.config) on every config class."""
+import ast
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from dtac_jax import config
+from dtac_jax.algos.replay import CollectConfig
+from dtac_jax.algos.dtac import TransferConfig
+from dtac_jax.algos.happo import HAPPOConfig
+from dtac_jax.algos.search import SearchConfig
+from dtac_jax.algos.tac import PPOConfig, TACConfig, recipe
+from dtac_jax.env import Scenario, make_scenario
+from dtac_jax.nets.transformer import NetConfig
+from dtac_jax.reproduce.profiles import PROFILES, Profile
+from dtac_jax.sweep import SweepBase
+
+DEFAULTS = [Scenario(), NetConfig(), CollectConfig(), PPOConfig(), TACConfig(), TransferConfig(),
+            HAPPOConfig(), SearchConfig(), SweepBase(), PROFILES["quick"]]
+CLASSES = [type(c) for c in DEFAULTS]
+NON_DEFAULT = [
+    make_scenario("large", f_ue=(1e9, 2e9, 3e9), n_ue_types=3, s_in_range=(1e6, 2e6)),
+    NetConfig(d_model=32, heads=4, encoders=0), CollectConfig(envs=3, explore="sample"),
+    PPOConfig(credit="team", epochs=1),
+    TACConfig(estimator="critic", net=NetConfig(d_model=8, heads=1, n_channels=6),
+              collect=CollectConfig(envs=3, rounds=5, noise_var=0.1), ppo=PPOConfig(clip=0.1)),
+    recipe("paper"), TransferConfig(loss="mse", student="mlp", mlp_hidden=(32, 16, 8),
+                                    collect=CollectConfig(envs=7, noise_decay=0.5)),
+    HAPPOConfig.paper(hidden=(16, 8), ab_init=(2.0, 3.0)), SearchConfig(candidates=8, elites=2),
+    SweepBase(rounds=3, envs=4, recipe="paper"), *PROFILES.values()]
+
+
+def test_config_module_imports_nothing_from_the_package():
+    tree = ast.parse(Path(config.__file__).read_text())
+    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    imported += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert imported and not [m for m in imported if m and m.startswith("dtac_jax")]
+
+
+@pytest.mark.parametrize("cfg", DEFAULTS, ids=[c.__name__ for c in CLASSES])
+def test_to_dict_is_asdict_as_json(cfg):
+    d = cfg.to_dict()
+    assert json.dumps(d) == json.dumps(dataclasses.asdict(cfg))
+    assert d == json.loads(json.dumps(dataclasses.asdict(cfg)))   # JSON-ready: lists, dicts
+
+
+@pytest.mark.parametrize("cfg", DEFAULTS + NON_DEFAULT,
+                         ids=[type(c).__name__ for c in DEFAULTS + NON_DEFAULT])
+def test_round_trip_through_json(cfg):
+    back = type(cfg).from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert back == cfg
+    if type(cfg) is not Profile:   # Profile holds a dict: not hashable
+        assert hash(back) == hash(cfg)
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=[c.__name__ for c in CLASSES])
+def test_unknown_field_is_a_one_line_error(cls):
+    label = "scenario" if cls is Scenario else cls.__name__
+    with pytest.raises(ValueError, match=rf"^unknown {label} field\(s\): bogus, zz \(known: ") as e:
+        cls.from_dict({"zz": 1, "bogus": 2})
+    assert "\n" not in str(e.value) and dataclasses.fields(cls)[0].name in str(e.value)
+    default = DEFAULTS[CLASSES.index(cls)]
+    with pytest.raises(ValueError, match=rf"^unknown {label} field\(s\): bogus \(known: "):
+        default.replace(bogus=1)
+
+
+def test_nested_dicts_missing_keys_and_legacy_defaults():
+    with pytest.raises(ValueError, match=r"^unknown CollectConfig field\(s\): nvs \(known: "):
+        TACConfig.from_dict({"collect": {"nvs": 4}})
+    # a missing key takes the field's default; nested dicts are built from their class
+    assert HAPPOConfig.from_dict({"episodes": 3}) == HAPPOConfig(episodes=3)
+    assert TransferConfig.from_dict({"collect": {"envs": 4}}).collect == CollectConfig(envs=4)
+    # TAC configs without the estimator fields are the paper's estimator's
+    old = TACConfig.from_dict({"collect": recipe("critic").collect.to_dict()})
+    assert (old.estimator, old.critic_input) == ("critic", "probs")
+    assert TACConfig.from_dict(TACConfig().to_dict()) == TACConfig()
+    with pytest.raises(ValueError, match=r"^Profile needs field\(s\) name, seeds"):
+        Profile.from_dict({})
+
+
+def test_replace_merges_nested_dicts_and_converts_lists():
+    cfg = TACConfig().replace(collect=dict(envs=4), net={"n_channels": 6}, lr_actor=0.5)
+    assert cfg.collect == dataclasses.replace(TACConfig().collect, envs=4)
+    assert cfg.net.n_channels == 6 and cfg.net.d_model == 16 and cfg.lr_actor == 0.5
+    assert HAPPOConfig().replace(hidden=[32, 32]).hidden == (32, 32)
+    assert make_scenario("small").replace(f_ue=[1e9] * 6).f_ue == (1e9,) * 6
+    assert PROFILES["tiny"].replace(tac=dict(episodes=5)).tac == PROFILES["tiny"].tac.replace(
+        episodes=5)
+
+
+def test_factories():
+    assert TACConfig.quick() == TACConfig() == recipe("default")
+    assert TACConfig.quick(collect=dict(envs=4)) == recipe("default", collect=dict(envs=4))
+    assert TACConfig.paper(episodes=3) == recipe("paper", episodes=3)
+    assert TACConfig.paper().lr_actor == TACConfig.paper().lr_critic == 2e-5
+    assert TransferConfig.quick() == TransferConfig()
+    assert TransferConfig.paper() == TransferConfig(lr=2e-5)
+    assert TransferConfig.paper(episodes=3, lr=1e-4) == TransferConfig(episodes=3, lr=1e-4)
+    assert HAPPOConfig.quick().hidden == (64, 64) and HAPPOConfig.paper().policy == "gru"
