@@ -1,5 +1,5 @@
-"""Command line: ``dtac train-tac``, ``dtac transfer``, ``dtac train-happo``, ``dtac evaluate``,
-``dtac reproduce``."""
+"""Command line: ``dtac train ALGORITHM`` (any registered algorithm), ``dtac train-tac``,
+``dtac transfer``, ``dtac train-happo``, ``dtac evaluate``, ``dtac sweep``, ``dtac reproduce``."""
 from __future__ import annotations
 
 import argparse
@@ -11,15 +11,16 @@ from pathlib import Path
 
 
 def _policies(names: list[str], search_cfg):
-    from dtac_jax.algos.heuristics import HEURISTICS
-    from dtac_jax.algos.search import make_search_policy
+    """The registered reference policies ``names`` (Search with ``search_cfg``)."""
+    from dtac_jax.algos import registry
 
-    known = {**HEURISTICS, "search": None}
+    known = registry.names(learned=False)
     out = {}
     for n in names:
         if n not in known:
             raise ValueError(f"unknown policy {n!r} (known: {', '.join(known)})")
-        out[n] = make_search_policy(search_cfg) if n == "search" else known[n]
+        algo = registry.get(n)
+        out[n] = algo.policy(None, search_cfg if algo.config is not None else None, None, {})
     return out
 
 
@@ -153,6 +154,89 @@ def cmd_train_happo(args) -> int:
     return 0
 
 
+def train_setup(args):
+    """``(algorithm, scenario, config, deps)`` of ``dtac train``: the entry's ``quick()`` (or
+    ``paper()``), then ``--config FILE`` (``scenario`` and the config under the algorithm's
+    kind, the layout of a run's ``config.json``), then each ``--set PATH=VALUE`` in order."""
+    from dtac_jax import config as C
+    from dtac_jax.algos import registry
+
+    algo = registry.get(args.algorithm)
+    cfg = algo.paper() if args.paper else algo.quick()
+    scn = _scenario(args)
+    if args.config:
+        d = C.read_file(args.config)
+        run_keys = {"kind", "name", "seeds", "seed", "chunk", "sim_version", "net", "cost_scale",
+                    "buffer_size", "critic_input"} if "kind" in d else set()
+        unknown = sorted(k for k in d if k not in ("scenario", algo.kind) and k not in run_keys
+                         and not k.endswith("_run"))
+        if unknown:
+            raise ValueError(f"config file {args.config}: unknown section(s) "
+                             f"{', '.join(unknown)} (known: scenario, {algo.kind})")
+        scn = scn.replace(**d.get("scenario", {})) if "scenario" in d else scn
+        cfg = cfg.replace(**{k: v for k, v in d.get(algo.kind, {}).items()})
+    for item in args.set:
+        path, eq, text = item.partition("=")
+        if not eq or not path:
+            raise ValueError(f"--set {item!r}: expected PATH=VALUE")
+        section, _, rest = path.partition(".")
+        value = C.parse_value(text)
+        if section == "scenario" and rest:
+            scn = C.set_path(scn, rest, value)
+        else:
+            cfg = C.set_path(cfg, rest if section in (algo.kind, algo.name) and rest else path,
+                             value)
+    deps = {}
+    for item in args.needs:
+        name, eq, run = item.partition("=")
+        if not eq:
+            raise ValueError(f"--from {item!r}: expected NAME=RUN_FOLDER")
+        deps[name] = run
+    for name in algo.needs:
+        deps.setdefault(name, f"runs/{name}")
+    return algo, scn, cfg, deps
+
+
+def cmd_train(args) -> int:
+    from dtac_jax.runs import train
+
+    algo, scn, cfg, deps = train_setup(args)
+    out = args.out or f"runs/{algo.name}"
+    t0 = time.time()
+    train(algo.name, scn, cfg, out, deps=deps, seeds=args.seeds, seed=args.seed,
+          chunk=args.chunk, resume=args.resume)
+    print(f"{algo.label} trained in {time.time() - t0:.1f} s; run folder {out} "
+          f"(config.json, ckpt/, metrics.jsonl)")
+    return 0
+
+
+def _add_train_parser(sub) -> None:
+    from dtac_jax.algos import registry
+    names = registry.names(learned=True)
+    t = sub.add_parser(
+        "train", help="train any registered algorithm (" + ", ".join(names) + ")",
+        description="Train a registered algorithm. Its config starts from the config class's "
+                    "quick() (or paper() with --paper); --config FILE (JSON or YAML: a "
+                    "'scenario' section and one named after the algorithm's kind, as in a run's "
+                    "config.json) and --set PATH=VALUE (e.g. --set lr_actor=3e-4, --set "
+                    "collect.envs=64, --set scenario.l_channels=8) override any field.")
+    t.add_argument("algorithm", choices=names)
+    t.add_argument("--preset", default="small", choices=_presets())
+    t.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
+    t.add_argument("--paper", action="store_true", help="start from the config's paper()")
+    t.add_argument("--config", default=None, metavar="FILE")
+    t.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
+    t.add_argument("--from", dest="needs", action="append", default=[], metavar="NAME=RUN",
+                   help="the run folder of an algorithm this one starts from (default "
+                        "runs/NAME)")
+    t.add_argument("--seeds", type=int, default=1, help="independent seeds trained at once")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--chunk", type=int, default=10, help="episodes per compiled chunk")
+    t.add_argument("--out", default=None, help="run folder (default runs/ALGORITHM)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.set_defaults(func=cmd_train)
+
+
 def _tac_run_args(p):
     """Options shared by ``train-tac`` and ``sweep``: the recipe and its settings, seeding,
     collection and chunking. Settings left out take the recipe's value."""
@@ -206,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"dtac-jax {__version__}")
     _add_global_options(p)
     sub = p.add_subparsers(dest="command", required=True)
+    _add_train_parser(sub)
     _add_sweep_parser(sub)
     e = sub.add_parser("evaluate", help="evaluate policies on the same episodes",
                        description="Evaluate policies on the same episodes; print a table and "

@@ -141,3 +141,63 @@ def _build(hint: Any, v: Any) -> Any:
     if origin is dict and isinstance(v, dict):
         return {k: _build(args[1], x) for k, x in v.items()} if args else dict(v)
     return v
+
+
+# --------------------------------------------------------------------------- files, overrides
+def read_file(path) -> dict[str, Any]:
+    """A config file as a dict: JSON, or YAML (``.yaml`` / ``.yml``, needs PyYAML). Errors
+    name the file."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file {path} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+            d = yaml.safe_load(text)
+        else:
+            d = json.loads(text)
+    except Exception as err:  # noqa: BLE001 - any parse error, reported with the file
+        raise ValueError(f"config file {path} is not valid "
+                         f"{'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'}: "
+                         f"{str(err).splitlines()[0]}") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"config file {path} must hold a mapping of fields")
+    return d
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: JSON where it parses (numbers, ``true``, lists), else the string."""
+    import json
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def set_path(cfg: T, path: str, value: Any) -> T:
+    """``cfg`` with the field at dotted ``path`` (e.g. ``collect.envs``) set to ``value``,
+    checked against the field's type hint."""
+    head, _, rest = path.partition(".")
+    cls = type(cfg)
+    _check_known(cls, {head: None})
+    if rest:
+        current = getattr(cfg, head)
+        if not (dataclasses.is_dataclass(current) and not isinstance(current, type)):
+            raise ValueError(f"{cls.__name__}.{head} has no field {rest!r}")
+        return replace(cfg, **{head: set_path(current, rest, value)})
+    hint = _hints(cls)[head]
+    if hint in (int, float, bool, str) and not _fits(hint, value):
+        raise ValueError(f"{cls.__name__}.{head} must be {hint.__name__}, got {value!r}")
+    return replace(cfg, **{head: value})
+
+
+def _fits(hint: type, value: Any) -> bool:
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)

@@ -3,7 +3,7 @@
     python notebooks/make_quickstart.py            # rewrite the notebook
     python notebooks/make_quickstart.py --execute  # also run it in place (keeps the outputs)
 
-The notebook is executed by ``tests/test_notebook.py``; keep every size tiny so that it runs in
+The notebook is executed by ``tests/notebooks/test_notebook.py``; keep every size tiny so that it runs in
 well under two minutes on a 2-core CPU.
 """
 from __future__ import annotations
@@ -176,7 +176,8 @@ The sizes are tiny (defaults: 60 episodes of 128 environments x 8 rounds, 2 epoc
 minibatches). `dtac_jax.runs.train_tac(scn, cfg, run_dir)` runs the same functions in chunks
 and writes a resumable run folder (`config.json`, an Orbax checkpoint, `metrics.jsonl`)."""),
     ("code", """\
-from dtac_jax.algos.common import CollectConfig, learned_policy
+from dtac_jax.algos.policy import actor_fn, greedy
+from dtac_jax.algos.replay import CollectConfig
 from dtac_jax.algos.tac import TACConfig, make_tac
 from dtac_jax.train import seed_slice
 
@@ -232,7 +233,7 @@ collected with the TAC teacher into TAC's replay buffer. `final_student` returns
 that measured best. (`dtac_jax.runs.train_transfer(tac_dir, cfg, run_dir)` is the on-disk
 version, behind `dtac transfer`.)"""),
     ("code", """\
-from dtac_jax.algos.dtac import TransferConfig, final_student, make_transfer, student_policy
+from dtac_jax.algos.dtac import TransferConfig, final_student, make_transfer, student_model
 
 dtac_cfg = TransferConfig(episodes=10, updates=8, batch_size=16, eval_envs=8, eval_rounds=20,
                           collect=CollectConfig(envs=8, rounds=5, noise_var=0.01, noise_decay=1.0))
@@ -258,9 +259,10 @@ for i in range(dtac_cfg.episodes):
     ("md", """\
 ## 5. Evaluate every policy on the same episodes
 
-A policy is any function `policy(key, obs, state, params) -> Action`: `learned_policy` and
-`student_policy` wrap the trained parameters (deterministic argmax actions), and the
-heuristics are plain functions (`runs.load_policy(run_dir)` does the same for a run folder).
+A policy is a `Policy(init, apply)` that carries its memory from round to round, or a plain
+function `policy(key, obs, state, params) -> Action` (the heuristics). `greedy(act, params)`
+turns an actor network and its parameters into the deterministic policy that executes the
+mode of its action distribution (`runs.load_policy(run_dir)` does the same for a run folder).
 `evaluate.evaluate(policy, params, key, episodes)` runs one policy on `episodes` full episodes
 (jitted and vmapped); every policy given the same key sees the same UEs, tasks and fading. The
 weighted reward is the paper's eq. 27 (minus the mean round objective; higher is better), with
@@ -268,8 +270,8 @@ one standard error over episodes."""),
     ("code", """\
 from dtac_jax.evaluate import evaluate, format_table
 
-policies = {"TAC": learned_policy(tac.best_actor, tac_cfg.net, "full"),
-            "DTAC": student_policy(dtac_student, dtac_cfg, tac_cfg.net),
+policies = {"TAC": greedy(actor_fn(tac_cfg.net, "full"), tac.best_actor),
+            "DTAC": greedy(student_model(dtac_cfg, tac_cfg.net)[1], dtac_student),
             "Random": random_policy, "all-local": all_local, "greedy": greedy_policy}
 
 EVAL_EPISODES = 16

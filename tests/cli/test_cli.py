@@ -44,3 +44,42 @@ def test_cli_unknown_parameter_is_one_line(capsys, monkeypatch, tmp_path):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err
     assert err.startswith("dtac sweep: error: unknown sweep parameter 'speed' (valid: actor_lr")
+
+
+def test_train_config_file_and_overrides_reach_every_field(tmp_path):
+    from dtac_jax.algos.tac import TACConfig
+    (tmp_path / "c.yaml").write_text("scenario:\n  l_channels: 6\ntac:\n  lr_actor: 0.0003\n"
+                                     "  net: {n_channels: 6}\n")
+    args = cli.build_parser().parse_args(
+        ["train", "tac", "--config", str(tmp_path / "c.yaml"), "--set", "collect.envs=16",
+         "--set", "tac.ppo.credit=team", "--set", "scenario.rounds=7"])
+    algo, scn, cfg, deps = cli.train_setup(args)
+    assert algo.name == "tac" and deps == {}
+    assert (scn.l_channels, scn.rounds) == (6, 7)
+    assert cfg == TACConfig.quick().replace(lr_actor=3e-4, net=dict(n_channels=6),
+                                            collect=dict(envs=16), ppo=dict(credit="team"))
+    # a run's config.json is a valid --config; a transfer starts from runs/tac by default
+    args = cli.build_parser().parse_args(["train", "tl", "--paper", "--set", "mlp_hidden=[8,8]"])
+    algo, _, cfg, deps = cli.train_setup(args)
+    assert (cfg.loss, cfg.student, cfg.lr, cfg.mlp_hidden) == ("mse", "mlp", 2e-5, (8, 8))
+    assert deps == {"tac": "runs/tac"}
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--set", "nope=1"], "unknown TACConfig field(s): nope"),
+    (["--set", "collect.envs=abc"], "CollectConfig.envs must be int, got 'abc'"),
+    (["--set", "lr_actor"], "expected PATH=VALUE"),
+    (["--set", "scenario.n_edges=0"], "n_edges"),
+    (["--config", "missing.json"], "config file missing.json does not exist"),
+    (["--config", "BAD"], "is not valid JSON"),
+    (["--config", "SECTION"], "unknown section(s) happo"),
+])
+def test_train_bad_config_is_one_line(tmp_path, capsys, argv, match):
+    (tmp_path / "bad.json").write_text("{ nope")
+    (tmp_path / "section.json").write_text('{"happo": {}}')
+    argv = [{"BAD": str(tmp_path / "bad.json"), "SECTION": str(tmp_path / "section.json")}
+            .get(a, a) for a in argv]
+    assert cli.main(["train", "tac", "--out", str(tmp_path / "r"), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dtac train: error:") and match in err[0], err
+    assert not (tmp_path / "r").exists()

@@ -1,32 +1,30 @@
 """Training runs on disk: a resumed run is bit-identical to an uninterrupted one, a mismatched
 config is named, and a transfer starts from a TAC run."""
 import dataclasses
+import json
 
 import jax
 import numpy as np
 import pytest
 
-from dtac_jax.algos.dtac import TransferConfig
+import tiny
 from dtac_jax.algos.replay import CollectConfig
-from dtac_jax.algos.tac import TACConfig
 from dtac_jax.checkpoint import CheckpointMismatch
-from dtac_jax.env import make_scenario
 from dtac_jax.nets.transformer import NetConfig
 
-TINY = TACConfig(episodes=4, updates=2, batch_size=8, buffer_size=256, eval_envs=2,
-                 eval_rounds=3, collect=CollectConfig(envs=4, rounds=2))
+TINY = tiny.TAC
 
 
 @pytest.mark.slow
 def test_resume_is_bit_identical_and_mismatch_is_reported(tmp_path):
     from dtac_jax.runs import train_tac, train_transfer
-    scn = make_scenario("small", rounds=3)
-    full = train_tac(scn, TINY, tmp_path / "a", seeds=2, chunk=2, progress=False)
+    scn, run = tiny.scenario(), dict(seeds=tiny.SEEDS, chunk=tiny.CHUNK, progress=False)
+    full = train_tac(scn, TINY, tmp_path / "a", **run)
     half = dataclasses.replace(TINY, episodes=2)
-    train_tac(scn, half, tmp_path / "b", seeds=2, chunk=2, progress=False)
+    train_tac(scn, half, tmp_path / "b", **run)
     with pytest.raises(ValueError, match="--resume"):
-        train_tac(scn, TINY, tmp_path / "b", seeds=2, chunk=2, progress=False)
-    resumed = train_tac(scn, TINY, tmp_path / "b", seeds=2, chunk=2, resume=True, progress=False)
+        train_tac(scn, TINY, tmp_path / "b", **run)
+    resumed = train_tac(scn, TINY, tmp_path / "b", resume=True, **run)
     for x, y in zip(jax.tree_util.tree_leaves((full.actor, full.critic, full.key)),
                     jax.tree_util.tree_leaves((resumed.actor, resumed.critic, resumed.key))):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
@@ -34,25 +32,22 @@ def test_resume_is_bit_identical_and_mismatch_is_reported(tmp_path):
     assert not np.array_equal(np.asarray(jax.tree_util.tree_leaves(full.actor)[0][0]),
                               np.asarray(jax.tree_util.tree_leaves(full.actor)[0][1]))
     lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == 4 * 2  # episodes x seeds
+    assert len(lines) == TINY.episodes * tiny.SEEDS
     other = dataclasses.replace(TINY, collect=CollectConfig(envs=8, rounds=2))
     with pytest.raises(CheckpointMismatch, match="tac.collect.envs: checkpoint has 4, expected 8"):
-        train_tac(scn, other, tmp_path / "b", seeds=2, chunk=2, resume=True, progress=False)
+        train_tac(scn, other, tmp_path / "b", resume=True, **run)
     with pytest.raises(CheckpointMismatch, match="scenario.l_channels"):
-        train_tac(make_scenario("small", rounds=3, l_channels=6),
+        train_tac(tiny.scenario(l_channels=6),
                   dataclasses.replace(TINY, net=NetConfig(n_channels=6)), tmp_path / "b",
-                  seeds=2, chunk=2, resume=True, progress=False)
+                  resume=True, **run)
     # a run made by another simulator version (other state layout and random streams)
-    import json
     cfg_path = tmp_path / "b" / "config.json"
     old = json.loads(cfg_path.read_text())
     cfg_path.write_text(json.dumps(dict(old, sim_version=2)))
     with pytest.raises(CheckpointMismatch, match="sim_version: checkpoint has 2, expected 3"):
-        train_tac(scn, TINY, tmp_path / "b", seeds=2, chunk=2, resume=True, progress=False)
+        train_tac(scn, TINY, tmp_path / "b", resume=True, **run)
     cfg_path.write_text(json.dumps(old))
     # a transfer starts from the TAC run and trains the identity-attention student
-    st_ = train_transfer(tmp_path / "a", TransferConfig(episodes=2, updates=2, batch_size=8,
-                                                        eval_envs=2, eval_rounds=3,
-                                                        collect=CollectConfig(envs=4, rounds=2)),
-                         tmp_path / "d", chunk=2, progress=False)
+    st_ = train_transfer(tmp_path / "a", tiny.TRANSFER, tmp_path / "d", chunk=tiny.CHUNK,
+                         progress=False)
     assert np.all(np.isfinite(np.asarray(jax.tree_util.tree_leaves(st_.student)[0])))

@@ -22,8 +22,6 @@ CHILD = textwrap.dedent(r'''
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     from dtac_jax import parallel
     from dtac_jax.algos.policy import actor_fn, greedy
-    from dtac_jax.algos.replay import CollectConfig
-    from dtac_jax.algos.tac import TACConfig
     from dtac_jax.env import make_params, make_scenario
     from dtac_jax.evaluate import evaluate, evaluate_stacked
     from dtac_jax.runs import train_tac
@@ -31,9 +29,9 @@ CHILD = textwrap.dedent(r'''
 
     out = sys.argv[1]
     n_dev = jax.device_count()
-    cfg = TACConfig(episodes=4, updates=2, batch_size=8, buffer_size=256, eval_envs=2,
-                    eval_rounds=3, collect=CollectConfig(envs=4, rounds=2))
-    scn = make_scenario("small", rounds=3)
+    from dtac_jax.reproduce.profiles import get_profile
+    cfg = get_profile("tiny").tac              # tests/tiny.py: the tests' shared programs
+    scn = make_scenario("small")
     params = make_params(scn)
     state = train_tac(scn, cfg, f"{out}/a", seeds=4, chunk=2, progress=False)
     info = {"devices": n_dev}
@@ -165,9 +163,9 @@ def test_training_compiles_once_per_chunk_length(tmp_path):
     nothing. Counted with jax.monitoring's compilation events."""
     from jax import monitoring
 
-    from dtac_jax.algos.replay import CollectConfig
-    from dtac_jax.algos.tac import TACConfig, make_tac
-    from dtac_jax.env import make_params, make_scenario
+    import tiny
+    from dtac_jax.algos.tac import make_tac
+    from dtac_jax.env import make_params
     from dtac_jax.train import run_training
 
     events = {"/jax/core/compile/jaxpr_trace_duration": [],
@@ -183,13 +181,11 @@ def test_training_compiles_once_per_chunk_length(tmp_path):
     def after_chunk(ep, n):
         chunks.append((n, {k: len(v) for k, v in events.items()}))
 
-    cfg = TACConfig(episodes=5, updates=2, batch_size=8, buffer_size=256, eval_envs=2,
-                    eval_rounds=3, collect=CollectConfig(envs=4, rounds=2))
-    init, episode = make_tac(make_params(make_scenario("small", rounds=3)), cfg)
+    init, episode = make_tac(make_params(tiny.scenario()), tiny.TAC)
     monitoring.register_event_duration_secs_listener(listen)
     try:
-        run_training(init, episode, {"kind": "test"}, tmp_path / "run", episodes=5, seeds=2,
-                     chunk=2, progress=False, callback=after_chunk)
+        run_training(init, episode, {"kind": "test"}, tmp_path / "run", episodes=5,
+                     seeds=tiny.SEEDS, chunk=2, progress=False, callback=after_chunk)
     finally:
         monitoring.unregister_event_duration_listener(listen)
     assert [n for n, _ in chunks] == [2, 2, 1]

@@ -213,3 +213,38 @@ def test_benchmark_numpy_reference_matches_the_jax_env():
     observations and LRU updates (so the speed ratio compares like with like)."""
     from experiments.numpy_env import check_against_jax
     assert check_against_jax(make_scenario("small", cache_capacity=80e6), n_states=9, seed=1) == 9
+
+
+def test_a_new_effect_is_a_function_around_step():
+    """docs/extending.md's bursty arrivals, added without editing env.py: under jit and scan,
+    with p = 1 every real UE meets the same task each round; with p = 0 tasks stay drawn per UE."""
+    from dtac_jax.algos.heuristics import all_local
+
+    def bursty_step(key, state, action, params, p=0.2):
+        k_burst, k_step = jax.random.split(key)
+        obs, state, reward, done, info = E.step(k_step, state, action, params)
+        burst = jax.random.bernoulli(k_burst, p)
+        state = state.replace(task=jnp.where(burst & state.mask, state.task[0], state.task))
+        return E.observe(state, params), state, reward, done, info
+
+    params = make_params(make_scenario("small", rounds=4))
+    obs0, st0 = E.reset(jax.random.PRNGKey(0), params)
+
+    def run(p):
+        def body(carry, k):
+            obs, st = carry
+            k_split = jax.random.split(k)
+            action = all_local(k_split[0], obs, st, params)
+            obs, st, _, _, _ = bursty_step(k_split[1], st, action, params, p)
+            return (obs, st), (st.task, obs.s)
+        return jax.jit(lambda: jax.lax.scan(body, (obs0, st0),
+                                            jax.random.split(jax.random.PRNGKey(1), 4))[1])()
+
+    tasks, _ = run(1.0)
+    real = np.asarray(st0.mask)
+    for t in np.asarray(tasks):
+        assert len(set(t[real].tolist())) == 1
+    plain_tasks, plain_obs = run(0.0)
+    assert len(set(np.asarray(plain_tasks)[0][real].tolist())) > 1   # no burst: tasks differ
+    assert np.isfinite(np.asarray(plain_obs)).all()
+

@@ -200,7 +200,8 @@ def test_pipeline_end_to_end_tiny(tmp_path, monkeypatch):
         assert set(series[metric]) == set(P.policies())
         assert series[metric]["dtac"]["n_ues"] == [2 * 5, 6 * 5]
     rows = list(csv.DictReader(open(root / "data" / "eval_small.csv")))
-    assert len(rows) == len(P.policies()) * 2
+    seeds = get_profile("tiny").seeds   # learned policies: one row per seed and UE count
+    assert len(rows) == (len(P.learned()) * seeds + len(P.policies()) - len(P.learned())) * 2
     with open(root / "data" / "fig10_small_curves.csv") as f:
         methods = {r["method"] for r in csv.DictReader(f)}
     assert methods == {"tac", "happo", "dtac", "tl_transformer", "tl"}

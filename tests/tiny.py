@@ -1,0 +1,16 @@
+"""The one tiny training setup of the tests: the ``tiny`` reproduction profile's configs, seeds
+and chunk on its training scenario. Every test that trains TAC uses it, so they all run the
+same compiled programs (the persistent XLA cache compiles each once per test session)."""
+from dtac_jax.env import make_scenario
+from dtac_jax.reproduce.profiles import get_profile
+
+PROFILE = get_profile("tiny")
+TAC = PROFILE.tac              # 4 episodes; chunks of PROFILE.chunk = 2
+TRANSFER = PROFILE.transfer
+SEEDS = PROFILE.seeds          # 4: one per device in the four-device test
+CHUNK = PROFILE.chunk
+
+
+def scenario(**overrides):
+    """The tiny reproduction's training scenario (the ``small`` preset)."""
+    return make_scenario("small", **overrides)
