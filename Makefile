@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(VENV)/bin/dtac reproduce --profile quick
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --durations=20 tests
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=20 tests
 
 bench: $(STAMP)
 	$(PY) experiments/bench_sim.py

@@ -49,23 +49,27 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     # strong dtypes: a restored checkpoint has no weak types, and the chunk program must see
     # the same input types fresh and resumed, else it compiles twice
     init = _strongly_typed(init)
-    if mesh is None:
-        state = jax.jit(jax.vmap(init))(keys, *init_args)
-    else:
-        state = parallel.data_parallel(jax.vmap(init), mesh)(
-            *parallel.shard((keys, *init_args), mesh))
-    start = 0
-    if ckpt.latest_step(run_dir) is not None:
+    # an existing run is checked before anything is traced or compiled, so a wrong --out or a
+    # mismatched configuration fails at once; a resumed state is restored into init's shapes
+    resuming = ckpt.latest_step(run_dir) is not None
+    if resuming:
         if not resume:
             raise ValueError(f"{run_dir} already holds a checkpoint: pass --resume to continue "
                              f"it, or choose another --out")
         ckpt.check_config(run_dir, config)
-        state, start = ckpt.restore(run_dir, state)
-        if mesh is not None:
-            state = parallel.shard(state, mesh)
     elif (run_dir / "metrics.jsonl").exists() and not resume:
         raise ValueError(f"{run_dir} already holds a run: choose another --out")
+    start = 0
+    if resuming:
+        state, start = ckpt.restore(run_dir, jax.eval_shape(jax.vmap(init), keys, *init_args))
+        if mesh is not None:
+            state = parallel.shard(state, mesh)
     else:
+        if mesh is None:
+            state = jax.jit(jax.vmap(init))(keys, *init_args)
+        else:
+            state = parallel.data_parallel(jax.vmap(init), mesh)(
+                *parallel.shard((keys, *init_args), mesh))
         ckpt.write_config(run_dir, config)
     mngr = ckpt.manager(run_dir)
     main = parallel.is_main_process()

@@ -31,7 +31,7 @@ from benchio import choices, save_report  # noqa: E402
 #: name -> (recipe, overrides, what it shows)
 VARIANTS: dict[str, tuple[str, dict, str]] = {
     "paper": ("paper", {}, "the paper's recipe: the critic estimator at lr 2e-5"),
-    "critic": ("critic", {}, "previous default: gradient through the critic, noise on the "
+    "critic": ("critic", {}, "the critic recipe: gradient through the critic, noise on the "
                "probabilities, critic fed the noisy probabilities, 32 envs x 10 rounds"),
     "critic+val": ("critic", dict(eval_envs=32, eval_rounds=50),
                    "... with the default's validation set (32 x 50 rounds)"),
@@ -47,9 +47,9 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
     "ppo-team": ("default", dict(ppo=dict(credit="team")),
                  "stochastic policy gradient, GAE of the shared reward (MAT-style)"),
     "default": ("default", {}, "stochastic policy gradient with difference credit "
-                "(new default)"),
+                "(the default)"),
     "default-oldval": ("default", dict(eval_envs=16, eval_rounds=10),
-                       "new default with the previous validation set (16 x 10 rounds)"),
+                       "the default with the critic recipe's validation set (16 x 10 rounds)"),
 }
 EPISODES = {"critic": 150, "default": 60, "paper": 150}
 

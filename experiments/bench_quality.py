@@ -1,8 +1,8 @@
 """Time to quality of TAC: wall-clock seconds and environment UE-rounds until the validation
 objective first reaches 3x, 2x and 1.5x the Search reference's cost, per preset and recipe.
 
-For each preset, every recipe (``--recipes``, default: the new default and the previous one,
-``critic``) trains ``--seeds`` seeds in one vmapped run (``runs.train_tac``, the CLI's code
+For each preset, every recipe (``--recipes``, default: the default recipe and
+the ``critic`` one) trains ``--seeds`` seeds in one vmapped run (``runs.train_tac``, the CLI's code
 path, progress and checkpoints included). Both recipes are scored on the same kind of
 validation set, ``--val-envs`` episodes x ``--val-rounds`` rounds drawn from each seed's fixed
 validation key (the default recipe's own protocol; for the ``critic`` recipe this replaces its

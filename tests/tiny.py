@@ -7,7 +7,7 @@ from dtac_jax.reproduce.profiles import get_profile
 PROFILE = get_profile("tiny")
 TAC = PROFILE.tac              # 4 episodes; chunks of PROFILE.chunk = 2
 TRANSFER = PROFILE.transfer
-SEEDS = PROFILE.seeds          # 4: one per device in the four-device test
+SEEDS = PROFILE.seeds
 CHUNK = PROFILE.chunk
 
 

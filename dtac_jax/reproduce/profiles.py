@@ -64,7 +64,7 @@ PROFILES: dict[str, Profile] = {
         ue_counts={"small": (1, 2, 3, 4, 5, 6), "medium": (1, 2, 3, 4, 5),
                    "large": (1, 2, 3, 4, 5)}),
     "tiny": Profile(
-        name="tiny", seeds=4,
+        name="tiny", seeds=1,
         tac=TACConfig.quick(episodes=4, updates=2, batch_size=8, buffer_size=512, eval_envs=2,
                             eval_rounds=3, collect=dict(envs=4, rounds=2)),
         transfer=TransferConfig.quick(episodes=2, updates=2, batch_size=8, eval_envs=2,

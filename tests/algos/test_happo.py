@@ -218,9 +218,9 @@ def test_tiny_happo_runs_improve_and_deliver_the_validation_best(tmp_path):
     np.testing.assert_allclose(float(state.best_score[0]), objective.min(), rtol=1e-5)
     from dtac_jax.algos.validation import validation_objective
     best = jax.tree_util.tree_map(lambda v: v[0], state.best_actors)
-    again = validation_objective(H.happo_policy(best, params, cfg),
-                                        state.eval_key[0], params, cfg.eval_envs,
-                                        cfg.eval_rounds)
+    again = jax.jit(lambda b, k: validation_objective(H.happo_policy(b, params, cfg), k, params,
+                                                      cfg.eval_envs, cfg.eval_rounds))(
+        best, state.eval_key[0])
     np.testing.assert_allclose(float(again), objective.min(), rtol=1e-4)
 
     gru = H.HAPPOConfig.quick(hidden=(16, 16), envs=4, rollout=5, episodes=4, eval_envs=2,

@@ -106,7 +106,7 @@ def test_tiny_ppo_training_is_finite_and_moves_the_actor(credit):
                  eval_rounds=3, collect=dict(envs=4, rounds=2),
                  ppo=dict(credit=credit, minibatches=2))
     init, episode = make_tac(params, cfg)
-    ts0 = init(jax.random.PRNGKey(0))
+    ts0 = jax.jit(init)(jax.random.PRNGKey(0))
     ts, m = jax.jit(lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=3))(ts0)
     for k, v in m.items():
         assert np.all(np.isfinite(np.asarray(v))), k

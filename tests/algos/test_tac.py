@@ -21,7 +21,7 @@ def test_tiny_training_reduces_losses():
     cfg = TINY_CRITIC.replace(updates=10, batch_size=32, collect=dict(envs=8, rounds=4))
     init, episode = make_tac(params, cfg)
     run = jax.jit(lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=15))
-    ts, m = run(init(jax.random.PRNGKey(0)))
+    ts, m = run(jax.jit(init)(jax.random.PRNGKey(0)))
     c = np.asarray(m["critic_loss"])
     assert np.all(np.isfinite(c)) and np.all(np.isfinite(np.asarray(m["actor_loss"])))
     assert c[-3:].mean() < 0.5 * c[:3].mean()
@@ -59,20 +59,26 @@ def test_validation_objective_replays_the_same_episodes():
             return p_x, p_l, jnp.ones(n), jnp.full(n, b_ratio)
         return act
 
+    def objective(b_ratio, key):
+        return validation.validation_objective(greedy(local_act(b_ratio), None), key, params,
+                                               3, 4)
+
+    objective = jax.jit(objective, static_argnums=0)
     key = jax.random.PRNGKey(3)
-    score = float(validation.validation_objective(greedy(local_act(1.0), None), key, params, 3, 4))
-    assert score == float(validation.validation_objective(greedy(local_act(1.0), None), key,
-                                                          params, 3, 4))
+    score = float(objective(1.0, key))
+    assert score == float(objective(1.0, key))
+    # the reference: a Python loop over the same environments and keys, one round at a time
+    reset, step = jax.jit(E.reset), jax.jit(E.step)
     k_reset, k_steps = rng.split(key)
     total = []
     for e, k_env in enumerate(rng.split(k_reset, 3)):
-        obs, st = E.reset(k_env, params)
+        obs, st = reset(k_env, params)
         for k in rng.split(k_steps, 4):
             act = to_action(local_act(1.0)(None, obs))
-            obs, st, _, _, info = E.step(rng.split(k, 3)[e], st, act, params)
+            obs, st, _, _, info = step(rng.split(k, 3)[e], st, act, params)
             total.append(float(info["objective"]))
     np.testing.assert_allclose(score, np.mean(total), rtol=1e-5)
-    slow = float(validation.validation_objective(greedy(local_act(0.05), None), key, params, 3, 4))
+    slow = float(objective(0.05, key))
     assert slow > 2 * score
 
 

@@ -101,17 +101,18 @@ def test_transfer_scores_the_starting_student_before_fine_tuning():
                          collect=CollectConfig(envs=2, rounds=2))
     nets = init_actor_critic(jax.random.PRNGKey(4), NET)
     buf = replay.make_buffer(64, cfg.batch_size)
-    item = replay.collect(jax.random.PRNGKey(0), actor_fn(NET, "full"), nets["actor"],
-                          *rollouts.init_envs(jax.random.PRNGKey(1), params, 1), 0.0, params,
-                          CollectConfig(envs=1, rounds=1), NET.a_min)[0]
+    item = jax.jit(lambda a, k: replay.collect(
+        k, actor_fn(NET, "full"), a, *rollouts.init_envs(jax.random.PRNGKey(1), params, 1), 0.0,
+        params, CollectConfig(envs=1, rounds=1), NET.a_min)[0])(nets["actor"],
+                                                                 jax.random.PRNGKey(0))
     init, episode = make_transfer(params, cfg, NET, cost_scale=1.0, buffer_size=64)
-    ts = init(jax.random.PRNGKey(2), nets["actor"], nets["critic"],
-              buf.init(jax.tree_util.tree_map(lambda v: v[0], item)))
-    student = greedy(actor_fn(NET, "identity"), nets["actor"])
-    start = float(validation.validation_objective(student, ts.eval_key, params, cfg.eval_envs,
-                                                  cfg.eval_rounds))
+    ts = jax.jit(init)(jax.random.PRNGKey(2), nets["actor"], nets["critic"],
+                       buf.init(jax.tree_util.tree_map(lambda v: v[0], item)))
+    start = float(jax.jit(lambda a, k: validation.validation_objective(
+        greedy(actor_fn(NET, "identity"), a), k, params, cfg.eval_envs, cfg.eval_rounds))(
+            nets["actor"], ts.eval_key))
     assert np.isfinite(start) and float(ts.best_score) == pytest.approx(start, rel=1e-6)
-    ts, m = episode(ts)
+    ts, m = jax.jit(episode)(ts)
     assert float(ts.best_score) == pytest.approx(min(start, float(m["objective"])), rel=1e-6)
     best_leaves = jax.tree_util.tree_leaves(final_student(ts, cfg))
     chosen = nets["actor"] if start <= float(m["objective"]) else ts.student

@@ -53,7 +53,7 @@ def test_jit_and_vmap_agree_with_unjitted_step():
     # vmap over 5 episodes equals the single-episode steps
     keys = jax.random.split(jax.random.PRNGKey(9), 5)
     obs_v, st_v = jax.jit(jax.vmap(reset, in_axes=(0, None)))(keys, p)
-    act = jax.vmap(lambda k, o, s: random_policy(k, o, s, p))(keys, obs_v, st_v)
+    act = jax.jit(jax.vmap(lambda k, o, s: random_policy(k, o, s, p)))(keys, obs_v, st_v)
     out_v = jax.jit(jax.vmap(step, in_axes=(0, 0, 0, None)))(keys, st_v, act, p)
     for i in range(5):
         o, s = reset(keys[i], p)
@@ -68,7 +68,7 @@ def test_ue_count_within_bounds_and_mask_layout():
         scn = make_scenario(preset)
         p = make_params(scn)
         keys = jax.random.split(jax.random.PRNGKey(0), 256)
-        _, st = jax.vmap(reset, in_axes=(0, None))(keys, p)
+        _, st = jax.jit(jax.vmap(reset, in_axes=(0, None)))(keys, p)
         n = np.asarray(st.n_per_edge)
         assert n.min() >= scn.ue_min and n.max() <= scn.ue_max
         assert set(np.unique(n)) == set(range(scn.ue_min, scn.ue_max + 1))  # all counts occur
@@ -155,7 +155,7 @@ def test_scan_over_rounds_and_step_compiles_once():
     step_once = chex.assert_max_traces(step, n=1)
     step_j = jax.jit(step_once)
     keys = jax.random.split(jax.random.PRNGKey(0), 64)
-    obs, st = jax.vmap(reset, in_axes=(0, None))(keys, p)
+    obs, st = jax.jit(jax.vmap(reset, in_axes=(0, None)))(keys, p)
     vstep = jax.jit(jax.vmap(step_once, in_axes=(0, 0, 0, None)))
 
     def body(carry, t):

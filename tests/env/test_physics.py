@@ -149,13 +149,16 @@ def test_queues_add_up(rng):
         np.testing.assert_allclose(t2, [alone0, alone1], rtol=1e-12)
 
 
+_VMAPPED = jax.jit(jax.vmap(lambda kw: round_costs(**kw)))
+
+
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1))
 def test_vmap_equals_loop_and_grads_finite(seed):
     rng = np.random.default_rng(seed)
     cases = [random_case(rng, n=12) for _ in range(4)]
     stacked = {k: jnp.asarray(np.stack([c[k] for c in cases])) for k in cases[0]}
-    vm = jax.vmap(lambda kw: round_costs(**kw))(stacked)   # scalars batched too
+    vm = _VMAPPED(stacked)   # scalars batched too
     for i, c in enumerate(cases):
         single = _jax_costs(c, jit=False)
         for got, want in zip(vm, single):

@@ -88,10 +88,10 @@ def test_task_draws_follow_each_types_zipf_law():
 def test_fading_and_random_policy_distributions():
     p = make_params(make_scenario("small"))
     keys = jax.random.split(jax.random.PRNGKey(5), 4000)
-    obs, st = jax.vmap(E.reset, in_axes=(0, None))(keys, p)
+    obs, st = jax.jit(jax.vmap(E.reset, in_axes=(0, None)))(keys, p)
     fade = np.asarray(st.g_up / st.path_gain)  # |g|^2 ~ Exp(1)
     assert abs(fade.mean() - 1) < 0.01 and abs(fade.var() - 1) < 0.04
-    act = jax.vmap(random_policy, in_axes=(0, 0, 0, None))(keys, obs, st, p)
+    act = jax.jit(jax.vmap(random_policy, in_axes=(0, 0, 0, None)))(keys, obs, st, p)
     x, ch = np.asarray(act.x).reshape(-1), np.asarray(act.channel).reshape(-1)
     assert _max_z(np.bincount(x, minlength=3), np.full(3, 1 / 3)) < 5.5
     assert _max_z(np.bincount(ch, minlength=p.l_channels), np.full(4, 1 / 4)) < 5.5

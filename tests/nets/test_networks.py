@@ -71,13 +71,19 @@ def _grad_norms(tree):
 def test_gradients_reach_every_parameter_and_are_finite():
     params = make_params(make_scenario("small"))
     init, _ = make_tac(params, TINY)
-    ts = init(jax.random.PRNGKey(0))
-    items, _, _, _ = replay.collect(jax.random.PRNGKey(1), actor_fn(NET, "full"), ts.actor,
-                                    ts.obs, ts.env_state, 0.05, params, TINY.collect, NET.a_min)
-    gc = jax.grad(losses.critic_loss)(ts.critic, items, NET, TINY.cost_scale)
-    ga = jax.grad(losses.actor_critic_loss)(ts.actor, ts.critic, items,
-                                            actor_fn(NET, "full"), NET, TINY.cost_scale,
-                                            0.01)
+    ts = jax.jit(init)(jax.random.PRNGKey(0))
+
+    @jax.jit
+    def grads(ts, key):
+        items = replay.collect(key, actor_fn(NET, "full"), ts.actor, ts.obs, ts.env_state,
+                               0.05, params, TINY.collect, NET.a_min)[0]
+        gc = jax.grad(losses.critic_loss)(ts.critic, items, NET, TINY.cost_scale)
+        ga = jax.grad(losses.actor_critic_loss)(ts.actor, ts.critic, items,
+                                                actor_fn(NET, "full"), NET, TINY.cost_scale,
+                                                0.01)
+        return gc, ga
+
+    gc, ga = grads(ts, jax.random.PRNGKey(1))
     for g in (gc, ga):
         norms = _grad_norms(g)
         assert all(np.isfinite(norms)) and all(n > 0 for n in norms)

@@ -168,11 +168,13 @@ def test_bad_input_one_line_errors(capsys):
 
 
 @pytest.mark.slow
-def test_pipeline_end_to_end_tiny(tmp_path, monkeypatch):
-    logs = []
-    report = reproduce("tiny", out=tmp_path, presets="small", progress=False, log=logs.append)
-    root = tmp_path / "tiny"
+@pytest.mark.xdist_group("tiny_reproduction")
+def test_pipeline_end_to_end_tiny(tiny_reproduction, monkeypatch):
+    tmp_path, root = tiny_reproduction.out, tiny_reproduction.root
+    report = tiny_reproduction.report
     assert report == root / "REPORT.md"
+    assert any(line.endswith("train:small:tac: running") for line in tiny_reproduction.logs)
+    logs = []
     for f in ("fig5_small.png", "table3_kl.md", "table3_kl.csv", "fig10_small.png",
               "table4_complexity.md", "table4_complexity.csv", "data/eval_small.csv",
               "data/kl_small.csv", "data/fig10_small_curves.csv", "data/fig5_small_series.json",
