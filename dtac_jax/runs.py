@@ -70,9 +70,30 @@ def train(name: str, scn: Scenario, cfg, run_dir, *, deps: dict | None = None, s
                         desc=algo.label, init_args=init_args, callback=callback)
 
 
+_LOADED: dict[tuple, Trained] = {}   # see load()
+
+
 def load(run_dir) -> Trained:
-    """The run in ``run_dir`` (and the runs it started from) restored from its checkpoint."""
+    """The run in ``run_dir`` (and the runs it started from) restored from its checkpoint.
+
+    A run loaded before in this process is returned from memory while its config and latest
+    checkpoint are unchanged: the reproduction loads each TAC run for every method that starts
+    from it and for every figure, and each fresh load traces the method's ``init``."""
     run_dir = Path(run_dir)
+    config_file = run_dir / "config.json"
+    stamp = ((str(run_dir.resolve()), config_file.stat().st_mtime_ns, ckpt.latest_step(run_dir))
+             if config_file.exists() else None)
+    if stamp in _LOADED:
+        return _LOADED[stamp]
+    trained = _load(run_dir)
+    if stamp is not None:
+        if len(_LOADED) >= 32:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[stamp] = trained
+    return trained
+
+
+def _load(run_dir: Path) -> Trained:
     conf = ckpt.read_config(run_dir)
     algo = registry.for_run(conf)
     scn = Scenario.from_dict(conf["scenario"])

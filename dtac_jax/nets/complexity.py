@@ -18,7 +18,8 @@ def param_count(tree) -> int:
 
 def complexity(cfg: NetConfig, n: int = 30) -> dict[str, float]:
     """Parameter counts and FLOPs per UE (XLA cost analysis of one joint forward pass / N)."""
-    p = init_actor_critic(jax.random.PRNGKey(0), cfg)
+    # sizes only: initialised in one compiled program rather than op by op
+    p = jax.jit(init_actor_critic, static_argnums=1)(jax.random.PRNGKey(0), cfg)
     s = jnp.ones((n, OBS_DIM))
     edge = jnp.zeros((n,), jnp.int32)
     mask = jnp.ones((n,), bool)

@@ -603,10 +603,10 @@ def happo_complexity(cfg, params) -> dict:
     n = params.n_max
     pol, hdim = make_policy_net(cfg, params.l_channels)
     h0, x0 = jnp.zeros((hdim,)), jnp.zeros((LOCAL_DIM,))
-    ap = pol.init(jax.random.PRNGKey(0), h0, x0)
+    ap = jax.jit(pol.init)(jax.random.PRNGKey(0), h0, x0)   # one program, not op by op
     vn = ValueNet(cfg.hidden)
     g0 = jnp.zeros((LOCAL_DIM * n,))
-    vp = vn.init(jax.random.PRNGKey(0), g0)
+    vp = jax.jit(vn.init)(jax.random.PRNGKey(0), g0)
     return dict(actor_params=param_count(ap) * (1 if cfg.share_param else n),
                 critic_params=param_count(vp),
                 actor_flops_per_ue=xla_flops(pol.apply, ap, h0, x0),

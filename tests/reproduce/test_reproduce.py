@@ -99,7 +99,7 @@ OLD_PROFILES = {
                   happo_factory="paper", tac_recipe="paper", transfer_overrides=dict(lr=2e-5)),
     "full": dict(tac_episodes=200, transfer_episodes=100, happo_episodes=1500,
                  happo_factory="quick"),
-    "tiny": dict(tac_episodes=2, transfer_episodes=2, happo_episodes=2, happo_factory="quick",
+    "tiny": dict(tac_episodes=4, transfer_episodes=2, happo_episodes=2, happo_factory="quick",
                  tac_overrides=dict(updates=2, batch_size=8, buffer_size=512, eval_envs=2,
                                     eval_rounds=3, collect=dict(envs=4, rounds=2)),
                  transfer_overrides=dict(updates=2, batch_size=8, eval_envs=2, eval_rounds=3),
