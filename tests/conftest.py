@@ -17,16 +17,30 @@ def rng():
 
 @pytest.fixture(scope="session")
 def tiny_reproduction(tmp_path_factory):
-    """The ``tiny`` profile's reproduction of the small preset, run once per test process: the
+    """The ``tiny`` profile's reproduction of the small preset, run once per test session: the
     trained runs (TAC, the transfers, HAPPO) under ``runs``, the figures' data and
     ``REPORT.md``. Tests that need a trained run read it rather than train their own; they
-    carry ``@pytest.mark.xdist_group("tiny_reproduction")`` so that one worker runs them all
-    (``make test`` distributes with ``--dist loadgroup``)."""
+    carry ``@pytest.mark.xdist_group("tiny_reproduction")`` so that one worker runs them
+    (``make test`` distributes with ``--dist loadgroup``). Should two workers still ask for it,
+    they share one folder under a file lock: the second waits and reads the first's."""
+    import fcntl
+    import json
     from types import SimpleNamespace
 
     from dtac_jax.reproduce.report import reproduce
-    out = tmp_path_factory.mktemp("reproduce")
-    logs = []
-    report = reproduce("tiny", out=out, presets="small", progress=False, log=logs.append)
-    return SimpleNamespace(out=out, root=out / "tiny", report=report, logs=logs,
-                           runs=out / "tiny" / "runs" / "small")
+    base = tmp_path_factory.getbasetemp()
+    # under xdist each worker's folder sits in this run's folder, which all workers share
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out = shared / "tiny_reproduction"
+    with open(shared / "tiny_reproduction.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = out / "done.json"
+        if not done.exists():
+            logs = []
+            report = reproduce("tiny", out=out, presets="small", progress=False,
+                               log=logs.append)
+            done.write_text(json.dumps(dict(report=str(report), logs=logs)))
+        record = json.loads(done.read_text())
+    from pathlib import Path
+    return SimpleNamespace(out=out, root=out / "tiny", report=Path(record["report"]),
+                           logs=record["logs"], runs=out / "tiny" / "runs" / "small")
