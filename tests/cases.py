@@ -1,4 +1,5 @@
-"""Random inputs of ``physics.round_costs`` shared by the physics tests."""
+"""Random test inputs: ``physics.round_costs`` cases and joint network inputs."""
+import jax.numpy as jnp
 import numpy as np
 
 from dtac_jax.env.scenarios import dbm_to_watt
@@ -28,3 +29,15 @@ def random_case(rng: np.random.Generator, n=None, pad=True):
         p_cloud=dbm_to_watt(40.0), bandwidth=bandwidth,
         noise=dbm_to_watt(-174 + 10 * np.log10(bandwidth)), kappa=5e-29,
     )
+
+
+def joint_state(seed, n=12):
+    """A random joint network input ``(s [n, 6], edge [n], mask [n])`` with realistic
+    magnitudes; slot 0 is always a real UE."""
+    rng = np.random.default_rng(seed)
+    s = np.abs(rng.lognormal(-1, 1.5, (n, 6))).astype(np.float32)
+    s[:, 0] = 10 ** rng.uniform(-13, -8, n)
+    edge = rng.integers(0, 5, n).astype(np.int32)
+    mask = rng.random(n) < 0.8
+    mask[0] = True
+    return jnp.asarray(s), jnp.asarray(edge), jnp.asarray(mask)

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cases import joint_state
 from dtac_jax.algos.dtac import TransferConfig
 from dtac_jax.deploy import act_fn
 from dtac_jax.nets.transformer import Actor, NetConfig, init_actor_critic
@@ -12,18 +13,8 @@ NET = NetConfig()
 PARAMS = init_actor_critic(jax.random.PRNGKey(0), NET)
 
 
-def _state(seed, n=12):
-    rng = np.random.default_rng(seed)
-    s = np.abs(rng.lognormal(-1, 1.5, (n, 6))).astype(np.float32)
-    s[:, 0] = 10 ** rng.uniform(-13, -8, n)
-    edge = rng.integers(0, 5, n).astype(np.int32)
-    mask = rng.random(n) < 0.8
-    mask[0] = True
-    return jnp.asarray(s), jnp.asarray(edge), jnp.asarray(mask)
-
-
 def test_deploy_act_equals_batched_dtac():
-    s, edge, mask = _state(3, n=20)
+    s, edge, mask = joint_state(3, n=20)
     cfg = TransferConfig()
     act = act_fn(PARAMS["actor"], cfg, NET)
     p_x, p_l, a, b = jax.jit(Actor(NET, "identity").apply)(PARAMS["actor"], s, edge, mask)

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
+from cases import joint_state
 from dtac_jax.algos import losses, replay
 from dtac_jax.algos.policy import actor_fn
 from dtac_jax.algos.replay import CollectConfig
@@ -19,23 +20,13 @@ TINY = TACConfig(episodes=4, updates=2, batch_size=8, buffer_size=256, eval_envs
                  eval_rounds=3, collect=CollectConfig(envs=4, rounds=2))
 
 
-def _state(seed, n=12):
-    rng = np.random.default_rng(seed)
-    s = np.abs(rng.lognormal(-1, 1.5, (n, 6))).astype(np.float32)
-    s[:, 0] = 10 ** rng.uniform(-13, -8, n)
-    edge = rng.integers(0, 5, n).astype(np.int32)
-    mask = rng.random(n) < 0.8
-    mask[0] = True
-    return jnp.asarray(s), jnp.asarray(edge), jnp.asarray(mask)
-
-
 _apply = {a: jax.jit(Actor(NET, a).apply) for a in ("full", "identity")}
 
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), what=st.sampled_from(["obs", "edge", "padding"]))
 def test_identity_attention_decentralises(seed, what):
-    s, edge, mask = _state(seed)
+    s, edge, mask = joint_state(seed)
     rng = np.random.default_rng(seed + 1)
     other = int(rng.integers(1, len(mask)))
     if what == "obs":
