@@ -66,7 +66,9 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
             state = parallel.shard(state, mesh)
     else:
         if mesh is None:
-            state = jax.jit(jax.vmap(init))(keys, *init_args)
+            # committed to the device as a restored checkpoint is: jit keys its programs on
+            # whether inputs are committed, so a resumed run would otherwise compile again
+            state = jax.device_put(jax.jit(jax.vmap(init))(keys, *init_args), jax.devices()[0])
         else:
             state = parallel.data_parallel(jax.vmap(init), mesh)(
                 *parallel.shard((keys, *init_args), mesh))

@@ -157,10 +157,13 @@ def test_init_distributed_arguments(monkeypatch, env, args, ok):
             parallel.init_distributed(**args)
 
 
-def test_training_compiles_once_per_chunk_length(tmp_path):
+def test_training_compiles_once_per_chunk_length(tmp_path, caplog):
     """No recompilation between episodes: after the first chunk of a given length, later
     chunks of that length (with their metrics and checkpoints) trace, lower and compile
-    nothing. Counted with jax.monitoring's compilation events."""
+    nothing, and resuming the run compiles nothing new either. Counted with jax.monitoring's
+    compilation events."""
+    import logging
+
     from jax import monitoring
 
     import tiny
@@ -181,14 +184,31 @@ def test_training_compiles_once_per_chunk_length(tmp_path):
     def after_chunk(ep, n):
         chunks.append((n, {k: len(v) for k, v in events.items()}))
 
+    def cache_keys():
+        """Persistent-cache keys (a hash of the program and its compile options) of the
+        programs compiled or fetched since the last call."""
+        keys = {r.args[1] for r in caplog.records if r.name == "jax._src.compiler"
+                and "ersistent" in r.msg.lower() and "cache" in r.msg.lower()}
+        caplog.clear()
+        return keys
+
     init, episode = make_tac(make_params(tiny.scenario()), tiny.TAC)
+    run = dict(seeds=tiny.SEEDS, chunk=2, progress=False)
     monitoring.register_event_duration_secs_listener(listen)
     try:
-        run_training(init, episode, {"kind": "test"}, tmp_path / "run", episodes=5,
-                     seeds=tiny.SEEDS, chunk=2, progress=False, callback=after_chunk)
+        with caplog.at_level(logging.DEBUG, logger="jax._src.compiler"):
+            run_training(init, episode, {"kind": "test"}, tmp_path / "run", episodes=5,
+                         callback=after_chunk, **run)
+            fresh = cache_keys()
+            # a resumed run's chunk is the program a fresh run compiled (the restored state
+            # has the fresh state's types and placement), found in the cache, not a new one
+            run_training(init, episode, {"kind": "test"}, tmp_path / "run", episodes=6,
+                         resume=True, **run)
+            resumed = cache_keys()
     finally:
         monitoring.unregister_event_duration_listener(listen)
-    assert [n for n, _ in chunks] == [2, 2, 1]
+    assert resumed and resumed <= fresh, resumed - fresh
+    assert [n for n, _ in chunks] == [2, 2, 1]   # the resumed run has no callback
     before = {k: 0 for k in events}
     new = []
     for n, counts in chunks:

@@ -169,6 +169,16 @@ def test_bad_input_one_line_errors(capsys):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("tiny_reproduction")
+def test_the_tiny_reproduction_group_runs_on_one_worker(request):
+    """``make test`` distributes with ``--dist loadgroup`` so that the tests sharing the tiny
+    reproduction run on one worker; xdist marks a grouped test by suffixing its id with
+    ``@group`` (pytest 9.2 drops that suffix: pytest-dev/pytest-xdist#1386)."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("not distributed with --dist loadgroup")
+    assert request.node.nodeid.endswith("@tiny_reproduction"), request.node.nodeid
+
+
+@pytest.mark.xdist_group("tiny_reproduction")
 def test_pipeline_end_to_end_tiny(tiny_reproduction, monkeypatch):
     tmp_path, root = tiny_reproduction.out, tiny_reproduction.root
     report = tiny_reproduction.report
