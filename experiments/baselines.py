@@ -1,18 +1,19 @@
-"""Train every learned policy and evaluate all policies on the same episodes (issue: baselines).
+"""Train every learned method of the registry and evaluate all policies on the same episodes.
 
-For each preset: TAC, then from it DTAC (critic loss), TL transformer (MSE) and TL (MLP, MSE),
-and HAPPO; then Random, the heuristics, Search and the learned policies on the same evaluation
-episodes. Prints and writes (``--out``, default ``results/baselines``):
+For each preset, every learned method (:func:`dtac_jax.algos.registry.names`, each after the
+runs it starts from: TAC, then DTAC, TL transformer and TL from it, HAPPO, and any method a
+user registers) trains with its ``quick()`` config, then every compared policy (the learned
+ones, Random, the heuristics and Search) runs on the same evaluation episodes. Writes
+(``--out``, default ``results/baselines``):
 
 * ``<preset>.md`` / ``.json``: average time, energy per task, weighted reward, target fractions;
-* ``params.md``: parameter counts of each network;
+* ``params.md``: parameter counts of each method's delivered network (and its critic);
 * ``convergence.md``: training episodes each method needed to reach 95% of its final
-  objective (first episode whose 5-episode moving average of the measured objective is within
-  5% of the mean of the last 10% of episodes).
+  objective (:func:`dtac_jax.reproduce.pipeline.episodes_to_95`).
 
-Finished runs are reused (``runs/baselines/<preset>/<policy>``); ``--force`` retrains.
+Finished runs are reused (``runs/baselines/<preset>/<method>``); ``--force`` retrains.
 
-    python experiments/baselines.py --presets small,medium
+    python experiments/baselines.py --presets small,medium --episodes tac=150 --skip happo
 """
 from __future__ import annotations
 
@@ -24,65 +25,73 @@ from pathlib import Path
 
 import jax
 
-from dtac_jax.algos.dtac import TransferConfig
-from dtac_jax.algos.happo import HAPPOConfig
-from dtac_jax.algos.heuristics import HEURISTICS
-from dtac_jax.algos.search import make_search_policy
-from dtac_jax.algos.tac import TACConfig
+from dtac_jax.algos import registry
 from dtac_jax.env import make_params, make_scenario
 from dtac_jax.evaluate import evaluate, format_table
-from dtac_jax.nets.complexity import complexity, param_count
-from dtac_jax.nets.transformer import NetConfig
-from dtac_jax.reproduce.pipeline import episodes_to_95
-from dtac_jax.runs import load_policy, load_transfer, train_happo, train_tac, train_transfer
+from dtac_jax.nets.complexity import param_count
+from dtac_jax.reproduce.pipeline import episodes_to_95, policies
+from dtac_jax.runs import family, load, train
+from dtac_jax.train import seed_slice
 
-TRANSFERS = {"dtac": dict(loss="critic", student="transformer"),
-             "tl_transformer": dict(loss="mse", student="transformer"),
-             "tl": dict(loss="mse", student="mlp")}
+
+def _episodes(items: list[str]) -> dict[str, int]:
+    out = {}
+    for item in items:
+        name, _, n = item.partition("=")
+        registry.get(name)          # a one-line error for an unknown method
+        out[name] = int(n)
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", default="small,medium")
-    ap.add_argument("--tac-episodes", type=int, default=150)
-    ap.add_argument("--transfer-episodes", type=int, default=100)
-    ap.add_argument("--happo-episodes", type=int, default=200)
+    ap.add_argument("--episodes", action="append", default=[], metavar="METHOD=N",
+                    help="training episodes of a learned method (default: its quick() budget)")
+    ap.add_argument("--skip", action="append", default=[], metavar="METHOD",
+                    help="neither train nor evaluate METHOD (e.g. happo, the slowest to train)")
     ap.add_argument("--eval-episodes", type=int, default=16)
     ap.add_argument("--runs", default="runs/baselines")
     ap.add_argument("--out", default="results/baselines")
     ap.add_argument("--force", action="store_true")
-    ap.add_argument("--skip-happo", action="store_true",
-                    help="do not train or evaluate HAPPO (the slowest baseline to train)")
     args = ap.parse_args()
+    try:
+        episodes = _episodes(args.episodes)
+        for name in args.skip:
+            registry.get(name)
+    except ValueError as err:
+        ap.error(str(err))
+    skipped = set(args.skip)
+    for name in list(skipped):   # what starts from a skipped run is skipped with it
+        skipped |= {m for m in registry.names(learned=True) if name in registry.get(m).needs}
+    compared = [m for m in policies() if m not in skipped]
+    learned = [m for m in compared if registry.get(m).learned]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    conv_rows, params_md = [], None
+    conv_rows, param_rows = [], None
     for preset in args.presets.split(","):
         t0 = time.time()
         scn = make_scenario(preset)
         root = Path(args.runs) / preset
         if args.force and root.exists():
             shutil.rmtree(root)
-        print(f"== {preset}: training", flush=True)
-        train_tac(scn, TACConfig(episodes=args.tac_episodes), root / "tac", resume=True)
-        for name, kw in TRANSFERS.items():
-            train_transfer(root / "tac", TransferConfig(episodes=args.transfer_episodes, **kw),
-                           root / name, resume=True)
-        with_happo = not args.skip_happo
-        learned = ("tac", *TRANSFERS) + (("happo",) if with_happo else ())
-        if with_happo:
-            train_happo(scn, HAPPOConfig.quick(episodes=args.happo_episodes), root / "happo",
-                        resume=True)
+        print(f"== {preset}: training {', '.join(learned)}", flush=True)
+        for name in learned:     # registration order puts each method after its dependencies
+            algo = registry.get(name)
+            cfg = algo.quick(**({"episodes": episodes[name]} if name in episodes else {}))
+            train(name, scn, cfg, root / name, deps={d: root / d for d in algo.needs},
+                  resume=True)
         print(f"== {preset}: evaluating on the same {args.eval_episodes} episodes", flush=True)
         params = make_params(scn)
-        policies = {"random": HEURISTICS["random"], "all_local": HEURISTICS["all_local"],
-                    "greedy": HEURISTICS["greedy"], "search": make_search_policy()}
-        for run in learned:
-            name, _, pol = load_policy(root / run)
-            policies[name] = pol
         key = jax.random.PRNGKey(123)
         results = {}
-        for name, pol in policies.items():
+        for name in compared:
+            algo = registry.get(name)
+            if algo.learned:
+                stacked, make = family(load(root / name))
+                pol = make(seed_slice(stacked, 0))
+            else:
+                pol = algo.policy(None, algo.config.quick() if algo.config else None, params, {})
             results[name] = evaluate(pol, params, key, episodes=args.eval_episodes)
             print(f"  {name:<15} {results[name].weighted_reward:10.3f}", flush=True)
         table = format_table(results)
@@ -90,33 +99,27 @@ def main():
         (out / f"{preset}.md").write_text(table + "\n")
         (out / f"{preset}.json").write_text(json.dumps(
             {k: v.as_dict() for k, v in results.items()}, indent=2))
-        for run in learned:
-            n95, total = episodes_to_95(root / run)
-            conv_rows.append(f"| {preset} | {run} | {n95} | {total} |")
-        if params_md is None:
-            c = complexity(NetConfig())
-            _, tl_cfg, _, tl_student = load_transfer(root / "tl")
-            tl_n = param_count(jax.tree_util.tree_map(lambda v: v[0], tl_student))
-            hcfg = HAPPOConfig.quick()
-            from dtac_jax.algos.happo import make_happo
-            h_state = jax.eval_shape(make_happo(params, hcfg)[0], jax.random.PRNGKey(0))
-            h_actor = param_count(h_state.actors)
-            h_critic = param_count(h_state.critic)
-            params_md = (
-                "| network | parameters |\n|---|---|\n"
-                f"| TAC / DTAC / TL transformer actor | {c['actor_params']:,} |\n"
-                f"| TAC critic (shared by the transfers) | {c['critic_params']:,} |\n"
-                f"| TL MLP student ({'x'.join(map(str, tl_cfg.mlp_hidden))}) | {tl_n:,} |\n"
-                f"| HAPPO actor ({hcfg.policy}, "
-                f"{'shared by' if hcfg.share_param else 'one per slot,'} all {scn.n_max} agent "
-                f"slots, {'x'.join(map(str, hcfg.hidden))}) | {h_actor:,} |\n"
-                f"| HAPPO critic ({'x'.join(map(str, hcfg.hidden))}) | {h_critic:,} |\n")
-            (out / "params.md").write_text(params_md)
+        for name in learned:
+            n95, total = episodes_to_95(root / name)
+            conv_rows.append(f"| {preset} | {name} | {n95} | {total} |")
+        if param_rows is None:   # network sizes do not depend on the preset
+            param_rows = []
+            for name in learned:
+                trained = load(root / name)
+                delivered = trained.algo.deliverable(trained.state, trained.config)
+                param_rows.append(f"| {trained.algo.label} | "
+                                  f"{param_count(seed_slice(delivered, 0)):,} |")
+                critic = getattr(trained.state, "critic", None)
+                if critic is not None and not trained.algo.needs:   # its own, not a frozen one
+                    param_rows.append(f"| {trained.algo.label} critic | "
+                                      f"{param_count(seed_slice(critic, 0)):,} |")
+            (out / "params.md").write_text("| network | parameters |\n|---|---|\n"
+                                           + "\n".join(param_rows) + "\n")
         print(f"== {preset} done in {time.time() - t0:.0f} s", flush=True)
     conv = ("| preset | method | episodes to 95% of final objective | episodes trained |\n"
             "|---|---|---|---|\n" + "\n".join(conv_rows) + "\n")
     (out / "convergence.md").write_text(conv)
-    print(params_md)
+    print((out / "params.md").read_text())
     print(conv)
     print(f"written to {out}/")
 

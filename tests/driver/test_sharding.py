@@ -73,11 +73,16 @@ CHILD = textwrap.dedent(r'''
 ''')
 
 
+def _xla_flags(devices: int) -> str:
+    """The session's XLA flags (tests/conftest.py) plus ``devices`` simulated CPU devices."""
+    return f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+
+
 def _start_child(tmp_path, devices: int):
     out = tmp_path / f"dev{devices}"
     out.mkdir()
     env = dict(os.environ, JAX_PLATFORMS="cpu",
-               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+               XLA_FLAGS=_xla_flags(devices),
                DTAC_TEST_CACHE=os.environ.get("DTAC_JAX_CACHE", "/tmp/dtac_jax_xla_cache"))
     env.pop("DTAC_DEVICES", None)
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(out)], env=env, text=True,
@@ -236,11 +241,11 @@ def test_two_processes_match_one_process(tmp_path):
     child = os.path.join(here, "multiprocess_child.py")
     base = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=os.path.dirname(os.path.dirname(here)))
     single = tmp_path / "single.json"
-    env1 = dict(base, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    env1 = dict(base, XLA_FLAGS=_xla_flags(1))
     subprocess.run([sys.executable, child, str(single), "-", "1", "0"], env=env1, check=True,
                    timeout=600)
     multi = tmp_path / "multi.json"
-    env2 = dict(base, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    env2 = dict(base, XLA_FLAGS=_xla_flags(2))
     coordinator = f"127.0.0.1:{_free_port()}"
     procs = [subprocess.Popen([sys.executable, child, str(multi), coordinator, "2", str(i)],
                               env=env2, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
