@@ -1,13 +1,10 @@
 import os
 import tempfile
 
-# The tests compile with XLA's backend (LLVM) optimisation off: at the tests' tiny sizes the
-# programs run for far less time than they take to compile, and level 0 compiles them about a
-# quarter faster (tiny reproduction 161 s -> 124 s cold, its CSVs bit-identical; see
-# benchmarks/test_time.md). Child processes inherit the flag. A level given in XLA_FLAGS wins.
-if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + " --xla_backend_optimization_level=0").strip()
+import xla_opt
+
+# XLA's backend optimisation off for the session and its child processes (tests/xla_opt.py)
+xla_opt.apply()
 
 import jax  # noqa: E402  (after XLA_FLAGS: the backend reads it when it starts)
 import numpy as np

@@ -14,6 +14,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import xla_opt
 
 CHILD = textwrap.dedent(r'''
     import dataclasses, json, os, sys
@@ -73,16 +74,18 @@ CHILD = textwrap.dedent(r'''
 ''')
 
 
-def _xla_flags(devices: int) -> str:
-    """The session's XLA flags (tests/conftest.py) plus ``devices`` simulated CPU devices."""
-    return f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+def _xla_flags(devices: int, default_level: bool = False) -> str:
+    """The session's XLA flags (tests/xla_opt.py) plus ``devices`` simulated CPU devices."""
+    env = xla_opt.default_level(dict(os.environ)) if default_level else os.environ
+    return f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
 
 
 def _start_child(tmp_path, devices: int):
     out = tmp_path / f"dev{devices}"
     out.mkdir()
-    env = dict(os.environ, JAX_PLATFORMS="cpu",
-               XLA_FLAGS=_xla_flags(devices),
+    # XLA's default level: see tests/xla_opt.py
+    env = dict(xla_opt.default_level(dict(os.environ)), JAX_PLATFORMS="cpu",
+               XLA_FLAGS=_xla_flags(devices, default_level=True),
                DTAC_TEST_CACHE=os.environ.get("DTAC_JAX_CACHE", "/tmp/dtac_jax_xla_cache"))
     env.pop("DTAC_DEVICES", None)
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(out)], env=env, text=True,

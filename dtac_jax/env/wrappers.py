@@ -1,0 +1,199 @@
+"""Composable, functional environment wrappers.
+
+:class:`CloudEdgeEnv` is the simulator (:func:`dtac_jax.env.reset` / :func:`dtac_jax.env.step`)
+as an object with ``default_params`` and spaces. Every wrapper keeps its signatures,
+
+    reset(key, params) -> (obs, state)
+    step(key, state, action, params) -> (obs, state, reward, done, info)
+
+so wrappers nest in any order and everything stays a pure function of explicit state and keys
+(``jit``, ``vmap`` and ``lax.scan`` apply). A wrapper's state is a pytree holding the inner
+state in ``env_state``; attributes a wrapper does not define are read from the environment it
+wraps. Typical stacks::
+
+    env = EpisodeStats(AutoReset(TeamReward(CloudEdgeEnv(make_scenario("small")))))
+    env = FlatObs(FixedUECount(CloudEdgeEnv(), n_per_edge=(3, 3, 3, 3, 3)))
+
+A new effect (mobility, bursty arrivals, failures) is one more wrapper: see
+``docs/extending.md`` and the notebook.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from dtac_jax.env import env as _env
+from dtac_jax.env import spaces
+from dtac_jax.env.scenarios import EnvParams, Scenario, make_params, make_scenario
+
+
+class CloudEdgeEnv:
+    """The cloud-edge simulator: ``reset`` / ``step`` of :mod:`dtac_jax.env.env`.
+
+    ``reward`` is the per-UE vector ``(-w_time t_ue, -w_energy e_ue)`` float[N, 2] (paper
+    eq. 17) and ``done`` is the time limit ``params.rounds``; ``info`` holds the round's costs
+    (``objective`` is eq. 27's). Wrap with :class:`TeamReward` for a scalar reward and with
+    :class:`AutoReset` to continue past the limit.
+    """
+
+    def __init__(self, scenario: Scenario | None = None):
+        self.scenario = make_scenario("small") if scenario is None else scenario
+
+    @property
+    def default_params(self) -> EnvParams:
+        return make_params(self.scenario)
+
+    def reset(self, key: chex.PRNGKey, params: EnvParams):
+        return _env.reset(key, params)
+
+    def step(self, key: chex.PRNGKey, state, action: _env.Action, params: EnvParams):
+        return _env.step(key, state, action, params)
+
+    def observation_space(self, params: EnvParams) -> spaces.Dict:
+        return spaces.observation_space(params)
+
+    def action_space(self, params: EnvParams) -> spaces.Dict:
+        return spaces.action_space(params)
+
+    def num_agents(self, params: EnvParams) -> int:
+        """UE slots (``N_max``): the real UEs are ``obs.mask``."""
+        return params.n_max
+
+
+class Wrapper:
+    """Base wrapper: forwards everything to the wrapped environment."""
+
+    def __init__(self, env):
+        self._env = env
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._env, name)
+
+    def reset(self, key, params):
+        return self._env.reset(key, params)
+
+    def step(self, key, state, action, params):
+        return self._env.step(key, state, action, params)
+
+    @property
+    def unwrapped(self) -> CloudEdgeEnv:
+        env = self._env
+        while isinstance(env, Wrapper):
+            env = env._env
+        return env
+
+
+class TeamReward(Wrapper):
+    """A scalar team reward, minus the round's eq. 27 objective (``info["objective"]``), in
+    place of the per-UE vector; the vector stays in ``info["ue_reward"]``."""
+
+    def step(self, key, state, action, params):
+        obs, state, reward, done, info = self._env.step(key, state, action, params)
+        return obs, state, -info["objective"], done, dict(info, ue_reward=reward)
+
+
+class FlatObs(Wrapper):
+    """One flat float vector per observation: the ``N x 6`` lower bounds, then the mask and
+    the edge ids as floats (``N * 8`` entries)."""
+
+    @staticmethod
+    def flatten(obs: _env.Obs) -> jax.Array:
+        dtype = obs.s.dtype
+        return jnp.concatenate([obs.s.reshape(-1), obs.mask.astype(dtype),
+                                obs.edge.astype(dtype)])
+
+    def reset(self, key, params):
+        obs, state = self._env.reset(key, params)
+        return self.flatten(obs), state
+
+    def step(self, key, state, action, params):
+        obs, state, reward, done, info = self._env.step(key, state, action, params)
+        return self.flatten(obs), state, reward, done, info
+
+    def observation_space(self, params):
+        return spaces.Box(0.0, float("inf"), (params.n_max * (_env.OBS_DIM + 2),),
+                          params.s_in.dtype)
+
+
+class FixedUECount(Wrapper):
+    """Episodes with a fixed number of UEs on each edge (int[K]) instead of drawn counts.
+    Wraps the simulator itself (it calls :func:`dtac_jax.env.reset` with the counts)."""
+
+    def __init__(self, env, n_per_edge):
+        super().__init__(env)
+        self.n_per_edge = tuple(int(n) for n in n_per_edge)
+
+    def reset(self, key, params):
+        if len(self.n_per_edge) != params.n_edges:
+            raise ValueError(f"FixedUECount: {len(self.n_per_edge)} counts for "
+                             f"{params.n_edges} edges")
+        if not all(params.ue_min <= n <= params.ue_max for n in self.n_per_edge):
+            raise ValueError(f"FixedUECount: counts {self.n_per_edge} outside "
+                             f"[{params.ue_min}, {params.ue_max}]")
+        return _env.reset(key, params, jnp.asarray(self.n_per_edge, jnp.int32))
+
+
+class AutoReset(Wrapper):
+    """A finished episode is followed at once by a new one: when ``done``, the returned
+    observation and state are a fresh reset's (``info["final_obs"]`` keeps the last one).
+
+    The inner step gets the caller's key unchanged, so up to the first reset a wrapped
+    trajectory equals the unwrapped one; the reset key is ``fold_in(key, 1)``.
+    """
+
+    def step(self, key, state, action, params):
+        obs, state_st, reward, done, info = self._env.step(key, state, action, params)
+        obs_re, state_re = self._env.reset(jax.random.fold_in(key, 1), params)
+        pick = lambda re, st: jax.tree_util.tree_map(  # noqa: E731
+            lambda a, b: jax.lax.select(done, a, b), re, st)
+        return (pick(obs_re, obs), pick(state_re, state_st), reward, done,
+                dict(info, final_obs=obs))
+
+
+@struct.dataclass
+class EpisodeStatsState:
+    env_state: Any
+    episode_return: jax.Array     # running sums of the current episode
+    episode_length: jax.Array
+    episode_time: jax.Array
+    episode_energy: jax.Array
+    returned_return: jax.Array    # the last finished episode's
+    returned_length: jax.Array
+    returned_time: jax.Array
+    returned_energy: jax.Array
+
+
+class EpisodeStats(Wrapper):
+    """Episode return (the team reward, minus the summed objective), length, total round time
+    and total UE energy. ``info`` gains ``returned_episode_{return,length,time,energy}``, the
+    last finished episode's, and ``returned_episode`` (this step ended one). Put it outside
+    :class:`AutoReset` (PureJaxRL's ``LogWrapper`` convention)."""
+
+    def reset(self, key, params):
+        obs, env_state = self._env.reset(key, params)
+        z = jnp.zeros((), params.s_in.dtype)
+        zi = jnp.zeros((), jnp.int32)
+        return obs, EpisodeStatsState(env_state, z, zi, z, z, z, zi, z, z)
+
+    def step(self, key, state: EpisodeStatsState, action, params):
+        obs, env_state, reward, done, info = self._env.step(key, state.env_state, action,
+                                                            params)
+        ret = state.episode_return - info["objective"]
+        length = state.episode_length + 1
+        time_ = state.episode_time + info["t_round"]
+        energy = state.episode_energy + jnp.sum(info["e_ue"])
+        keep = lambda new, old: jnp.where(done, new, old)  # noqa: E731
+        zero = lambda v: jnp.where(done, jnp.zeros_like(v), v)  # noqa: E731
+        new = EpisodeStatsState(
+            env_state, zero(ret), zero(length), zero(time_), zero(energy),
+            keep(ret, state.returned_return), keep(length, state.returned_length),
+            keep(time_, state.returned_time), keep(energy, state.returned_energy))
+        info = dict(info, returned_episode=done, returned_episode_return=new.returned_return,
+                    returned_episode_length=new.returned_length,
+                    returned_episode_time=new.returned_time,
+                    returned_episode_energy=new.returned_energy)
+        return obs, new, reward, done, info
