@@ -158,6 +158,46 @@ ax.set_title(f"Random policy, {EPISODES} episodes in parallel")
 ax.legend()
 plt.show()"""),
     ("md", """\
+### Wrappers and a new effect
+
+`dtac_jax.env.wrappers` composes functional wrappers that keep `reset` / `step`'s signatures:
+`TeamReward` (scalar reward, minus the eq. 27 objective), `AutoReset`, `EpisodeStats`,
+`FlatObs`, `FixedUECount`. A new effect is one more wrapper, here `BurstyArrivals`: with
+probability `p` a round gives every UE the same task, which the edge caches then serve. The
+stack runs under `scan` past the episode limit (auto-reset) and reports each finished
+episode's return."""),
+    ("code", """\
+import inspect
+
+from dtac_jax.env.wrappers import (AutoReset, BurstyArrivals, CloudEdgeEnv, EpisodeStats,
+                                   TeamReward)
+
+print(inspect.getsource(BurstyArrivals.step))   # the whole effect: a step around the inner one
+
+
+def episode_returns(p, key, episodes=8):
+    env = EpisodeStats(AutoReset(TeamReward(BurstyArrivals(CloudEdgeEnv(scn), p))))
+
+    def run(key):
+        obs, st = env.reset(key, params)
+
+        def body(carry, k):
+            obs, st = carry
+            k_pol, k_env = jax.random.split(k)
+            action = greedy_policy(k_pol, obs, st.env_state, params)
+            obs, st, r, done, info = env.step(k_env, st, action, params)
+            return (obs, st), (done, info["returned_episode_return"], info["cache_hit"].sum())
+        _, (done, ret, hits) = jax.lax.scan(body, (obs, st),
+                                            jax.random.split(key, 2 * params.rounds))
+        return ret[params.rounds - 1], hits.sum()   # the first episode's return
+    return jax.jit(jax.vmap(run))(jax.random.split(key, episodes))
+
+
+for p in (0.0, 0.5):
+    ret, hits = episode_returns(p, jax.random.PRNGKey(7))
+    print(f"p = {p}: first-episode return {np.mean(ret):9.1f} (mean of 8), "
+          f"cache hits per 2 episodes {np.mean(hits):6.1f}")"""),
+    ("md", """\
 ## 3. A tiny TAC
 
 `make_tac(params, cfg)` returns two pure functions: `init(key) -> state` and

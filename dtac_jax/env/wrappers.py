@@ -14,8 +14,8 @@ wraps. Typical stacks::
     env = EpisodeStats(AutoReset(TeamReward(CloudEdgeEnv(make_scenario("small")))))
     env = FlatObs(FixedUECount(CloudEdgeEnv(), n_per_edge=(3, 3, 3, 3, 3)))
 
-A new effect (mobility, bursty arrivals, failures) is one more wrapper: see
-``docs/extending.md`` and the notebook.
+A new effect (mobility, bursty arrivals, failures) is one more wrapper, e.g.
+:class:`BurstyArrivals`; see ``docs/extending.md`` and the notebook.
 """
 from __future__ import annotations
 
@@ -197,3 +197,21 @@ class EpisodeStats(Wrapper):
                     returned_episode_time=new.returned_time,
                     returned_episode_energy=new.returned_energy)
         return obs, new, reward, done, info
+
+
+class BurstyArrivals(Wrapper):
+    """Bursty task arrivals, an example of a new effect as a wrapper (``env.py`` unchanged):
+    with probability ``p`` a round gives every real UE the same task (slot 0's), which the
+    edge caches can then serve. Wraps an environment whose state is the ``EnvState``."""
+
+    def __init__(self, env, p: float = 0.2):
+        super().__init__(env)
+        self.p = p
+
+    def step(self, key, state, action, params):
+        k_burst, k_step = jax.random.split(key)
+        obs, state, reward, done, info = self._env.step(k_step, state, action, params)
+        burst = jax.random.bernoulli(k_burst, self.p)
+        state = state.replace(task=jnp.where(burst & state.mask, state.task[0], state.task))
+        return _env.observe(state, params), state, reward, done, info
+

@@ -165,6 +165,9 @@ def test_init_distributed_arguments(monkeypatch, env, args, ok):
             parallel.init_distributed(**args)
 
 
+# on the tiny reproduction's worker, after it: its TAC training is this test's program (tiny.py),
+# so the persistent cache already holds the chunk of length 2
+@pytest.mark.xdist_group("tiny_reproduction")
 def test_training_compiles_once_per_chunk_length(tmp_path, caplog):
     """No recompilation between episodes: after the first chunk of a given length, later
     chunks of that length (with their metrics and checkpoints) trace, lower and compile

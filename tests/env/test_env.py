@@ -215,17 +215,12 @@ def test_benchmark_numpy_reference_matches_the_jax_env():
     assert check_against_jax(make_scenario("small", cache_capacity=80e6), n_states=9, seed=1) == 9
 
 
-def test_a_new_effect_is_a_function_around_step():
-    """docs/extending.md's bursty arrivals, added without editing env.py: under jit and scan,
+def test_a_new_effect_is_a_wrapper_around_step():
+    """docs/extending.md's bursty arrivals (``wrappers.BurstyArrivals``), added without editing
+    env.py: under jit and scan,
     with p = 1 every real UE meets the same task each round; with p = 0 tasks stay drawn per UE."""
     from dtac_jax.algos.heuristics import all_local
-
-    def bursty_step(key, state, action, params, p=0.2):
-        k_burst, k_step = jax.random.split(key)
-        obs, state, reward, done, info = E.step(k_step, state, action, params)
-        burst = jax.random.bernoulli(k_burst, p)
-        state = state.replace(task=jnp.where(burst & state.mask, state.task[0], state.task))
-        return E.observe(state, params), state, reward, done, info
+    from dtac_jax.env.wrappers import BurstyArrivals, CloudEdgeEnv
 
     params = make_params(make_scenario("small", rounds=4))
     obs0, st0 = E.reset(jax.random.PRNGKey(0), params)
@@ -235,7 +230,8 @@ def test_a_new_effect_is_a_function_around_step():
             obs, st = carry
             k_split = jax.random.split(k)
             action = all_local(k_split[0], obs, st, params)
-            obs, st, _, _, _ = bursty_step(k_split[1], st, action, params, p)
+            obs, st, _, _, _ = BurstyArrivals(CloudEdgeEnv(), p).step(k_split[1], st,
+                                                                      action, params)
             return (obs, st), (st.task, obs.s)
         return jax.jit(lambda: jax.lax.scan(body, (obs0, st0),
                                             jax.random.split(jax.random.PRNGKey(1), 4))[1])()

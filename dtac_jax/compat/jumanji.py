@@ -1,0 +1,80 @@
+"""The simulator as a Jumanji ``Environment``.
+
+Jumanji's ``step(state, action)`` takes no key, so the adapter's state carries one
+(:class:`JumanjiState`). Observations are :class:`dtac_jax.env.Obs` (``s``, ``mask``,
+``edge``), actions are :class:`dtac_jax.env.Action` (target, channel, ``a``, ``b`` per UE
+slot), both described by nested specs. The reward is minus the round's eq. 27 objective; the
+episode ends by *truncation* (``StepType.LAST`` with discount 1) after ``params.rounds`` rounds.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from jumanji import specs
+from jumanji.env import Environment
+from jumanji.types import TimeStep, restart, transition, truncation
+
+from dtac_jax.env import env as _env
+from dtac_jax.env.scenarios import Scenario, make_params, make_scenario
+
+
+@struct.dataclass
+class JumanjiState:
+    env_state: Any
+    key: chex.PRNGKey
+
+
+class CloudEdgeJumanji(Environment):
+    """Jumanji adapter for one scenario (its :class:`EnvParams` are fixed at construction)."""
+
+    def __init__(self, scenario: Scenario | None = None):
+        self.scenario = make_scenario("small") if scenario is None else scenario
+        self.params = make_params(self.scenario)
+        super().__init__()
+
+    def __repr__(self) -> str:
+        return f"CloudEdgeJumanji({self.scenario.name})"
+
+    def reset(self, key: chex.PRNGKey) -> tuple[JumanjiState, TimeStep]:
+        key, reset_key = jax.random.split(key)
+        obs, env_state = _env.reset(reset_key, self.params)
+        return JumanjiState(env_state, key), restart(obs, extras=self._extras(None))
+
+    def step(self, state: JumanjiState, action: _env.Action) -> tuple[JumanjiState, TimeStep]:
+        key, step_key = jax.random.split(state.key)
+        obs, env_state, _, done, info = _env.step(step_key, state.env_state, action,
+                                                  self.params)
+        reward, extras = -info["objective"], self._extras(info)
+        timestep = jax.lax.cond(done, lambda: truncation(reward, obs, extras=extras),
+                                lambda: transition(reward, obs, extras=extras))
+        return JumanjiState(env_state, key), timestep
+
+    def _extras(self, info) -> dict:
+        zero = jnp.zeros((), self.params.s_in.dtype)
+        return {"objective": zero if info is None else info["objective"],
+                "t_round": zero if info is None else info["t_round"]}
+
+    @functools.cached_property   # built once, outside jit (Environment.__init__ reads it)
+    def observation_spec(self) -> specs.Spec:
+        p, n = self.params, self.params.n_max
+        return specs.Spec(_env.Obs, "ObservationSpec",
+                          s=specs.BoundedArray((n, _env.OBS_DIM), jnp.float32, 0.0, np.inf, "s"),
+                          mask=specs.Array((n,), bool, "mask"),
+                          edge=specs.BoundedArray((n,), jnp.int32, 0, p.n_edges - 1, "edge"))
+
+    @functools.cached_property
+    def action_spec(self) -> specs.Spec:
+        p, n = self.params, self.params.n_max
+        return specs.Spec(
+            _env.Action, "ActionSpec",
+            x=specs.MultiDiscreteArray(jnp.full((n,), 3, jnp.int32), name="x"),
+            channel=specs.MultiDiscreteArray(jnp.full((n,), p.l_channels, jnp.int32),
+                                             name="channel"),
+            a=specs.BoundedArray((n,), jnp.float32, 0.0, 1.0, "a"),
+            b=specs.BoundedArray((n,), jnp.float32, 0.0, 1.0, "b"))
