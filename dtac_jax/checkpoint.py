@@ -8,11 +8,14 @@ against the expected one and names the first field that differs.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+from dtac_jax import runfolder
 
 
 class CheckpointMismatch(ValueError):
@@ -52,7 +55,7 @@ def read_config(run_dir: Path) -> dict:
     path = Path(run_dir) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"no run found at {run_dir} (missing {path})")
-    return json.loads(path.read_text())
+    return runfolder.read_json(path)   # a damaged file: one line naming it
 
 
 def check_config(run_dir: Path, expected: dict) -> dict:
@@ -71,8 +74,31 @@ def manager(run_dir: Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state) -> None:
-    mngr.save(step, args=ocp.args.StandardSave(state))
-    mngr.wait_until_finished()
+    """Save ``state`` as step ``step``. A failed save (a full disk, a read-only folder)
+    raises :class:`~dtac_jax.runfolder.RunFolderError` in one line; Orbax writes into a
+    temporary folder and renames it when complete, so the previous checkpoint stays whole."""
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.CRITICAL)   # Orbax logs a failed write's traceback; it is raised below
+    try:
+        mngr.save(step, args=ocp.args.StandardSave(state))
+        mngr.wait_until_finished()
+    except Exception as err:
+        run_dir = Path(mngr.directory).parent
+        try:
+            kept = latest_step(run_dir)
+        except Exception:
+            kept = None
+        kept = (f"the checkpoint of episode {kept} is intact" if kept is not None
+                else "no checkpoint was saved before")
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = reason if len(reason) <= 300 else reason[:300] + "..."
+        raise runfolder.RunFolderError(
+            f"run folder {run_dir}: saving the checkpoint of episode {step} "
+            f"failed ({reason}); {kept}: make room or fix the folder's permissions, then "
+            "resume") from err
+    finally:
+        absl.setLevel(level)
 
 
 def latest_step(run_dir: Path) -> int | None:

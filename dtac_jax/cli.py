@@ -41,6 +41,7 @@ def cmd_evaluate(args) -> int:
     policies = _policies([p for p in args.policies.split(",") if p],
                          SearchConfig(candidates=args.search_candidates,
                                       iterations=args.search_iterations))
+    from dtac_jax import runfolder
     from dtac_jax.runs import load_family
     families = {}
     for run in args.runs:
@@ -51,7 +52,7 @@ def cmd_evaluate(args) -> int:
         families[name if name not in policies and name not in families else f"{name}:{run}"] = (
             stacked, make)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    runfolder.check_out(out)   # a file: one line
     key = jax.random.PRNGKey(args.seed)
     results = {}
     print(f"evaluating {len(policies)} policies on preset {scn.name!r}: {args.episodes} episodes "
@@ -73,6 +74,7 @@ def cmd_evaluate(args) -> int:
     table = format_table(results)
     print(table)
     rows = [dict(policy=k, **v.as_dict()) for k, v in results.items()]
+    out.mkdir(parents=True, exist_ok=True)
     with open(out / "evaluate.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -456,9 +458,19 @@ def main(argv=None) -> int:
     try:
         _setup_devices(args)
         return args.func(args)
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        print(f"dtac {args.command}: error: {err}", file=sys.stderr)
+    except (ValueError, KeyError, OSError) as err:
+        # bad input, a busy or damaged run folder (runfolder.RunFolderError, a ValueError),
+        # a missing file, a full disk: one line, exit code 2
+        print(f"dtac {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
+
+
+def _one_line(err: Exception) -> str:
+    """``err``'s message on one line (an ``OSError`` as ``FILE: reason``)."""
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    text = " ".join(str(err).split("\n")).strip()
+    return text or type(err).__name__
 
 
 if __name__ == "__main__":

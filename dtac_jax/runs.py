@@ -16,6 +16,7 @@ from typing import Any
 import jax
 
 from dtac_jax import checkpoint as ckpt
+from dtac_jax import runfolder
 from dtac_jax.algos import registry
 from dtac_jax.env.scenarios import Scenario, make_params
 from dtac_jax.train import read_metrics, run_training, seed_slice
@@ -48,6 +49,12 @@ def train(name: str, scn: Scenario, cfg, run_dir, *, deps: dict | None = None, s
     folder; a run that starts from others takes the first one's seeds and scenario, and base
     seed plus :data:`DEPENDENT_SEED_OFFSET`."""
     algo = registry.get(name)
+    runfolder.check_out(run_dir)   # a file or a busy folder, before the runs it starts from load
+    for d, p in (deps or {}).items():   # a run of another kind is named before it is loaded
+        if d in algo.needs and ckpt.read_config(Path(p)).get("kind") != registry.get(d).kind:
+            raise ValueError(f"{p} is not a {registry.get(d).kind} run (kind "
+                             f"{ckpt.read_config(Path(p)).get('kind')!r}): {algo.label} starts "
+                             f"from a trained {d} run")
     loaded = {d: load(p) for d, p in (deps or {}).items()}
     missing = [d for d in algo.needs if d not in loaded]
     if missing:

@@ -19,6 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
+from dtac_jax import runfolder
 from dtac_jax.config import Config
 
 #: name -> (type, help). ``lr`` sets both learning rates.
@@ -124,6 +125,7 @@ def _build(base: SweepBase, point: dict):
     return scn, cfg
 
 
+@runfolder.one_writer("out")   # one sweep per folder (each point's run folder is locked too)
 def run_sweep(grid: dict[str, list], base: SweepBase, out, *, progress: bool = True,
               log=print) -> list[dict]:
     """Run every grid point not yet finished; return all rows of ``sweep.csv``."""
@@ -137,22 +139,22 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, progress: bool = T
     from dtac_jax.runs import train_tac
     from dtac_jax.train import read_metrics
 
+    # check every point's configuration before training any (or creating the folder)
+    points = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())]
+    built = [(pt, *_build(base, pt)) for pt in points]
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     settings = dict(base=base.to_dict(), params=list(grid))
     meta = out / "sweep.json"
     if meta.exists():
-        old = json.loads(meta.read_text())
+        old = runfolder.read_json(meta, "sweep folder")
         diff = ckpt.first_difference(json.loads(json.dumps(settings)), old)
         if diff:
             diff = diff.replace("checkpoint has", "sweep has")
             raise ValueError(f"{out} holds a sweep with other settings ({diff}): choose "
                              f"another --out")
-    else:
+    runfolder.claim(out)   # the checks above only read; this creates the folder
+    if not meta.exists():
         meta.write_text(json.dumps(settings, indent=2))
-    # check every point's configuration before training any
-    points = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())]
-    built = [(pt, *_build(base, pt)) for pt in points]
     csv_path = out / "sweep.csv"
     columns = list(grid) + COLUMNS
     main = parallel.is_main_process()

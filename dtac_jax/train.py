@@ -25,9 +25,11 @@ from tqdm.auto import tqdm
 
 from dtac_jax import checkpoint as ckpt
 from dtac_jax import parallel
+from dtac_jax import runfolder
 from dtac_jax.env import SIM_VERSION
 
 
+@runfolder.one_writer("run_dir")   # one process per run folder (dtac_jax/runfolder.py)
 def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, episodes: int,
                  seeds: int = 1, seed: int = 0, chunk: int = 10, resume: bool = False,
                  progress: bool = True, desc: str = "train", init_args: tuple = (),
@@ -59,6 +61,8 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
         ckpt.check_config(run_dir, config)
     elif (run_dir / "metrics.jsonl").exists() and not resume:
         raise ValueError(f"{run_dir} already holds a run: choose another --out")
+    runfolder.check_metrics(run_dir)   # damage is refused before the folder is touched
+    runfolder.claim(run_dir)
     start = 0
     if resuming:
         state, start = ckpt.restore(run_dir, jax.eval_shape(jax.vmap(init), keys, *init_args))
@@ -73,6 +77,7 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
             state = parallel.data_parallel(jax.vmap(init), mesh)(
                 *parallel.shard((keys, *init_args), mesh))
         ckpt.write_config(run_dir, config)
+    runfolder.trim_metrics(run_dir, start)   # rows written after the checkpoint, a torn line
     mngr = ckpt.manager(run_dir)
     main = parallel.is_main_process()
 
@@ -121,10 +126,9 @@ def _strongly_typed(fn: Callable) -> Callable:
 
 
 def read_metrics(run_dir) -> list[dict]:
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"no metrics at {path}")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The rows of ``run_dir/metrics.jsonl`` (:func:`dtac_jax.runfolder.read_metrics`: a
+    torn last line left out, other damage named by file and line)."""
+    return runfolder.read_metrics(run_dir)
 
 
 def seed_slice(state, i: int = 0):

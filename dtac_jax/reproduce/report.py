@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from dtac_jax.algos.happo import HAPPOConfig
 from dtac_jax.algos.tac import RECIPES, TACConfig, recipe
+from dtac_jax import runfolder
 from dtac_jax.reproduce import figures as F
 from dtac_jax.algos import registry
 from dtac_jax.reproduce.pipeline import Pipeline, learned
@@ -41,6 +42,13 @@ def parse_only(only: str | None) -> list[str]:
     return [f for f in ORDER if f in out]
 
 
+def _root(args: dict) -> Path:
+    """The folder :func:`reproduce` writes, ``out/<profile name>``, from its arguments."""
+    prof = args["profile"]
+    return Path(args["out"]) / (get_profile(prof).name if isinstance(prof, str) else prof.name)
+
+
+@runfolder.one_writer(_root)   # one reproduction per results folder
 def reproduce(profile: str = "quick", only: str | None = None, out="results",
               force: bool = False, presets: str | None = None, progress: bool = True,
               log=print) -> Path:
@@ -54,6 +62,7 @@ def reproduce(profile: str = "quick", only: str | None = None, out="results",
         raise ValueError(f"unknown preset(s) {', '.join(sorted(bad))} "
                          f"(known: {', '.join(PRESETS)})")
     figs = parse_only(only)
+    runfolder.claim(Path(out) / prof.name)
     pl = Pipeline(prof, out=out, force=force, log=log, progress=progress)
     log(f"dtac reproduce: profile {prof.name!r}, figures {', '.join(figs)}, presets "
         f"{', '.join(p for p in PRESETS if p in allowed)} -> {pl.root}")
