@@ -16,10 +16,21 @@ import jax
 import orbax.checkpoint as ocp
 
 from dtac_jax import runfolder
+from dtac_jax.atomic import write_atomic
 
 
 class CheckpointMismatch(ValueError):
     """A checkpoint made for another scenario, algorithm or network shape."""
+
+
+#: Fields of an algorithm's config (the section under the run's ``kind`` in ``config.json``)
+#: that a resumed run may change: they set the size of each optimiser step (learning rates,
+#: weight decay, gradient clipping) and nothing in the shape of the saved state. Every other
+#: field must equal the stored one, and the episode budget is not stored at all.
+RESUMABLE = frozenset({"lr", "lr_actor", "lr_critic", "lr_value", "critic_lr", "weight_decay",
+                       "grad_clip", "max_grad_norm"})
+#: ``config.json``'s record of the settings changed on resume (:func:`record_changes`).
+RESUMED = "resumed"
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -47,8 +58,7 @@ def _normalise(cfg: dict) -> dict:
 
 
 def write_config(run_dir: Path, config: dict) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+    write_atomic(Path(run_dir) / "config.json", json.dumps(config, indent=2, sort_keys=True))
 
 
 def read_config(run_dir: Path) -> dict:
@@ -58,10 +68,35 @@ def read_config(run_dir: Path) -> dict:
     return runfolder.read_json(path)   # a damaged file: one line naming it
 
 
+def changed_settings(expected: dict, found: dict) -> dict[str, tuple]:
+    """The :data:`RESUMABLE` fields whose value in ``expected`` differs from the stored
+    config ``found``: ``{dotted field: (stored, expected)}``."""
+    kind = found.get("kind")
+    fe, ff = _flatten(_normalise(expected)), _flatten(found)
+    return {k: (ff[k], fe[k]) for k in sorted(set(fe) & set(ff))
+            if k.startswith(f"{kind}.") and k.rsplit(".", 1)[-1] in RESUMABLE
+            and fe[k] != ff[k]}
+
+
+def record_changes(run_dir: Path, expected: dict, found: dict, episode: int) -> dict:
+    """Store ``expected`` as the run's config, with the :data:`RESUMABLE` fields it changes
+    listed under :data:`RESUMED` (``{"episode": resumed from, "changed": {field: [old,
+    new]}}``, one entry per resume that changed any); returns the changes."""
+    changes = changed_settings(expected, found)
+    if changes:
+        history = list(found.get(RESUMED, [])) + [dict(episode=episode, changed=changes)]
+        write_config(Path(run_dir), dict(expected, **{RESUMED: history}))
+    return changes
+
+
 def check_config(run_dir: Path, expected: dict) -> dict:
-    """Raise :class:`CheckpointMismatch` naming the first field that differs from the run's."""
+    """Raise :class:`CheckpointMismatch` naming the first field that differs from the run's;
+    the :data:`RESUMABLE` fields may differ (:func:`record_changes` stores the new values)."""
     found = read_config(run_dir)
-    diff = first_difference(_normalise(expected), found)
+    same = {k: v for k, v in found.items() if k != RESUMED}
+    flat = _flatten(same)
+    flat.update({k: new for k, (_, new) in changed_settings(expected, found).items()})
+    diff = first_difference(_normalise(expected), flat)
     if diff:
         raise CheckpointMismatch(f"checkpoint at {run_dir} was made for another configuration "
                                  f"({diff})")

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 from tqdm.auto import tqdm
 
 from dtac_jax import checkpoint as ckpt
@@ -37,7 +40,10 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     """Train ``seeds`` independent runs at once for ``episodes`` episodes; returns the state.
 
     ``config`` (JSON-able) is written to ``run_dir/config.json``; on ``resume`` it must equal
-    the stored one (except the episode budget), else :class:`checkpoint.CheckpointMismatch`.
+    the stored one (except the episode budget and the optimiser-step settings of
+    :data:`checkpoint.RESUMABLE`, whose changes ``config.json`` records), else
+    :class:`checkpoint.CheckpointMismatch`. A non-finite metric or state stops the run with
+    :class:`TrainingDiverged`, its last checkpoint and metrics kept as they were.
     ``init_args`` are pytrees with a leading seed axis passed to ``init(key, *init_args)``
     (e.g. the TAC parameters a transfer starts from). ``callback(episodes_done, n)``, if
     given, runs after each chunk of ``n`` episodes (its metrics and checkpoint written).
@@ -58,14 +64,24 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
         if not resume:
             raise ValueError(f"{run_dir} already holds a checkpoint: pass --resume to continue "
                              f"it, or choose another --out")
-        ckpt.check_config(run_dir, config)
+        found = ckpt.check_config(run_dir, config)   # learning rates etc. may change
     elif (run_dir / "metrics.jsonl").exists() and not resume:
         raise ValueError(f"{run_dir} already holds a run: choose another --out")
     runfolder.check_metrics(run_dir)   # damage is refused before the folder is touched
     runfolder.claim(run_dir)
-    start = 0
+    start, changes = 0, {}
     if resuming:
         state, start = ckpt.restore(run_dir, jax.eval_shape(jax.vmap(init), keys, *init_args))
+        changes = ckpt.changed_settings(config, found)   # recorded with the first new chunk
+        if changes:
+            # learning rates held in optimiser states take the new config's values
+            state = jax.device_put(with_optimiser_settings(
+                state, jax.jit(jax.vmap(init))(keys, *init_args)), jax.devices()[0])
+            if parallel.is_main_process():
+                print(f"{run_dir}: resuming from episode {start} with changed settings: "
+                      + ", ".join(f"{k} {old!r} -> {new!r}"
+                                  for k, (old, new) in changes.items()),
+                      file=sys.stderr, flush=True)
         if mesh is not None:
             state = parallel.shard(state, mesh)
     else:
@@ -85,7 +101,10 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
 
     def chunk_fn(n):
         if n not in compiled:
-            fn = jax.vmap(lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=n))
+            def run(s):
+                s, m = jax.lax.scan(lambda c, _: episode(c), s, None, length=n)
+                return s, m, all_finite(s)
+            fn = jax.vmap(run)
             compiled[n] = jax.jit(fn) if mesh is None else parallel.data_parallel(fn, mesh)
         return compiled[n]
 
@@ -96,8 +115,14 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     with open(run_dir / "metrics.jsonl", "a") if main else open(os.devnull, "w") as log:
         while ep < episodes:
             n = min(chunk - ep % chunk, episodes - ep)
-            state, metrics = chunk_fn(n)(state)
+            state, metrics, finite = chunk_fn(n)(state)
             metrics = parallel.to_host(metrics)  # [seeds, n] per metric: one transfer per chunk
+            # before any row or checkpoint of the chunk is written: the last checkpoint stays
+            # the last finite state, and metrics.jsonl ends where it does
+            check_finite(metrics, parallel.to_host(finite), run_dir, ep, n, seed)
+            if changes and main:
+                ckpt.record_changes(run_dir, config, found, start)
+                changes = {}
             wall = time.time() - t_start
             for i in range(n):
                 for s in range(seeds):
@@ -115,6 +140,67 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
                 callback(ep, n)
     bar.close()
     return state
+
+
+class TrainingDiverged(ValueError):
+    """A training chunk produced a non-finite metric (loss, objective, ...) or state (parameters,
+    optimiser state, ...). Raised before the chunk's metrics rows and checkpoint are written,
+    so the run folder holds the state of the last finite checkpoint; the message is one line
+    naming the run folder, the seed and the episode."""
+
+
+def with_optimiser_settings(state, fresh):
+    """``state`` with the hyper-parameters (learning rates) of every
+    ``optax.inject_hyperparams`` optimiser state taken from ``fresh``, a state of the same
+    structure made by ``init`` from the current config; everything else is ``state``'s."""
+    def is_hyper(x):
+        return isinstance(x, (optax.InjectHyperparamsState,
+                              optax.InjectStatefulHyperparamsState))
+
+    return jax.tree_util.tree_map(
+        lambda s, f: s._replace(hyperparams=f.hyperparams) if is_hyper(s) else s, state, fresh,
+        is_leaf=is_hyper)
+
+
+def all_finite(state) -> jax.Array:
+    """Whether one seed's state is finite: every floating array leaf holds finite values only;
+    a floating scalar leaf may be infinite (a sentinel such as the validation score before the
+    first measurement) but not NaN. Computed inside the jitted chunk, so the check moves one
+    flag per seed to the host, not the parameters."""
+    ok = jnp.asarray(True)
+    for x in jax.tree_util.tree_leaves(state):
+        if jnp.issubdtype(x.dtype, jnp.inexact):
+            ok = ok & (jnp.all(jnp.isfinite(x)) if x.ndim else ~jnp.isnan(x))
+    return ok
+
+
+def check_finite(metrics: dict, finite, run_dir, done: int, n: int, seed: int = 0) -> None:
+    """Raise :class:`TrainingDiverged` if the chunk of ``n`` episodes after episode ``done``
+    has a non-finite metric (``[seeds, n]`` arrays; the first such episode, then seed, is
+    named) or a seed whose state is not :func:`all_finite` at the chunk's end (``finite``:
+    ``[seeds]``). Seeds are named by their index in ``metrics.jsonl``; ``seed`` is the run's
+    base seed."""
+    bad = {k: ~np.isfinite(np.asarray(v, np.float64)) for k, v in metrics.items()}
+    first = None                           # (episode index in chunk, seed index, metric)
+    for k, b in bad.items():
+        for s, i in zip(*np.nonzero(b)):
+            if first is None or (i, s) < first[:2]:
+                first = (int(i), int(s), k)
+    finite = np.asarray(finite).reshape(-1)
+    if first is not None:
+        i, s, k = first
+        value = float(np.asarray(metrics[k])[s, i])
+        what = f"{k} is {value}"
+    elif not finite.all():
+        i = n - 1
+        s = int(np.flatnonzero(~finite)[0])
+        what = "the training state (parameters or optimiser state) is not finite"
+    else:
+        return
+    raise TrainingDiverged(
+        f"training diverged in {run_dir}: {what} at episode {done + i + 1} of seed index {s} "
+        f"(--seed {seed}); the run keeps its last finite checkpoint (episode {done}): resume it "
+        "with a smaller learning rate (docs/failures.md)")
 
 
 def _strongly_typed(fn: Callable) -> Callable:

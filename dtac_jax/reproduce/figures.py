@@ -13,6 +13,7 @@ from collections import defaultdict
 import numpy as np
 
 from dtac_jax.algos import registry
+from dtac_jax.atomic import replacing, write_atomic
 from dtac_jax.reproduce.pipeline import (GENERALIZATION, Pipeline, episodes_to_95, label,
                                          learned, policies, read_csv, write_csv)
 
@@ -43,15 +44,16 @@ def _plt():
 
 
 def _save(pl: Pipeline, fig, img: str) -> str:
-    """Lay out, write ``<root>/<img>`` and close a figure; returns ``img``."""
+    """Lay out, write ``<root>/<img>`` (atomically) and close a figure; returns ``img``."""
     fig.tight_layout()
-    fig.savefig(pl.root / img, dpi=110)
+    with replacing(pl.root / img) as tmp:
+        fig.savefig(tmp, dpi=110, format=img.rsplit(".", 1)[-1])
     _plt().close(fig)
     return img
 
 
 def save_section(pl: Pipeline, sec: dict) -> dict:
-    (pl.root / "sections" / f"{sec['id']}.json").write_text(json.dumps(sec, indent=2))
+    write_atomic(pl.root / "sections" / f"{sec['id']}.json", json.dumps(sec, indent=2))
     return sec
 
 
@@ -185,7 +187,7 @@ def fig_performance(pl: Pipeline, preset: str) -> dict:
     fig.suptitle(f"{fid.upper()[:3]}. {fid[3:]}: preset {preset!r} "
                  f"({pl.profile.name} profile, {pl.profile.seeds} seed(s))")
     img = _save(pl, fig, f"{fid}_{preset}.png")
-    (pl.root / "data" / f"{fid}_{preset}_series.json").write_text(json.dumps(series, indent=2))
+    write_atomic(pl.root / "data" / f"{fid}_{preset}_series.json", json.dumps(series, indent=2))
 
     mean = {p: float(np.mean(series["weighted_reward"][p]["mean"]))
             for p in series["weighted_reward"]}
@@ -424,7 +426,7 @@ def table_kl(pl: Pipeline, presets=KL_PRESETS) -> dict:
     header = ["area", "policy", "paper KL", "KL per state", "KL of preferences",
               "argmax agreement"]
     md = _md_table(header, rows)
-    (pl.root / "table3_kl.md").write_text(md + "\n")
+    write_atomic(pl.root / "table3_kl.md", md + "\n")
     write_csv(pl.root / "table3_kl.csv", [dict(zip(header, r)) for r in rows])
     body = ("KL(TAC || student) of the offloading probabilities on the states TAC visits in the "
             "evaluation episodes, averaged over real UEs and rounds; also between the aggregate "
@@ -647,7 +649,7 @@ def table_complexity(pl: Pipeline) -> dict:
     header = ["network", "parameters", "FLOPs per UE (XLA cost analysis)", "paper params",
               "paper FLOPs per UE"]
     md = _md_table(header, rows)
-    (pl.root / "table4_complexity.md").write_text(md + "\n")
+    write_atomic(pl.root / "table4_complexity.md", md + "\n")
     write_csv(pl.root / "table4_complexity.csv", [dict(zip(header, r)) for r in rows])
     ref = happo["MLP 128x128, one actor per slot (the paper's Table IV)"]
     ours = dict(dtac_actor=(c["actor_params"], c["actor_identity_flops_per_ue"]),

@@ -12,7 +12,10 @@ Layout of ``<out>/<profile>/``::
 
 A stage is skipped when its file exists with the same configuration; ``force`` reruns (and
 retrains) every stage the current call needs. An interrupted training stage resumes from its
-last checkpoint.
+last checkpoint. Every file here is written atomically (:mod:`dtac_jax.atomic`): a process
+killed at any moment leaves each file finished or absent, so a run started again after a
+``kill -9`` redoes the unfinished stage and ends with the same CSVs, tables and report
+(docs/failures.md).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dtac_jax.algos import registry, rollouts
+from dtac_jax.atomic import remove_stale, replacing, write_atomic
 from dtac_jax.env import SIM_VERSION, make_params, make_scenario
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.evaluate import episode_keys, evaluate_grid
@@ -79,7 +83,9 @@ class Pipeline:
         self._logged: set[str] = set()
         for d in ("runs", "stages", "data", "sections"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
-        (self.root / "profile.json").write_text(json.dumps(profile.to_dict(), indent=2))
+        for d in (".", "stages", "data", "sections"):   # left by a killed writer
+            remove_stale(self.root / d)
+        write_atomic(self.root / "profile.json", json.dumps(profile.to_dict(), indent=2))
 
     # ------------------------------------------------------------------ stage cache
     def stage(self, name: str, config: dict, fn: Callable[[], dict]) -> dict:
@@ -105,8 +111,8 @@ class Pipeline:
         t = time.time()
         result = fn(fresh)   # fresh: start over (no resume of a run left by another config)
         result = dict(result, wall_s=round(time.time() - t, 1), finished=time.time())
-        path.write_text(json.dumps(dict(config=config, sim_version=SIM_VERSION, result=result),
-                                   indent=2))
+        write_atomic(path, json.dumps(dict(config=config, sim_version=SIM_VERSION,
+                                           result=result), indent=2))
         self.log(f"[{self.elapsed()}] {name}: done in {result['wall_s']:.0f} s")
         return result
 
@@ -338,8 +344,8 @@ def _rows(preset, policy, trained_on, counts, n_edges, res) -> list[dict]:
 
 
 def write_csv(path: Path, rows: list[dict]):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
+    """Write ``rows`` (dicts with the same keys) to ``path`` atomically."""
+    with replacing(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)

@@ -13,6 +13,7 @@ from dtac_jax.algos.tac import RECIPES, TACConfig, recipe
 from dtac_jax import runfolder
 from dtac_jax.reproduce import figures as F
 from dtac_jax.algos import registry
+from dtac_jax.atomic import write_atomic
 from dtac_jax.reproduce.pipeline import Pipeline, learned
 from dtac_jax.reproduce.profiles import PRESETS, get_profile
 
@@ -244,9 +245,7 @@ def write_report(pl: Pipeline) -> Path:
                 lines.append(f"- {c.get('cid', '')} *{c['claim']}* — paper: {c['paper']}; "
                              f"ours: {c['ours']}; threshold: {c.get('threshold', '-')}. "
                              f"**{verdict}**.")
-    path = pl.root / "REPORT.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_atomic(pl.root / "REPORT.md", "\n".join(lines) + "\n")
 
 
 def main(argv=None, only_default: str | None = None) -> int:
