@@ -398,7 +398,8 @@ def _add_sweep_parser(sub) -> None:
     from dtac_jax.sweep import PARAMS
     s = sub.add_parser(
         "sweep", help="grid of TAC hyper-parameters x seeds: sweep.csv and plots",
-        description="Train TAC for every point of a hyper-parameter grid (seeds vmapped in one "
+        description="Train TAC for every point of a hyper-parameter grid (seeds, and points "
+                    "that differ only in continuous hyper-parameters, vmapped in one "
                     "program), evaluate every seed on the same episodes, append to "
                     "OUT/sweep.csv and plot OUT/plot_<param>.png. Re-running skips finished "
                     "points. Parameters: " + ", ".join(f"{k} ({v[1]})" for k, v in PARAMS.items()))
@@ -413,6 +414,10 @@ def _add_sweep_parser(sub) -> None:
                    help="evaluation episodes (the same for every point)")
     s.add_argument("--eval-seed", type=int, default=12345)
     s.add_argument("--out", default="runs/sweep")
+    s.add_argument("--no-vmap-hyper", action="store_true",
+                   help="train every grid point as a program of its own (by default, points "
+                        "that differ only in learning rates, noise or entropy weight train "
+                        "vmapped in one program)")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_sweep)
 
@@ -426,7 +431,8 @@ def cmd_sweep(args) -> int:
                      seeds=args.seeds, seed=args.seed, chunk=args.chunk,
                      eval_episodes=args.eval_episodes, eval_seed=args.eval_seed)
     t0 = time.time()
-    rows = run_sweep(grid, base, args.out, progress=not args.no_progress)
+    rows = run_sweep(grid, base, args.out, vmap_hyper=not args.no_vmap_hyper,
+                     progress=not args.no_progress)
     print(f"sweep finished in {time.time() - t0:.1f} s: {len(rows)} rows in "
           f"{Path(args.out) / 'sweep.csv'}")
     return 0

@@ -1,18 +1,28 @@
 """``dtac sweep``: a grid over TAC hyper-parameters x seeds, a results table and plots.
 
-Every grid point is one TAC run folder under ``out`` (``<name>=<value>__...``), trained by
-:func:`dtac_jax.runs.train_tac` with all seeds vmapped in one compiled program (and split
-over the devices when there are several). After training, every seed's best actor is
-evaluated on the same evaluation episodes (:func:`dtac_jax.evaluate.evaluate_stacked`, one
-program for all seeds). ``sweep.csv`` gets one row per grid point and seed; ``plot_<param>.png``
-shows the objectives against each swept parameter. Re-running the same command skips the
-finished points (``done.json`` in their folder) and resumes an interrupted one from its
-checkpoint; adding values to a grid runs only the new points.
+Grid points that differ only in continuous hyper-parameters (:data:`CONTINUOUS`: learning
+rates, exploration noise, entropy weight) form a group that trains as one TAC run: its points
+x seeds are the members of one vmapped, compiled program (the values are part of the state,
+:data:`dtac_jax.algos.tac.HYPER`), in one run folder ``<shared values>__vmap<P>_<hash>``
+whose ``config.json`` lists the points under ``sweep`` (member ``m`` is point
+``m // seeds``, seed ``m % seeds``). A point alone in its group (or every point, with
+``vmap_hyper=False``) is a TAC run folder ``<name>=<value>__...`` trained by
+:func:`dtac_jax.runs.train_tac` with its seeds vmapped. Either way, seed ``s`` of a point
+starts from the same key, so a member computes what the point trained alone does (up to
+float round-off). Seeds (and members) are split over the devices when there are several.
+
+After training, every member's best actor is evaluated on the same evaluation episodes
+(:func:`dtac_jax.evaluate.evaluate_stacked`, one program for all members). ``sweep.csv`` gets
+one row per grid point and seed; ``plot_<param>.png`` shows the objectives against each swept
+parameter. Re-running the same command skips the finished points (listed in ``done.json`` of
+the folder that trained them) and resumes an interrupted run from its checkpoint; adding
+values to a grid runs only the new points.
 """
 from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import itertools
 import json
 import shutil
@@ -37,9 +47,15 @@ PARAMS: dict[str, tuple[type, str]] = {
     "episodes": (int, "training episodes"),
 }
 
+#: parameters that are values in the TAC state, not constants of the compiled program: points
+#: that differ only in these train vmapped in one program
+CONTINUOUS = ("actor_lr", "critic_lr", "lr", "noise_var", "noise_decay", "entropy_weight")
+
+# train_s: wall time of the run that trained the point (a group's, for all its members);
+# run: that run's folder under the sweep's
 COLUMNS = ["point", "seed_index", "seed", "preset", "episodes", "final_objective",
            "eval_objective", "eval_weighted_reward", "eval_avg_time", "eval_energy_per_task",
-           "train_s"]
+           "train_s", "run"]
 
 
 def parse_grid(specs: list[str]) -> dict[str, list]:
@@ -95,7 +111,9 @@ class SweepBase(Config):
     seeds: int = 2
     seed: int = 0
     chunk: int = 10
-    eval_episodes: int = 16
+    eval_envs: int | None = None       # validation episodes scoring each training episode's
+    eval_rounds: int | None = None     #   actor, and their rounds (the recipe's when None)
+    eval_episodes: int = 16            # the final evaluation's episodes
     eval_seed: int = 12345
 
 
@@ -119,16 +137,86 @@ def _build(base: SweepBase, point: dict):
     cfg = d.replace(episodes=p.get("episodes", base.episodes),
                     updates=pick("updates", base.updates, d.updates), batch_size=batch,
                     buffer_size=max(pick("buffer_size", base.buffer_size, d.buffer_size), batch),
+                    eval_envs=pick("eval_envs", base.eval_envs, d.eval_envs),
+                    eval_rounds=pick("eval_rounds", base.eval_rounds, d.eval_rounds),
                     lr_actor=p.get("actor_lr", p.get("lr", d.lr_actor)),
                     lr_critic=p.get("critic_lr", p.get("lr", d.lr_critic)),
                     entropy_weight=p.get("entropy_weight", d.entropy_weight), collect=collect)
     return scn, cfg
 
 
+def groups(grid: dict[str, list], points: list[dict]) -> list[tuple[dict, list[dict]]]:
+    """``[(shared, points)]``: the points grouped by their values of the grid's parameters
+    that are not :data:`CONTINUOUS` (``shared``), in the order of first appearance."""
+    out: dict[tuple, tuple[dict, list[dict]]] = {}
+    for pt in points:
+        shared = {k: v for k, v in pt.items() if k not in CONTINUOUS}
+        out.setdefault(tuple(shared.items()), (shared, []))[1].append(pt)
+    return list(out.values())
+
+
+def group_name(shared: dict, points: list[dict]) -> str:
+    """Run folder of a vmapped group: the shared values, the point count and a hash of the
+    points (another set of points, e.g. after values were added to the grid, is another
+    folder)."""
+    digest = hashlib.sha1("\n".join(map(point_name, points)).encode()).hexdigest()[:6]
+    return (f"{point_name(shared)}__" if shared else "") + f"vmap{len(points)}_{digest}"
+
+
+def done_points(out) -> set[str]:
+    """Names of the points that a finished run folder under ``out`` (``done.json``) trained."""
+    names = set()
+    for path in sorted(Path(out).glob("*/done.json")):
+        record = json.loads(path.read_text())
+        names.update(point_name(p) for p in record.get("points", [record.get("point")]))
+    return names
+
+
+def train_group(scn, cfgs: list, run_dir, *, seeds: int, seed: int = 0, chunk: int = 10,
+                resume: bool = False, progress: bool = True, record: dict | None = None):
+    """Train TAC runs whose configs ``cfgs`` differ only in :data:`dtac_jax.algos.tac.HYPER`
+    as one vmapped program of ``len(cfgs) x seeds`` members into ``run_dir`` (member ``m``:
+    config ``m // seeds``, started from the key of seed ``m % seeds`` of a run of that config
+    alone). ``record`` is added to ``config.json`` under ``sweep``. Returns the state stacked
+    over members."""
+    import jax
+    import numpy as np
+
+    from dtac_jax.algos import tac
+    from dtac_jax.env import make_params
+    from dtac_jax.train import run_training
+
+    cfg = cfgs[0]
+    values = [tac.hyper_params(c) for c in cfgs]
+    for i, c in enumerate(cfgs[1:], 1):
+        if tac.with_hyper(c, values[0]) != cfg:
+            raise ValueError(f"config {i} of a vmapped group differs from the first in more "
+                             f"than the hyper-parameters {', '.join(tac.HYPER)}")
+    params = make_params(scn)
+    dtype = params.s_in.dtype
+    hyper = {k: np.repeat(np.asarray([v[k] for v in values], dtype), seeds) for k in tac.HYPER}
+    keys = np.tile(np.asarray(jax.random.split(jax.random.PRNGKey(seed), seeds)),
+                   (len(cfgs), 1))
+    algo_dict = cfg.to_dict()
+    algo_dict.pop("episodes")      # the budget may grow on resume, as runs.train's
+    conf = dict(kind="tac", name="tac", scenario=scn.to_dict(), tac=algo_dict,
+                sweep=dict(record or {}, seeds_per_point=seeds,
+                           hyper={k: [v[k] for v in values] for k in tac.HYPER}))
+    init, episode = tac.make_tac(params, cfg)
+    # the driver's own keys (split over all members) are not used: each member starts from
+    # its seed's key, as the point's run alone would
+    return run_training(lambda _, h, k: init(k, h), episode, conf, run_dir,
+                        episodes=cfg.episodes, seeds=len(cfgs) * seeds, seed=seed, chunk=chunk,
+                        resume=resume, progress=progress, desc=f"TAC x{len(cfgs)}",
+                        init_args=(hyper, keys))
+
+
 @runfolder.one_writer("out")   # one sweep per folder (each point's run folder is locked too)
-def run_sweep(grid: dict[str, list], base: SweepBase, out, *, progress: bool = True,
-              log=print) -> list[dict]:
-    """Run every grid point not yet finished; return all rows of ``sweep.csv``."""
+def run_sweep(grid: dict[str, list], base: SweepBase, out, *, vmap_hyper: bool = True,
+              progress: bool = True, log=print) -> list[dict]:
+    """Run every grid point not yet finished; return all rows of ``sweep.csv``. With
+    ``vmap_hyper`` (the default) points that differ only in :data:`CONTINUOUS` parameters
+    train in one vmapped program; without it, every point is a program of its own."""
     import jax
 
     from dtac_jax import checkpoint as ckpt
@@ -141,7 +229,7 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, progress: bool = T
 
     # check every point's configuration before training any (or creating the folder)
     points = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())]
-    built = [(pt, *_build(base, pt)) for pt in points]
+    built = {point_name(pt): _build(base, pt) for pt in points}
     out = Path(out)
     settings = dict(base=base.to_dict(), params=list(grid))
     meta = out / "sweep.json"
@@ -152,26 +240,48 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, progress: bool = T
             diff = diff.replace("checkpoint has", "sweep has")
             raise ValueError(f"{out} holds a sweep with other settings ({diff}): choose "
                              f"another --out")
+    csv_path = out / "sweep.csv"
+    columns = list(grid) + COLUMNS
+    if csv_path.exists():
+        with open(csv_path, newline="") as f:
+            header = next(csv.reader(f), columns)
+        if header != columns:
+            raise ValueError(f"{csv_path} has other columns ({', '.join(header)}): choose "
+                             f"another --out")
     runfolder.claim(out)   # the checks above only read; this creates the folder
     if not meta.exists():
         meta.write_text(json.dumps(settings, indent=2))
-    csv_path = out / "sweep.csv"
-    columns = list(grid) + COLUMNS
+    done = done_points(out)
+    todo = groups(grid, points) if vmap_hyper else [(pt, [pt]) for pt in points]
     main = parallel.is_main_process()
-    for i, (pt, scn, cfg) in enumerate(built, 1):
-        name = point_name(pt)
-        run_dir = out / name
-        if (run_dir / "done.json").exists():
-            log(f"[{i}/{len(built)}] {name}: done, skipped")
+    seeds = base.seeds
+    for i, (shared, members) in enumerate(todo, 1):
+        tag = f"[{i}/{len(todo)}]"
+        for pt in members:
+            if point_name(pt) in done:
+                log(f"{tag} {point_name(pt)}: done, skipped")
+        members = [pt for pt in members if point_name(pt) not in done]
+        if not members:
             continue
+        names = [point_name(pt) for pt in members]
+        name = names[0] if len(members) == 1 else group_name(shared, members)
+        scn, cfg = built[names[0]]
+        run_dir = out / name
         resume = ckpt.latest_step(run_dir) is not None
         if run_dir.exists() and not resume:
             shutil.rmtree(run_dir)   # started but no checkpoint yet: start again
-        log(f"[{i}/{len(built)}] {name}: training {cfg.episodes} episodes x {base.seeds} seeds"
+        what = (f"{len(members)} points ({', '.join(names)}) x {seeds} seeds in one program"
+                if len(members) > 1 else f"{seeds} seeds")
+        log(f"{tag} {name}: training {cfg.episodes} episodes x {what}"
             + (" (resuming)" if resume else ""))
         t0 = time.time()
-        state = train_tac(scn, cfg, run_dir, seeds=base.seeds, seed=base.seed, chunk=base.chunk,
-                          resume=resume, progress=progress)
+        if len(members) == 1:
+            state = train_tac(scn, cfg, run_dir, seeds=seeds, seed=base.seed, chunk=base.chunk,
+                              resume=resume, progress=progress)
+        else:
+            state = train_group(scn, [built[n][1] for n in names], run_dir, seeds=seeds,
+                                seed=base.seed, chunk=base.chunk, resume=resume,
+                                progress=progress, record=dict(points=members))
         train_s = time.time() - t0
         last = {}
         for m in read_metrics(run_dir):
@@ -182,13 +292,15 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, progress: bool = T
                                    jax.random.PRNGKey(base.eval_seed),
                                    episodes=base.eval_episodes)
         rows = []
-        for s, r in enumerate(results):
-            rows.append(dict(pt, point=name, seed_index=s, seed=base.seed, preset=scn.name,
-                             episodes=cfg.episodes, final_objective=last.get(s, float("nan")),
+        for m, r in enumerate(results):
+            pt, s = members[m // seeds], m % seeds
+            rows.append(dict(pt, point=point_name(pt), seed_index=s, seed=base.seed,
+                             preset=scn.name, episodes=cfg.episodes,
+                             final_objective=last.get(m, float("nan")),
                              eval_objective=-r.weighted_reward,
                              eval_weighted_reward=r.weighted_reward, eval_avg_time=r.avg_time,
                              eval_energy_per_task=r.energy_per_task,
-                             train_s=round(train_s, 2)))
+                             train_s=round(train_s, 2), run=name))
         if main:
             new = not csv_path.exists()
             with open(csv_path, "a", newline="") as f:
@@ -196,9 +308,12 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, progress: bool = T
                 if new:
                     w.writeheader()
                 w.writerows(rows)
-            (run_dir / "done.json").write_text(json.dumps(dict(point=pt, rows=rows), indent=2))
-        log("    eval objective per seed: "
-            + ", ".join(f"{r['eval_objective']:.3f}" for r in rows) + f"  ({train_s:.1f} s)")
+            (run_dir / "done.json").write_text(json.dumps(dict(points=members, rows=rows),
+                                                          indent=2))
+        for pt in members:
+            log(f"    {point_name(pt)}: eval objective per seed: "
+                + ", ".join(f"{r['eval_objective']:.3f}" for r in rows if r["point"] ==
+                            point_name(pt)) + f"  ({train_s:.1f} s)")
     all_rows = read_rows(csv_path)
     if main and all_rows:
         for p in plot_sweep(all_rows, list(grid), out):

@@ -21,6 +21,13 @@ Each training episode ends by scoring the deterministic actor (argmax, ``a``, ``
 validation set and keeping the best actor seen (``best_actor``). :func:`recipe` names the
 configurations: ``"default"`` (PPO), ``"critic"`` (the paper's estimator, tuned learning
 rates) and ``"paper"`` (the paper's recipe, lr 2e-5).
+
+The continuous hyper-parameters (:data:`HYPER`: the learning rates, the entropy weight and the
+exploration noise) are values in the state, not constants of the compiled program: the
+learning rates live in the optimisers' states (``optax.inject_hyperparams``), the rest in
+``TACState.hyper`` and ``noise_var``. ``init(key, hyper)`` takes them per run, so runs that
+differ only in them train vmapped in one program (``dtac sweep``); ``init(key)`` takes the
+config's.
 """
 from __future__ import annotations
 
@@ -45,6 +52,8 @@ from dtac_jax.nets.transformer import NetConfig, ValueNet, init_actor_critic
 ESTIMATORS = ("ppo", "critic")
 CRITIC_INPUTS = ("executed", "probs")
 RECIPES = ("default", "critic", "paper")
+#: the continuous hyper-parameters ``init(key, hyper)`` takes (:func:`hyper_params`)
+HYPER = ("lr_actor", "lr_critic", "lr_value", "entropy_weight", "noise_var", "noise_decay")
 # "team": every UE's decision factors share the GAE advantage of the shared reward; "difference":
 # each factor of each UE gets its own immediate advantage, the shared reward's change when that
 # factor alone is replaced by its expectation (replay.counterfactual_objectives)
@@ -178,6 +187,26 @@ def recipe(name: str, **kw) -> TACConfig:
     return base.replace(**kw)
 
 
+def hyper_params(cfg: TACConfig) -> dict[str, float]:
+    """The config's values of the :data:`HYPER` hyper-parameters."""
+    return dict(lr_actor=cfg.lr_actor, lr_critic=cfg.lr_critic, lr_value=cfg.ppo.lr_value,
+                entropy_weight=cfg.entropy_weight, noise_var=cfg.collect.noise_var,
+                noise_decay=cfg.collect.noise_decay)
+
+
+def with_hyper(cfg: TACConfig, hyper: dict) -> TACConfig:
+    """``cfg`` with the :data:`HYPER` values in ``hyper`` (any subset)."""
+    unknown = set(hyper) - set(HYPER)
+    if unknown:
+        raise ValueError(f"unknown TAC hyper-parameter(s) {', '.join(sorted(unknown))} "
+                         f"(known: {', '.join(HYPER)})")
+    top = {k: hyper[k] for k in ("lr_actor", "lr_critic", "entropy_weight") if k in hyper}
+    collect = {k: hyper[k] for k in ("noise_var", "noise_decay") if k in hyper}
+    ppo = {"lr_value": hyper["lr_value"]} if "lr_value" in hyper else {}
+    return cfg.replace(**top, **({"collect": collect} if collect else {}),
+                       **({"ppo": ppo} if ppo else {}))
+
+
 @struct.dataclass
 class TACState:
     actor: Any
@@ -197,11 +226,17 @@ class TACState:
     value: Any = None      # PPO: state-value network parameters
     value_opt: Any = None
     log_std: Any = None    # PPO: log std of the Gaussians around a and b, [2]
+    hyper: Any = None      # entropy_weight, noise_decay: scalars (see HYPER)
 
 
-def optimizer(lr: float, cfg: TACConfig):
-    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
-                       optax.adamw(lr, weight_decay=cfg.weight_decay))
+def optimizer(lr, cfg: TACConfig):
+    """Gradient clipping, then AdamW with the learning rate ``lr`` (a float or a traced
+    scalar) in the optimiser's state (``state.hyperparams["learning_rate"]``): the update
+    reads it from there, so one program serves any learning rate."""
+    def make(learning_rate):
+        return optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
+                           optax.adamw(learning_rate, weight_decay=cfg.weight_decay))
+    return optax.inject_hyperparams(make)(learning_rate=lr)
 
 
 # --------------------------------------------------------------------------- PPO pieces
@@ -257,11 +292,14 @@ def difference_advantages(env_state, action, out, floor: float, params: EnvParam
 
 
 def make_tac(params: EnvParams, cfg: TACConfig):
-    """Returns ``(init, episode)``: ``init(key) -> TACState``, ``episode(state) -> (state, metrics)``."""
+    """Returns ``(init, episode)``: ``init(key, hyper=None) -> TACState``, ``episode(state) ->
+    (state, metrics)``. ``hyper`` maps names in :data:`HYPER` to values (floats or traced
+    scalars, e.g. one member's of a vmapped sweep); the others are ``cfg``'s."""
     if cfg.net.n_channels != params.l_channels:
         raise ValueError(f"NetConfig.n_channels ({cfg.net.n_channels}) != scenario "
                          f"l_channels ({params.l_channels})")
     buffer = replay.make_buffer(cfg.buffer_size, cfg.batch_size)
+    # the updates read the learning rates from the optimiser states that init() made
     opt_a, opt_c = optimizer(cfg.lr_actor, cfg), optimizer(cfg.lr_critic, cfg)
     opt_v = optimizer(cfg.ppo.lr_value, cfg)
     act = actor_fn(cfg.net, "full")
@@ -271,29 +309,40 @@ def make_tac(params: EnvParams, cfg: TACConfig):
     floor = cfg.collect.floor   # sampling: p mixed with the uniform by this weight
     team = cfg.ppo.credit == "team"
 
-    def init(key) -> TACState:
+    def init(key, hyper: dict | None = None) -> TACState:
+        unknown = set(hyper or {}) - set(HYPER)
+        if unknown:
+            raise ValueError(f"unknown TAC hyper-parameter(s) {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(HYPER)})")
+        h = dict(hyper_params(cfg), **(hyper or {}))
+        dtype = params.s_in.dtype
         k_net, k_env, k_run, _ = rng.split(key, 4)
         k_eval = validation.validation_key(key)   # the same episodes for every method
         nets = init_actor_critic(k_net, cfg.net)
         obs, env_state = rollouts.init_envs(k_env, params, cfg.collect.envs)
-        inf = jnp.asarray(jnp.inf, params.s_in.dtype)
-        extra = dict(actor_opt=opt_a.init(nets["actor"]))
+        inf = jnp.asarray(jnp.inf, dtype)
+        extra = dict(actor_opt=optimizer(h["lr_actor"], cfg).init(nets["actor"]))
         if ppo:
-            log_std = jnp.full((2,), math.log(cfg.ppo.init_std), params.s_in.dtype)
+            log_std = jnp.full((2,), math.log(cfg.ppo.init_std), dtype)
             # the PPO actor optimiser also moves the Gaussians' log std
-            extra = dict(log_std=log_std, actor_opt=opt_a.init((nets["actor"], log_std)))
+            extra = dict(log_std=log_std,
+                         actor_opt=optimizer(h["lr_actor"], cfg).init((nets["actor"], log_std)))
             if team:   # the state value (the difference credit needs none)
                 n = 4
                 value = value_net.init(jax.random.fold_in(k_net, 1), jnp.ones((n, 6)),
                                        jnp.zeros((n,), jnp.int32), jnp.ones((n,), bool))
-                extra.update(value=value, value_opt=opt_v.init(value))
+                extra.update(value=value,
+                             value_opt=optimizer(h["lr_value"], cfg).init(value))
         return TACState(
             actor=nets["actor"], best_actor=nets["actor"], score=inf, best_score=inf,
-            critic=nets["critic"], critic_opt=opt_c.init(nets["critic"]),
+            critic=nets["critic"],
+            critic_opt=optimizer(h["lr_critic"], cfg).init(nets["critic"]),
             buffer=buffer.init(replay.example_item(params, cfg.net.n_channels)),
             obs=obs, env_state=env_state, key=k_run, eval_key=k_eval,
-            noise_var=jnp.asarray(cfg.collect.noise_var, params.s_in.dtype),
-            episode=jnp.zeros((), jnp.int32), **extra)
+            noise_var=jnp.asarray(h["noise_var"], dtype),
+            episode=jnp.zeros((), jnp.int32),
+            hyper={k: jnp.asarray(h[k], dtype) for k in ("entropy_weight", "noise_decay")},
+            **extra)
 
     def critic_step(ts: TACState, key):
         batch = buffer.sample(ts.buffer, key).experience
@@ -311,7 +360,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
         """Critic step, then the actor through the just-updated critic (eq. 19)."""
         ts, (batch, c_loss) = critic_step(ts, key)
         a_loss, g_a = jax.value_and_grad(losses.actor_critic_loss)(
-            ts.actor, ts.critic, batch, act, cfg.net, cfg.cost_scale, cfg.entropy_weight,
+            ts.actor, ts.critic, batch, act, cfg.net, cfg.cost_scale, ts.hyper["entropy_weight"],
             cfg.critic_input)
         upd, actor_opt = opt_a.update(g_a, ts.actor_opt, ts.actor)
         ts = ts.replace(actor=optax.apply_updates(ts.actor, upd), actor_opt=actor_opt)
@@ -345,7 +394,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
             return action, extras
         return behave
 
-    def ppo_loss(theta, mb):
+    def ppo_loss(theta, mb, entropy_weight):
         actor, log_std = theta
         obs = Obs(s=mb["s"], mask=mb["mask"], edge=mb["edge"])
         out = jax.vmap(act, in_axes=(None, 0))(actor, obs)
@@ -357,7 +406,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
         n_real = jnp.maximum(jnp.sum(m), 1)
         pg = -jnp.sum(jnp.where(m[..., None], surr, 0.0)) / n_real
         ent = jnp.sum(jnp.where(m, entropy(out, log_std, floor), 0.0)) / n_real
-        return pg - cfg.entropy_weight * ent, (pg, ent)
+        return pg - entropy_weight * ent, (pg, ent)
 
     def value_loss(value, mb):
         obs = Obs(s=mb["s"], mask=mb["mask"], edge=mb["edge"])
@@ -374,7 +423,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
             adv = adv / (jnp.sqrt(jnp.sum(jnp.where(m, adv ** 2, 0.0)) / n) + 1e-8)
         mb = dict(mb, adv=adv)
         (loss, (pg, ent)), g = jax.value_and_grad(ppo_loss, has_aux=True)(
-            (ts.actor, ts.log_std), mb)
+            (ts.actor, ts.log_std), mb, ts.hyper["entropy_weight"])
         upd, actor_opt = opt_a.update(g, ts.actor_opt, (ts.actor, ts.log_std))
         actor, log_std = optax.apply_updates((ts.actor, ts.log_std), upd)
         ts = ts.replace(actor=actor, log_std=log_std, actor_opt=actor_opt)
@@ -444,7 +493,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
                                                         ts.actor, measured, cfg.score_ema)
         ts = ts.replace(best_actor=best, best_score=best_score, score=score)
         metrics = dict(objective=measured, noise_var=ts.noise_var, **metrics)
-        ts = ts.replace(key=key, noise_var=ts.noise_var * cfg.collect.noise_decay,
+        ts = ts.replace(key=key, noise_var=ts.noise_var * ts.hyper["noise_decay"],
                         episode=ts.episode + 1)
         return ts, metrics
 

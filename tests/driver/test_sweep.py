@@ -1,9 +1,14 @@
 """``dtac sweep``: grid parsing, CSV rows, plots, resume."""
 import csv
+import itertools
+import shutil
 
 import pytest
 
-from dtac_jax.sweep import PARAMS, SweepBase, _build, parse_grid, point_name, run_sweep
+import tiny
+from dtac_jax.algos import tac
+from dtac_jax.sweep import (PARAMS, SweepBase, _build, group_name, groups, parse_grid,
+                            point_name, run_sweep)
 
 
 def test_parse_grid_and_errors():
@@ -24,33 +29,109 @@ def test_parse_grid_and_errors():
                            "episodes"}
 
 
+# the tiny reproduction's TAC run (tests/tiny.py) as a sweep base: a point trained alone runs
+# the same compiled programs as the other tests that train tiny.TAC
+TINY_BASE = SweepBase(preset="small", episodes=tiny.TAC.episodes, envs=tiny.TAC.collect.envs,
+                      collect_rounds=tiny.TAC.collect.rounds, updates=tiny.TAC.updates,
+                      batch_size=tiny.TAC.batch_size, buffer_size=tiny.TAC.buffer_size,
+                      eval_envs=tiny.TAC.eval_envs, eval_rounds=tiny.TAC.eval_rounds,
+                      seeds=tiny.SEEDS, chunk=tiny.CHUNK, eval_episodes=2)
+
+
 @pytest.mark.slow
-def test_tiny_sweep_rows_plots_and_resume(tmp_path):
-    # the two points share every compiled program (the episode budget is not part of it)
-    grid = parse_grid(["episodes=2,4"])
-    base = SweepBase(preset="small", rounds=3, envs=4, collect_rounds=2, updates=2,
-                     batch_size=8, buffer_size=256, seeds=2, chunk=2, eval_episodes=4)
+@pytest.mark.xdist_group("tiny_reproduction")
+def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypatch,
+                                                             tiny_reproduction):
+    """A 2-value learning-rate grid is one run folder whose chunk program is traced once; each
+    member equals its point trained alone up to round-off (lr 1e-3: the tiny reproduction's
+    TAC run; lr 3e-4: a TAC run of that config, the same compiled program, since the learning
+    rate is part of the state). Then: rows and plots, finished points skipped, an interrupted
+    group resumed to the same rows, other settings refused."""
+    import jax
+    import numpy as np
+
+    from dtac_jax.runs import load, train_tac
+    from dtac_jax.train import read_metrics
+
+    assert _build(TINY_BASE, {}) == (tiny.scenario(), tiny.TAC)
+    traces = []
+    real = tac.make_tac
+
+    def counting(params, cfg):
+        init, episode = real(params, cfg)
+
+        def traced(ts):
+            traces.append(cfg.lr_actor)
+            return episode(ts)
+        return init, traced
+
+    monkeypatch.setattr(tac, "make_tac", counting)
+    grid = parse_grid(["lr=1e-3,3e-4"])
     out = tmp_path / "sweep"
     logs = []
-    rows = run_sweep(grid, base, out, progress=False, log=logs.append)
-    assert len(rows) == 2 * 2                                 # points x seeds
-    with open(out / "sweep.csv", newline="") as f:
-        table = list(csv.DictReader(f))
-    assert table == rows
-    assert [(r["episodes"], r["seed_index"]) for r in table] == [
-        ("2", "0"), ("2", "1"), ("4", "0"), ("4", "1")]
-    for r in table:
+    rows = run_sweep(grid, TINY_BASE, out, progress=False, log=logs.append)
+    assert len(traces) == 1                                   # one program for both points
+    folders = [p for p in out.iterdir() if p.is_dir()]
+    assert len(folders) == 1 and folders[0].name.startswith("vmap2_")
+    group = load(folders[0])
+    assert [p["lr"] for p in group.record["sweep"]["points"]] == [1e-3, 3e-4]
+    assert len(rows) == 2 * tiny.SEEDS                        # points x seeds
+    assert [r["point"] for r in rows] == ["lr=0.001", "lr=0.0003"]
+    assert all(r["run"] == folders[0].name for r in rows)
+    alone = [tiny_reproduction.runs / "tac", tmp_path / "alone"]
+    train_tac(tiny.scenario(), tac.with_hyper(tiny.TAC, dict(lr_actor=3e-4, lr_critic=3e-4)),
+              alone[1], seeds=tiny.SEEDS, chunk=tiny.CHUNK, progress=False)
+    flat = jax.tree_util.tree_flatten_with_path
+    curve = lambda d, s: [x["objective"] for x in read_metrics(d) if x["seed"] == s]  # noqa: E731
+    for m, (r, run_dir) in enumerate(zip(rows, alone)):
         assert float(r["final_objective"]) > 0 and float(r["eval_objective"]) > 0
         assert float(r["eval_weighted_reward"]) == pytest.approx(-float(r["eval_objective"]))
-    assert table[0]["eval_objective"] != table[1]["eval_objective"]   # seeds differ
-    assert (out / "plot_episodes.png").stat().st_size > 1000
-    for name in ("episodes=2", "episodes=4"):
-        assert (out / name / "done.json").exists() and (out / name / "metrics.jsonl").exists()
-    # resume: finished points are skipped, nothing is appended
+        # member m: its point's run alone, state and curve
+        single = load(run_dir).state
+        lr = single.actor_opt.hyperparams["learning_rate"][0]
+        assert lr == group.state.actor_opt.hyperparams["learning_rate"][m] == np.float32(
+            r["lr"])
+        # the attention key biases are left out: their gradient is mathematically zero, and
+        # Adam turns its round-off into steps of up to lr (as in test_sharding.py)
+        for (path, x), (_, y) in zip(flat((single.actor, single.critic))[0],
+                                     flat((group.state.actor, group.state.critic))[0]):
+            if "['key']['bias']" not in jax.tree_util.keystr(path):
+                np.testing.assert_allclose(np.asarray(x)[0], np.asarray(y)[m], rtol=1e-3,
+                                           atol=1e-5, err_msg=jax.tree_util.keystr(path))
+        np.testing.assert_allclose(curve(folders[0], m), curve(run_dir, 0), rtol=1e-4)
+    assert rows[0]["eval_objective"] != rows[1]["eval_objective"]   # the lr matters
+    with open(out / "sweep.csv", newline="") as f:
+        assert list(csv.DictReader(f)) == rows
+    assert (out / "plot_lr.png").stat().st_size > 1000
+    # finished points are skipped, nothing is appended
     logs.clear()
-    rows2 = run_sweep(grid, base, out, progress=False, log=logs.append)
-    assert rows2 == rows and sum("skipped" in m for m in logs) == 2
+    assert run_sweep(grid, TINY_BASE, out, progress=False, log=logs.append) == rows
+    assert sum("skipped" in m for m in logs) == 2
+    # a group interrupted after its first chunk resumes from its checkpoint to the same rows
+    shutil.rmtree(folders[0] / "ckpt" / str(tiny.TAC.episodes))
+    (folders[0] / "done.json").unlink()
+    (out / "sweep.csv").unlink()
+    logs.clear()
+    again = run_sweep(grid, TINY_BASE, out, progress=False, log=logs.append)
+    assert any("(resuming)" in m for m in logs)
+    drop = lambda rs: [{k: v for k, v in r.items() if k != "train_s"} for r in rs]  # noqa: E731
+    assert drop(again) == drop(rows)
     # another base configuration in the same folder is refused
     with pytest.raises(ValueError, match="other settings"):
         run_sweep(grid, SweepBase(preset="small", seeds=4), out, progress=False,
                   log=logs.append)
+
+
+def test_groups_split_on_the_other_parameters():
+    grid = parse_grid(["actor_lr=1e-3,3e-4", "episodes=2,4", "noise_decay=0.9,1"])
+    points = [dict(zip(grid, v)) for v in itertools.product(*grid.values())]
+    gs = groups(grid, points)
+    assert [shared for shared, _ in gs] == [{"episodes": 2}, {"episodes": 4}]
+    assert all(len(members) == 4 for _, members in gs)
+    assert group_name(*gs[0]).startswith("episodes=2__vmap4_")
+    assert group_name(*gs[0]) != group_name(gs[0][0], gs[0][1][1:])
+    # a group's configs differ only in tac.HYPER; the groups' in more
+    cfg = _build(SweepBase(), gs[0][1][0])[1]
+    same, other = _build(SweepBase(), gs[0][1][3])[1], _build(SweepBase(), gs[1][1][0])[1]
+    assert same != cfg and tac.with_hyper(same, tac.hyper_params(cfg)) == cfg
+    assert tac.with_hyper(other, tac.hyper_params(cfg)) != cfg
