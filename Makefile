@@ -4,12 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench calibrate clean
+.PHONY: run test bench calibrate notebook clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,bench,compat]'
+	$(PY) -m pip install --quiet -e '.[dev,bench,compat,log]'
 	touch $(STAMP)
 
 # Quick end-to-end reproduction on the CPU: train every policy on every preset, evaluate all on
@@ -26,6 +26,10 @@ bench: $(STAMP)
 	$(PY) experiments/bench_train.py
 	$(PY) experiments/bench_deploy.py
 	$(PY) experiments/bench_quality.py
+
+# Regenerate notebooks/quickstart.ipynb and execute it, storing its outputs (plots, tables).
+notebook: $(STAMP)
+	$(PY) notebooks/make_quickstart.py --execute
 
 calibrate: $(STAMP)
 	$(PY) experiments/calibrate.py

@@ -24,23 +24,82 @@ def _policies(names: list[str], search_cfg):
     return out
 
 
+# --------------------------------------------------------------------------- configuration
+def _add_config_options(p, sections: str, example: str) -> None:
+    """``--config FILE`` and ``--set PATH=VALUE`` (:func:`dtac_jax.config.configure`)."""
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help=f"JSON or YAML settings: sections {sections}, each a mapping of its "
+                        "fields (a run's config.json also works); other keys are fields of "
+                        f"the first section. Applied after the command's options")
+    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help=f"override any config field, after --config (repeatable), e.g. "
+                        f"{example}")
+
+
+def _log_backends(text: str) -> tuple[str, ...]:
+    from dtac_jax import loggers
+    try:
+        return loggers.check(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _add_log_option(p) -> None:
+    p.add_argument("--log", dest="log_to", type=_log_backends, default=(),
+                   metavar="tensorboard,wandb",
+                   help="also stream the training metrics to TensorBoard (RUN/tb) and/or "
+                        "Weights & Biases (offline unless WANDB_API_KEY or WANDB_MODE=online); "
+                        "metrics.jsonl is always written")
+
+
+def configure(args, sections: dict, aliases: dict | None = None) -> dict:
+    """``sections`` (name -> config; the first is the default) after ``--config`` and the
+    ``--set`` overrides."""
+    from dtac_jax import config as C
+    file = C.read_file(args.config) if args.config else None
+    return C.configure(sections, next(iter(sections)), file=file,
+                       source=f"config file {args.config}", sets=args.set, aliases=aliases)
+
+
+def _given(args, names) -> dict:
+    """The options among ``names`` given on the command line (not left at ``None``)."""
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def _run_options(args) -> dict:
+    """Seeding, chunking and resuming options of a training command, as given."""
+    return dict(_given(args, ("seeds", "seed", "chunk")), resume=args.resume,
+                log_to=args.log_to)
+
+
+def _scenario(args):
+    from dtac_jax.env import make_scenario
+    return make_scenario(args.preset, **_given(args, ("rounds",)))
+
+
+def _done(label: str, t0: float, out) -> int:
+    print(f"{label} trained in {time.time() - t0:.1f} s; run folder {out} "
+          f"(config.json, ckpt/, metrics.jsonl)")
+    return 0
+
+
+# --------------------------------------------------------------------------- commands
 def cmd_evaluate(args) -> int:
     import jax
 
     from dtac_jax.algos.search import SearchConfig
-    from dtac_jax.env import make_params, make_scenario
+    from dtac_jax.env import make_params
     from dtac_jax.evaluate import evaluate, evaluate_stacked, format_table, mean_over_seeds
 
-    overrides = {}
-    if args.rounds is not None:
-        overrides["rounds"] = args.rounds
-    scn = make_scenario(args.preset, **overrides)
+    search = SearchConfig().replace(**{k: v for k, v in (
+        ("candidates", args.search_candidates), ("iterations", args.search_iterations))
+        if v is not None})
+    conf = configure(args, {"scenario": _scenario(args), "search": search})
+    scn, search = conf["scenario"], conf["search"]
     if args.ues_per_edge is not None:
         scn = scn.with_fixed_ues(args.ues_per_edge)
     params = make_params(scn)
-    policies = _policies([p for p in args.policies.split(",") if p],
-                         SearchConfig(candidates=args.search_candidates,
-                                      iterations=args.search_iterations))
+    policies = _policies([p for p in args.policies.split(",") if p], search)
     from dtac_jax import runfolder
     from dtac_jax.runs import load_family
     families = {}
@@ -80,114 +139,83 @@ def cmd_evaluate(args) -> int:
         w.writeheader()
         w.writerows(rows)
     (out / "evaluate.json").write_text(json.dumps(
-        dict(scenario=scn.to_dict(), seed=args.seed, results=rows), indent=2))
+        dict(scenario=scn.to_dict(), search=search.to_dict(), seed=args.seed, results=rows),
+        indent=2))
     (out / "evaluate.md").write_text(table + "\n")
     print(f"results written to {out / 'evaluate.csv'}, {out / 'evaluate.json'}, "
           f"{out / 'evaluate.md'}")
     return 0
 
 
-def _scenario(args):
-    from dtac_jax.env import make_scenario
-    over = {} if getattr(args, "rounds", None) is None else {"rounds": args.rounds}
-    return make_scenario(args.preset, **over)
-
-
 def tac_config_from_args(args):
-    """The TAC configuration of ``train-tac`` / ``sweep`` options: ``--recipe`` (``--paper-lr``
-    is ``--recipe paper``), then every option given explicitly."""
+    """The TAC configuration of ``train-tac``: ``--recipe`` (``--paper-lr`` is ``--recipe
+    paper``), then every option given explicitly."""
     from dtac_jax.algos.tac import recipe
 
     name = "paper" if getattr(args, "paper_lr", False) else args.recipe
-    top = dict(episodes=args.episodes, updates=args.updates, batch_size=args.batch_size,
-               estimator=args.estimator, critic_input=args.critic_input,
-               lr_actor=args.lr_actor, lr_critic=args.lr_critic)
-    collect = dict(envs=args.envs, rounds=args.collect_rounds, noise_var=args.noise_var,
-                   explore=args.explore, floor=args.floor)
-    ppo = dict(credit=args.credit)
-    kw = {k: v for k, v in top.items() if v is not None}
-    for name_, d in (("collect", collect), ("ppo", ppo)):
-        d = {k: v for k, v in d.items() if v is not None}
-        if d:
-            kw[name_] = d
-    cfg = recipe(name, **kw)
-    if cfg.buffer_size < cfg.batch_size:
-        cfg = cfg.replace(buffer_size=cfg.batch_size)
-    return cfg
+    kw = _given(args, ("episodes", "updates", "batch_size", "estimator", "critic_input",
+                       "lr_actor", "lr_critic"))
+    collect = {k: v for k, v in dict(envs=args.envs, rounds=args.collect_rounds,
+                                     noise_var=args.noise_var, explore=args.explore,
+                                     floor=args.floor).items() if v is not None}
+    if collect:
+        kw["collect"] = collect
+    if args.credit is not None:
+        kw["ppo"] = dict(credit=args.credit)
+    return recipe(name, **kw)
+
+
+def _with_buffer(cfg):
+    """A TAC config whose replay buffer holds at least one batch."""
+    return cfg.replace(buffer_size=cfg.batch_size) if cfg.buffer_size < cfg.batch_size else cfg
 
 
 def cmd_train_tac(args) -> int:
-    from dtac_jax.runs import train_tac
+    from dtac_jax.runs import train
 
-    scn = _scenario(args)
-    cfg = tac_config_from_args(args)
+    conf = configure(args, {"tac": tac_config_from_args(args), "scenario": _scenario(args)})
     t0 = time.time()
-    train_tac(scn, cfg, args.out, seeds=args.seeds, seed=args.seed, chunk=args.chunk,
-              resume=args.resume)
-    print(f"TAC trained in {time.time() - t0:.1f} s; run folder {args.out} "
-          f"(config.json, ckpt/, metrics.jsonl)")
-    return 0
+    train("tac", conf["scenario"], _with_buffer(conf["tac"]), args.out, **_run_options(args))
+    return _done("TAC", t0, args.out)
 
 
 def cmd_transfer(args) -> int:
+    from dtac_jax.algos import registry
     from dtac_jax.algos.dtac import TransferConfig
     from dtac_jax.runs import train_transfer
 
-    cfg = TransferConfig(episodes=args.episodes, updates=args.updates, loss=args.loss,
-                         student=args.student, anchor_weight=args.anchor_weight)
+    cfg = TransferConfig.quick(**_given(args, ("episodes", "updates", "loss", "student",
+                                               "anchor_weight")))
+    names = [n for n in registry.names(learned=True) if registry.get(n).kind == "transfer"]
+    cfg = configure(args, {"transfer": cfg}, aliases={n: "transfer" for n in names})["transfer"]
     t0 = time.time()
-    train_transfer(args.tac, cfg, args.out, chunk=args.chunk, resume=args.resume)
-    print(f"{cfg.name} trained in {time.time() - t0:.1f} s; run folder {args.out}")
-    return 0
+    train_transfer(args.tac, cfg, args.out, **_run_options(args))
+    return _done(cfg.name, t0, args.out)
 
 
 def cmd_train_happo(args) -> int:
     from dtac_jax.algos.happo import HAPPOConfig
-    from dtac_jax.runs import train_happo
+    from dtac_jax.runs import train
 
-    kw = {k: getattr(args, k) for k in ("episodes", "policy", "share_param", "envs", "rollout",
-                                         "epochs", "lr", "critic_lr")
-          if getattr(args, k) is not None}
+    kw = _given(args, ("episodes", "policy", "share_param", "envs", "rollout", "epochs", "lr",
+                       "critic_lr"))
     cfg = (HAPPOConfig.paper if args.paper else HAPPOConfig.quick)(**kw)
+    conf = configure(args, {"happo": cfg, "scenario": _scenario(args)})
     t0 = time.time()
-    train_happo(_scenario(args), cfg, args.out, seeds=args.seeds, seed=args.seed,
-                chunk=args.chunk, resume=args.resume)
-    print(f"HAPPO trained in {time.time() - t0:.1f} s; run folder {args.out}")
-    return 0
+    train("happo", conf["scenario"], conf["happo"], args.out, **_run_options(args))
+    return _done("HAPPO", t0, args.out)
 
 
 def train_setup(args):
     """``(algorithm, scenario, config, deps)`` of ``dtac train``: the entry's ``quick()`` (or
     ``paper()``), then ``--config FILE`` (``scenario`` and the config under the algorithm's
     kind, the layout of a run's ``config.json``), then each ``--set PATH=VALUE`` in order."""
-    from dtac_jax import config as C
     from dtac_jax.algos import registry
 
     algo = registry.get(args.algorithm)
     cfg = algo.paper() if args.paper else algo.quick()
-    scn = _scenario(args)
-    if args.config:
-        d = C.read_file(args.config)
-        run_keys = {"kind", "name", "seeds", "seed", "chunk", "sim_version", "net", "cost_scale",
-                    "buffer_size", "critic_input"} if "kind" in d else set()
-        unknown = sorted(k for k in d if k not in ("scenario", algo.kind) and k not in run_keys
-                         and not k.endswith("_run"))
-        if unknown:
-            raise ValueError(f"config file {args.config}: unknown section(s) "
-                             f"{', '.join(unknown)} (known: scenario, {algo.kind})")
-        scn = scn.replace(**d.get("scenario", {})) if "scenario" in d else scn
-        cfg = cfg.replace(**{k: v for k, v in d.get(algo.kind, {}).items()})
-    for item in args.set:
-        path, eq, text = item.partition("=")
-        if not eq or not path:
-            raise ValueError(f"--set {item!r}: expected PATH=VALUE")
-        section, _, rest = path.partition(".")
-        value = C.parse_value(text)
-        if section == "scenario" and rest:
-            scn = C.set_path(scn, rest, value)
-        else:
-            cfg = C.set_path(cfg, rest if section in (algo.kind, algo.name) and rest else path,
-                             value)
+    conf = configure(args, {algo.kind: cfg, "scenario": _scenario(args)},
+                     aliases={algo.name: algo.kind})
     deps = {}
     for item in args.needs:
         name, eq, run = item.partition("=")
@@ -196,7 +224,7 @@ def train_setup(args):
         deps[name] = run
     for name in algo.needs:
         deps.setdefault(name, f"runs/{name}")
-    return algo, scn, cfg, deps
+    return algo, conf["scenario"], conf[algo.kind], deps
 
 
 def cmd_train(args) -> int:
@@ -205,11 +233,23 @@ def cmd_train(args) -> int:
     algo, scn, cfg, deps = train_setup(args)
     out = args.out or f"runs/{algo.name}"
     t0 = time.time()
-    train(algo.name, scn, cfg, out, deps=deps, seeds=args.seeds, seed=args.seed,
-          chunk=args.chunk, resume=args.resume)
-    print(f"{algo.label} trained in {time.time() - t0:.1f} s; run folder {out} "
-          f"(config.json, ckpt/, metrics.jsonl)")
-    return 0
+    train(algo.name, scn, cfg, out, deps=deps, **_run_options(args))
+    return _done(algo.label, t0, out)
+
+
+# --------------------------------------------------------------------------- parsers
+def _add_run_options(p, out: str | None) -> None:
+    """Seeds, chunk, --out, --resume and --log of a training command."""
+    p.add_argument("--seeds", type=int, default=None,
+                   help="independent seeds trained at once (default 1)")
+    p.add_argument("--seed", type=int, default=None, help="base seed (default 0)")
+    p.add_argument("--chunk", type=int, default=None,
+                   help="episodes per compiled chunk and checkpoint (default 10)")
+    p.add_argument("--out", default=out,
+                   help="run folder" + (f" (default {out})" if out else
+                                        " (default runs/ALGORITHM)"))
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    _add_log_option(p)
 
 
 def _add_train_parser(sub) -> None:
@@ -218,37 +258,30 @@ def _add_train_parser(sub) -> None:
     t = sub.add_parser(
         "train", help="train any registered algorithm (" + ", ".join(names) + ")",
         description="Train a registered algorithm. Its config starts from the config class's "
-                    "quick() (or paper() with --paper); --config FILE (JSON or YAML: a "
-                    "'scenario' section and one named after the algorithm's kind, as in a run's "
-                    "config.json) and --set PATH=VALUE (e.g. --set lr_actor=3e-4, --set "
-                    "collect.envs=64, --set scenario.l_channels=8) override any field.")
+                    "quick() (or paper() with --paper); --config FILE and --set PATH=VALUE "
+                    "override any field.")
     t.add_argument("algorithm", choices=names)
     t.add_argument("--preset", default="small", choices=_presets())
     t.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
     t.add_argument("--paper", action="store_true", help="start from the config's paper()")
-    t.add_argument("--config", default=None, metavar="FILE")
-    t.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
+    _add_config_options(t, "ALGORITHM-KIND (tac, transfer, happo), scenario",
+                        "--set lr_actor=3e-4 --set collect.envs=64 --set scenario.l_channels=8")
     t.add_argument("--from", dest="needs", action="append", default=[], metavar="NAME=RUN",
                    help="the run folder of an algorithm this one starts from (default "
                         "runs/NAME)")
-    t.add_argument("--seeds", type=int, default=1, help="independent seeds trained at once")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--chunk", type=int, default=10, help="episodes per compiled chunk")
-    t.add_argument("--out", default=None, help="run folder (default runs/ALGORITHM)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    _add_run_options(t, None)
     t.set_defaults(func=cmd_train)
 
 
 def _tac_run_args(p):
-    """Options shared by ``train-tac`` and ``sweep``: the recipe and its settings, seeding,
-    collection and chunking. Settings left out take the recipe's value."""
+    """The TAC options of ``train-tac``: the recipe and its most used settings (every other
+    field through --set). Settings left out take the recipe's value."""
     from dtac_jax.algos.replay import EXPLORE
     from dtac_jax.algos.tac import CREDITS, CRITIC_INPUTS, ESTIMATORS, RECIPES
     p.add_argument("--recipe", choices=RECIPES, default="default",
                    help="named TAC configuration: default (PPO with difference credit), critic "
                         "(the paper's estimator, tuned learning rates), paper (the paper's "
                         "recipe, lr 2e-5)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--estimator", choices=ESTIMATORS, default=None,
                    help="ppo (stochastic policy gradient) or critic (gradient through the "
                         "critic, the paper's)")
@@ -259,7 +292,8 @@ def _tac_run_args(p):
                    help="what the critic sees of a decision: executed one-hots or probabilities")
     p.add_argument("--explore", choices=EXPLORE, default=None,
                    help="critic estimator: noise on the probabilities or sampling")
-    p.add_argument("--floor", type=float, default=None, help="weight of the uniform mixed into the sampled targets and channels "
+    p.add_argument("--floor", type=float, default=None,
+                   help="weight of the uniform mixed into the sampled targets and channels "
                         "(PPO, or --explore sample)")
     p.add_argument("--noise-var", type=float, default=None,
                    help="initial exploration noise variance (critic estimator)")
@@ -270,7 +304,6 @@ def _tac_run_args(p):
     p.add_argument("--lr-actor", type=float, default=None)
     p.add_argument("--lr-critic", type=float, default=None)
     p.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
-    p.add_argument("--chunk", type=int, default=10, help="episodes per compiled chunk/checkpoint")
 
 
 def _presets() -> tuple[str, ...]:
@@ -304,63 +337,72 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--rounds", type=int, default=None, help="rounds per episode (preset default)")
     e.add_argument("--ues-per-edge", type=int, default=None, help="fix the UE count per edge")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--search-candidates", type=int, default=256)
-    e.add_argument("--search-iterations", type=int, default=5)
+    e.add_argument("--search-candidates", type=int, default=None,
+                   help="Search's candidates per iteration (default: SearchConfig's)")
+    e.add_argument("--search-iterations", type=int, default=None)
+    _add_config_options(e, "scenario, search", "--set total_bandwidth=40e6 --set search.iterations=8")
     e.add_argument("--out", default="results/evaluate", help="output folder")
     e.add_argument("--runs", nargs="*", default=[],
                    help="run folders of trained policies (TAC, DTAC, TL, ...) to evaluate too")
     e.set_defaults(func=cmd_evaluate)
 
     t = sub.add_parser("train-tac", help="centralised TAC training (Algorithm 1, lines 1-12)",
-                       description="Train TAC on a preset; seeds are vmapped in one program.")
+                       description="Train TAC on a preset; seeds are vmapped in one program. "
+                                   "The config is the --recipe's with the options given, then "
+                                   "--config and --set.")
     t.add_argument("--preset", default="small", choices=_presets())
     t.add_argument("--episodes", type=int, default=None,
                    help="training episodes (default: the recipe's)")
-    t.add_argument("--seeds", type=int, default=1, help="independent seeds trained at once")
     _tac_run_args(t)
     t.add_argument("--paper-lr", action="store_true", help="the same as --recipe paper")
-    t.add_argument("--out", default="runs/tac")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    _add_config_options(t, "tac, scenario", "--set entropy_weight=0.02 --set net.d_model=64")
+    _add_run_options(t, "runs/tac")
     t.set_defaults(func=cmd_train_tac)
 
     h = sub.add_parser("train-happo", help="HAPPO baseline (HARL's algorithm, shared reward)",
                        description="Train the HAPPO baseline (docs/algorithms.md). Starts "
-                                   "from HAPPOConfig.quick() (or .paper() with --paper); "
-                                   "options left out keep that factory's value.")
+                                   "from HAPPOConfig.quick() (or .paper() with --paper) with "
+                                   "the options given, then --config and --set.")
     h.add_argument("--preset", default="small", choices=_presets())
-    h.add_argument("--episodes", type=int, default=300, help="training iterations")
-    h.add_argument("--seeds", type=int, default=1)
-    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--episodes", type=int, default=None,
+                   help="training iterations (default: the config's)")
     h.add_argument("--paper", action="store_true",
                    help="HAPPOConfig.paper(): reference widths 128x128 and the GRU actor")
     h.add_argument("--policy", choices=("mlp", "gru"), default=None)
     h.add_argument("--share-param", action=argparse.BooleanOptionalAction, default=None,
-                   help="one actor for every UE slot (default) or one per slot")
+                   help="one actor for every UE slot, or one per slot")
     h.add_argument("--envs", type=int, default=None)
     h.add_argument("--rollout", type=int, default=None, help="rounds per rollout")
     h.add_argument("--epochs", type=int, default=None)
     h.add_argument("--lr", type=float, default=None, help="actor learning rate")
     h.add_argument("--critic-lr", type=float, default=None)
     h.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
-    h.add_argument("--chunk", type=int, default=10)
-    h.add_argument("--out", default="runs/happo")
-    h.add_argument("--resume", action="store_true")
+    _add_config_options(h, "happo, scenario", "--set hidden=[128,128] --set clip=0.1")
+    _add_run_options(h, "runs/happo")
     h.set_defaults(func=cmd_train_happo)
 
     d = sub.add_parser("transfer", help="decentralised transfer from a TAC run (DTAC, TL)",
                        description="Fine-tune a decentralised student from a TAC run: "
                                    "--loss critic --student transformer is DTAC; "
-                                   "--loss mse gives TL transformer / TL (--student mlp).")
+                                   "--loss mse gives TL transformer / TL (--student mlp). "
+                                   "Starts from TransferConfig.quick() with the options given, "
+                                   "then --config and --set. The scenario and seeds are the "
+                                   "TAC run's.")
     d.add_argument("--tac", default="runs/tac", help="TAC run folder")
-    d.add_argument("--loss", choices=["critic", "mse"], default="critic")
-    d.add_argument("--student", choices=["transformer", "mlp"], default="transformer")
-    d.add_argument("--episodes", type=int, default=100)
-    d.add_argument("--updates", type=int, default=20)
-    d.add_argument("--anchor-weight", type=float, default=100.0,
+    d.add_argument("--loss", choices=["critic", "mse"], default=None,
+                   help="critic (DTAC, the default) or mse (TL)")
+    d.add_argument("--student", choices=["transformer", "mlp"], default=None,
+                   help="transformer (the default) or mlp")
+    d.add_argument("--episodes", type=int, default=None)
+    d.add_argument("--updates", type=int, default=None)
+    d.add_argument("--anchor-weight", type=float, default=None,
                    help="weight of the MSE-to-TAC anchor in the critic loss (0 = paper eq. 22)")
-    d.add_argument("--chunk", type=int, default=10)
-    d.add_argument("--out", default="runs/dtac")
-    d.add_argument("--resume", action="store_true")
+    _add_config_options(d, "transfer", "--set lr=1e-4 --set collect.noise_var=0.02")
+    d.add_argument("--chunk", type=int, default=None,
+                   help="episodes per compiled chunk and checkpoint (default 10)")
+    d.add_argument("--out", default="runs/dtac", help="run folder (default runs/dtac)")
+    d.add_argument("--resume", action="store_true", help="continue the run in --out")
+    _add_log_option(d)
     d.set_defaults(func=cmd_transfer)
 
     r = sub.add_parser("reproduce", help="regenerate the paper's figures and tables",
@@ -369,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "results/<profile>/REPORT.md.")
     from dtac_jax.reproduce.report import add_arguments
     add_arguments(r)
+    _add_config_options(r, "profile (reproduce.profiles.Profile)",
+                        "--set tac.episodes=30 --set eval_episodes=16 --set name=mine")
+    _add_log_option(r)
     r.set_defaults(func=cmd_reproduce)
     return p
 
@@ -395,24 +440,31 @@ def _setup_devices(args) -> None:
 
 
 def _add_sweep_parser(sub) -> None:
-    from dtac_jax.sweep import PARAMS
+    import dataclasses
+    import typing
+
+    from dtac_jax.algos.tac import RECIPES
+    from dtac_jax.sweep import PARAMS, SweepBase
     s = sub.add_parser(
         "sweep", help="grid of TAC hyper-parameters x seeds: sweep.csv and plots",
         description="Train TAC for every point of a hyper-parameter grid (seeds, and points "
                     "that differ only in continuous hyper-parameters, vmapped in one "
                     "program), evaluate every seed on the same episodes, append to "
                     "OUT/sweep.csv and plot OUT/plot_<param>.png. Re-running skips finished "
-                    "points. Parameters: " + ", ".join(f"{k} ({v[1]})" for k, v in PARAMS.items()))
+                    "points. The settings shared by every point are SweepBase's fields (one "
+                    "option each, or --config/--set). Parameters: "
+                    + ", ".join(f"{k} ({v[1]})" for k, v in PARAMS.items()))
     s.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
                    help="a swept parameter and its values (repeat for a product grid)")
-    s.add_argument("--preset", default="small", choices=_presets())
-    s.add_argument("--episodes", type=int, default=20, help="training episodes per point")
-    s.add_argument("--seeds", type=int, default=2, help="seeds per point, vmapped together")
-    _tac_run_args(s)
-    s.add_argument("--buffer-size", type=int, default=None)
-    s.add_argument("--eval-episodes", type=int, default=16,
-                   help="evaluation episodes (the same for every point)")
-    s.add_argument("--eval-seed", type=int, default=12345)
+    hints = typing.get_type_hints(SweepBase)
+    choices = {"preset": _presets(), "recipe": RECIPES}
+    for f in dataclasses.fields(SweepBase):
+        kind = next(t for t in (int, float, str) if t in (hints[f.name],
+                                                          *typing.get_args(hints[f.name])))
+        s.add_argument("--" + f.name.replace("_", "-"), type=kind, default=None,
+                       choices=choices.get(f.name),
+                       help=f"SweepBase.{f.name} (default {f.default})")
+    _add_config_options(s, "sweep (SweepBase)", "--set eval_episodes=32 --set recipe=critic")
     s.add_argument("--out", default="runs/sweep")
     s.add_argument("--no-vmap-hyper", action="store_true",
                    help="train every grid point as a program of its own (by default, points "
@@ -423,13 +475,12 @@ def _add_sweep_parser(sub) -> None:
 
 
 def cmd_sweep(args) -> int:
+    import dataclasses
+
     from dtac_jax.sweep import SweepBase, parse_grid, run_sweep
     grid = parse_grid(args.grid)
-    base = SweepBase(preset=args.preset, episodes=args.episodes, rounds=args.rounds,
-                     recipe=args.recipe, envs=args.envs, collect_rounds=args.collect_rounds, updates=args.updates,
-                     batch_size=args.batch_size, buffer_size=args.buffer_size,
-                     seeds=args.seeds, seed=args.seed, chunk=args.chunk,
-                     eval_episodes=args.eval_episodes, eval_seed=args.eval_seed)
+    base = SweepBase(**_given(args, [f.name for f in dataclasses.fields(SweepBase)]))
+    base = configure(args, {"sweep": base})["sweep"]
     t0 = time.time()
     rows = run_sweep(grid, base, args.out, vmap_hyper=not args.no_vmap_hyper,
                      progress=not args.no_progress)
@@ -440,8 +491,10 @@ def cmd_sweep(args) -> int:
 
 def cmd_reproduce(args) -> int:
     from dtac_jax.reproduce import reproduce
-    path = reproduce(args.profile, args.only, args.out, args.force, args.presets,
-                     progress=not args.no_progress)
+    from dtac_jax.reproduce.profiles import get_profile
+    profile = configure(args, {"profile": get_profile(args.profile)})["profile"]
+    path = reproduce(profile, args.only, args.out, args.force, args.presets,
+                     progress=not args.no_progress, log_to=args.log_to)
     print(f"REPORT: {path}")
     return 0
 

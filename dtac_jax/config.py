@@ -201,3 +201,54 @@ def _fits(hint: type, value: Any) -> bool:
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, hint)
+
+
+def configure(sections: dict[str, Any], default: str, *, file: dict[str, Any] | None = None,
+              source: str = "config file", sets: list[str] = (),
+              aliases: dict[str, str] | None = None) -> dict[str, Any]:
+    """Apply a config file's mapping, then ``PATH=VALUE`` overrides, to named config sections.
+
+    ``sections`` maps a section name (``"scenario"``, ``"tac"``, ``"profile"``) to its current
+    config; ``aliases`` maps other names to a section (e.g. ``"dtac"`` to ``"transfer"``). In
+    ``file``, a key naming a section holds that section's fields; any other key is a field of
+    the ``default`` section. A run's ``config.json`` (it has a ``"kind"``) is accepted: its
+    bookkeeping keys (seeds, versions, the runs it started from) are skipped. An override path
+    starts with a section name (``scenario.rounds=7``) or is a field path of the default
+    section (``collect.envs=16``). Returns the updated sections; errors are one-line
+    ``ValueError``\\ s naming the file or the override.
+    """
+    names = dict(aliases or {}, **{s: s for s in sections})
+    out = dict(sections)
+    for key, value in (file or {}).items():
+        if key in names:
+            if not isinstance(value, dict):
+                raise ValueError(f"{source}: section {key!r} must be a mapping of fields")
+            out[names[key]] = _replace_in(out[names[key]], value, f"{source}: {key}")
+        elif _has_field(out[default], key):
+            out[default] = _replace_in(out[default], {key: value}, source)
+        elif "kind" not in (file or {}):
+            raise ValueError(f"{source}: unknown section or field {key!r} (sections: "
+                             f"{', '.join(sections)}; or a field of {default})")
+    for item in sets:
+        path, eq, text = item.partition("=")
+        if not eq or not path:
+            raise ValueError(f"--set {item!r}: expected PATH=VALUE")
+        head, _, rest = path.partition(".")
+        value = parse_value(text)
+        section, field = (names[head], rest) if head in names and rest else (default, path)
+        try:
+            out[section] = set_path(out[section], field, value)
+        except ValueError as err:
+            raise ValueError(f"--set {item}: {err}") from None
+    return out
+
+
+def _has_field(cfg: Any, name: str) -> bool:
+    return any(f.name == name for f in dataclasses.fields(cfg))
+
+
+def _replace_in(cfg: T, fields: dict[str, Any], where: str) -> T:
+    try:
+        return replace(cfg, **fields)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{where}: {err}") from None

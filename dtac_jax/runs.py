@@ -43,11 +43,12 @@ class Trained:
 
 def train(name: str, scn: Scenario, cfg, run_dir, *, deps: dict | None = None, seeds: int = 1,
           seed: int = 0, chunk: int = 10, resume: bool = False, progress: bool = True,
-          callback=None):
+          callback=None, log_to=()):
     """Train algorithm ``name`` with config ``cfg`` on ``scn`` into ``run_dir``; returns the
     final state (stacked over seeds). ``deps`` maps each of the algorithm's ``needs`` to a run
     folder; a run that starts from others takes the first one's seeds and scenario, and base
-    seed plus :data:`DEPENDENT_SEED_OFFSET`."""
+    seed plus :data:`DEPENDENT_SEED_OFFSET`. ``callback`` and ``log_to`` (experiment loggers) are
+    :func:`~dtac_jax.train.run_training`'s."""
     algo = registry.get(name)
     runfolder.check_out(run_dir)   # a file or a busy folder, before the runs it starts from load
     for d, p in (deps or {}).items():   # a run of another kind is named before it is loaded
@@ -74,7 +75,7 @@ def train(name: str, scn: Scenario, cfg, run_dir, *, deps: dict | None = None, s
     init, episode, init_args = algo.make(make_params(scn), cfg, loaded)
     return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
                         seed=seed, chunk=chunk, resume=resume, progress=progress,
-                        desc=algo.label, init_args=init_args, callback=callback)
+                        desc=algo.label, init_args=init_args, callback=callback, log_to=log_to)
 
 
 _LOADED: dict[tuple, Trained] = {}   # see load()

@@ -13,12 +13,13 @@ multiple of the device count.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +28,7 @@ import optax
 from tqdm.auto import tqdm
 
 from dtac_jax import checkpoint as ckpt
+from dtac_jax import loggers
 from dtac_jax import parallel
 from dtac_jax import runfolder
 from dtac_jax.env import SIM_VERSION
@@ -36,7 +38,7 @@ from dtac_jax.env import SIM_VERSION
 def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, episodes: int,
                  seeds: int = 1, seed: int = 0, chunk: int = 10, resume: bool = False,
                  progress: bool = True, desc: str = "train", init_args: tuple = (),
-                 callback: Callable | None = None):
+                 callback: Callable | None = None, log_to: Sequence[str] = ()):
     """Train ``seeds`` independent runs at once for ``episodes`` episodes; returns the state.
 
     ``config`` (JSON-able) is written to ``run_dir/config.json``; on ``resume`` it must equal
@@ -45,11 +47,14 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     :class:`checkpoint.CheckpointMismatch`. A non-finite metric or state stops the run with
     :class:`TrainingDiverged`, its last checkpoint and metrics kept as they were.
     ``init_args`` are pytrees with a leading seed axis passed to ``init(key, *init_args)``
-    (e.g. the TAC parameters a transfer starts from). ``callback(episodes_done, n)``, if
-    given, runs after each chunk of ``n`` episodes (its metrics and checkpoint written).
+    (e.g. the TAC parameters a transfer starts from). ``callback(episodes_done, n, rows)``, if
+    given, runs after each chunk of ``n`` episodes, its metrics and checkpoint written;
+    ``rows`` are the chunk's ``metrics.jsonl`` rows. ``log_to`` names experiment loggers
+    (:mod:`dtac_jax.loggers`: ``tensorboard``, ``wandb``) fed the same rows.
     """
     if episodes < 1 or seeds < 1 or chunk < 1:
         raise ValueError("episodes, seeds and chunk must all be >= 1")
+    log_to = loggers.check(log_to)
     run_dir = Path(run_dir)
     config = dict(config, seeds=seeds, seed=seed, chunk=chunk, sim_version=SIM_VERSION)
     mesh = parallel.mesh_for(seeds, "seeds", "--seeds")   # None on one device
@@ -96,6 +101,7 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     runfolder.trim_metrics(run_dir, start)   # rows written after the checkpoint, a torn line
     mngr = ckpt.manager(run_dir)
     main = parallel.is_main_process()
+    sinks = loggers.make(log_to, run_dir, config, desc) if main else []
 
     compiled: dict[int, Callable] = {}
 
@@ -112,7 +118,10 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     bar = tqdm(total=episodes, initial=start, desc=desc, disable=not (progress and main), unit="ep",
                dynamic_ncols=True)
     ep = start
-    with open(run_dir / "metrics.jsonl", "a") if main else open(os.devnull, "w") as log:
+    with (open(run_dir / "metrics.jsonl", "a") if main else open(os.devnull, "w") as out,
+          contextlib.ExitStack() as closing):
+        for sink in sinks:
+            closing.callback(sink.close)
         while ep < episodes:
             n = min(chunk - ep % chunk, episodes - ep)
             state, metrics, finite = chunk_fn(n)(state)
@@ -124,20 +133,24 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
                 ckpt.record_changes(run_dir, config, found, start)
                 changes = {}
             wall = time.time() - t_start
+            rows = []
             for i in range(n):
                 for s in range(seeds):
                     row = {"episode": ep + i + 1, "seed": s, "wall_s": round(wall, 3)}
                     row.update({k: float(np.asarray(v)[s, i]) for k, v in metrics.items()})
-                    log.write(json.dumps(row) + "\n")
-            log.flush()
+                    rows.append(row)
+                    out.write(json.dumps(row) + "\n")
+            out.flush()
             ep += n
             ckpt.save(mngr, ep, state)
             bar.update(n)
             bar.set_postfix({k: f"{float(np.mean(np.asarray(v)[:, -1])):.3g}"
                              for k, v in metrics.items() if k in ("objective", "critic_loss",
                                                                   "actor_loss", "loss")})
+            for sink in sinks:
+                sink.log(rows)
             if callback is not None:
-                callback(ep, n)
+                callback(ep, n, rows)
     bar.close()
     return state
 

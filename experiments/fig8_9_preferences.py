@@ -8,7 +8,7 @@ Shares the reproduction pipeline (trained runs and evaluations are cached under
 """
 import sys
 
-from dtac_jax.reproduce.report import main
+from dtac_jax.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(only_default="fig8_9"))
+    sys.exit(main(["reproduce", "--only", "fig8_9", *sys.argv[1:]]))

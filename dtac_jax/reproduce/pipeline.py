@@ -72,8 +72,9 @@ class Family:
 
 class Pipeline:
     def __init__(self, profile: Profile, out="results", force: bool = False, log=print,
-                 progress: bool = True):
+                 progress: bool = True, log_to=()):
         self.profile = profile
+        self.log_to = tuple(log_to)   # experiment loggers of the training runs
         self.root = Path(out) / profile.name
         self.force = force
         self.log = log
@@ -162,7 +163,8 @@ class Pipeline:
                      f"{p.seeds} seed(s) -> {run}")
             runs.train(method, self.train_scenario(preset), cfg, run,
                        deps={d: self.run_dir(preset, d) for d in algo.needs}, seeds=p.seeds,
-                       chunk=p.chunk, resume=True, progress=self.progress)
+                       chunk=p.chunk, resume=True, progress=self.progress,
+                       log_to=self.log_to)
             return dict(run=str(run), episodes=cfg.episodes)
 
         return self.stage(f"train:{preset}:{method}", config, go)

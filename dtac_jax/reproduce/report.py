@@ -10,12 +10,12 @@ from typing import Any, Callable
 
 from dtac_jax.algos.happo import HAPPOConfig
 from dtac_jax.algos.tac import RECIPES, TACConfig, recipe
-from dtac_jax import runfolder
 from dtac_jax.reproduce import figures as F
 from dtac_jax.algos import registry
+from dtac_jax import runfolder
 from dtac_jax.atomic import write_atomic
 from dtac_jax.reproduce.pipeline import Pipeline, learned
-from dtac_jax.reproduce.profiles import PRESETS, get_profile
+from dtac_jax.reproduce.profiles import PRESETS, Profile, get_profile
 
 ORDER = ("fig5", "fig6", "fig7", "fig8", "fig9", "table3", "fig10", "fig11", "table4")
 TITLES = {"fig5": "Fig. 5: performance, small area", "fig6": "Fig. 6: performance, medium area",
@@ -50,13 +50,15 @@ def _root(args: dict) -> Path:
 
 
 @runfolder.one_writer(_root)   # one reproduction per results folder
-def reproduce(profile: str = "quick", only: str | None = None, out="results",
+def reproduce(profile: str | Profile = "quick", only: str | None = None, out="results",
               force: bool = False, presets: str | None = None, progress: bool = True,
-              log=print) -> Path:
+              log=print, log_to=()) -> Path:
     """Regenerate the figures in ``only`` (default all) and rewrite ``REPORT.md``; returns
-    its path. ``presets`` restricts the presets trained (figures needing others are skipped
-    and say so)."""
-    prof = get_profile(profile)
+    its path. ``profile`` is a profile's name or a :class:`Profile` (e.g. one with fields
+    overridden); results go to ``out/<profile.name>``. ``presets`` restricts the presets
+    trained (figures needing others are skipped and say so). ``log_to`` names experiment
+    loggers (:mod:`dtac_jax.loggers`) for every training run."""
+    prof = get_profile(profile) if isinstance(profile, str) else profile
     allowed = set(PRESETS) if not presets else set(presets.split(","))
     bad = allowed - set(PRESETS)
     if bad:
@@ -64,7 +66,7 @@ def reproduce(profile: str = "quick", only: str | None = None, out="results",
                          f"(known: {', '.join(PRESETS)})")
     figs = parse_only(only)
     runfolder.claim(Path(out) / prof.name)
-    pl = Pipeline(prof, out=out, force=force, log=log, progress=progress)
+    pl = Pipeline(prof, out=out, force=force, log=log, progress=progress, log_to=log_to)
     log(f"dtac reproduce: profile {prof.name!r}, figures {', '.join(figs)}, presets "
         f"{', '.join(p for p in PRESETS if p in allowed)} -> {pl.root}")
     for i, fid in enumerate(figs, 1):
@@ -248,31 +250,14 @@ def write_report(pl: Pipeline) -> Path:
     return write_atomic(pl.root / "REPORT.md", "\n".join(lines) + "\n")
 
 
-def main(argv=None, only_default: str | None = None) -> int:
-    """Entry point of the ``experiments/*.py`` scripts (same options as ``dtac reproduce``)."""
-    import argparse
-    ap = argparse.ArgumentParser(description="Regenerate the paper's figures and tables.")
-    add_arguments(ap, only_default)
-    args = ap.parse_args(argv)
-    return run_from_args(args)
-
-
-def add_arguments(ap, only_default=None):
-    ap.add_argument("--profile", default="quick", help="quick (CPU, ~27 min), paper (the paper's settings; GPU), full "
+def add_arguments(ap):
+    """The options of ``dtac reproduce``."""
+    from dtac_jax.reproduce.profiles import PROFILES
+    ap.add_argument("--profile", default="quick", choices=tuple(PROFILES), help="quick (CPU, ~27 min), paper (the paper's settings; GPU), full "
                     "(paper scale, the project's recipes; GPU), tiny")
-    ap.add_argument("--only", default=only_default,
+    ap.add_argument("--only", default=None,
                     help="comma-separated figures: fig5..fig11, fig5_7, fig8_9, table3, table4")
     ap.add_argument("--presets", default=None, help="restrict training to these presets")
     ap.add_argument("--out", default="results", help="results root (default results/)")
     ap.add_argument("--force", action="store_true", help="retrain and recompute every stage")
     ap.add_argument("--no-progress", action="store_true")
-
-
-def run_from_args(args) -> int:
-    try:
-        reproduce(args.profile, args.only, args.out, args.force, args.presets,
-                  progress=not args.no_progress)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}")
-        return 2
-    return 0

@@ -72,7 +72,7 @@ def test_train_config_file_and_overrides_reach_every_field(tmp_path):
     (["--set", "scenario.n_edges=0"], "n_edges"),
     (["--config", "missing.json"], "config file missing.json does not exist"),
     (["--config", "BAD"], "is not valid JSON"),
-    (["--config", "SECTION"], "unknown section(s) happo"),
+    (["--config", "SECTION"], "unknown section or field 'happo'"),
 ])
 def test_train_bad_config_is_one_line(tmp_path, capsys, argv, match):
     (tmp_path / "bad.json").write_text("{ nope")
