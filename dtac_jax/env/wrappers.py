@@ -13,6 +13,7 @@ wraps. Typical stacks::
 
     env = EpisodeStats(AutoReset(TeamReward(CloudEdgeEnv(make_scenario("small")))))
     env = FlatObs(FixedUECount(CloudEdgeEnv(), n_per_edge=(3, 3, 3, 3, 3)))
+    env = Batched(AutoReset(CloudEdgeEnv()), 128)   # the training rollout's stack
 
 A new effect (mobility, bursty arrivals, failures) is one more wrapper, e.g.
 :class:`BurstyArrivals`; see ``docs/extending.md`` and the notebook.
@@ -24,10 +25,11 @@ from typing import Any
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from dtac_jax.env import env as _env
-from dtac_jax.env import spaces
+from dtac_jax.env import rng, spaces
 from dtac_jax.env.scenarios import EnvParams, Scenario, make_params, make_scenario
 
 
@@ -120,21 +122,41 @@ class FlatObs(Wrapper):
 
 
 class FixedUECount(Wrapper):
-    """Episodes with a fixed number of UEs on each edge (int[K]) instead of drawn counts.
-    Wraps the simulator itself (it calls :func:`dtac_jax.env.reset` with the counts)."""
+    """Episodes with a fixed number of UEs on each edge (int[K], each in ``[0, ue_max]``)
+    instead of drawn counts. Wraps the simulator itself (it calls :func:`dtac_jax.env.reset`
+    with the counts). The counts may be traced (e.g. ``vmap`` over UE counts); concrete ones
+    are checked against the scenario."""
 
     def __init__(self, env, n_per_edge):
         super().__init__(env)
-        self.n_per_edge = tuple(int(n) for n in n_per_edge)
+        self.n_per_edge = (n_per_edge if isinstance(n_per_edge, jax.core.Tracer)
+                           else np.asarray(n_per_edge, np.int32))
 
     def reset(self, key, params):
-        if len(self.n_per_edge) != params.n_edges:
-            raise ValueError(f"FixedUECount: {len(self.n_per_edge)} counts for "
+        n = self.n_per_edge
+        if n.shape != (params.n_edges,):
+            raise ValueError(f"FixedUECount: counts of shape {n.shape} for "
                              f"{params.n_edges} edges")
-        if not all(params.ue_min <= n <= params.ue_max for n in self.n_per_edge):
-            raise ValueError(f"FixedUECount: counts {self.n_per_edge} outside "
-                             f"[{params.ue_min}, {params.ue_max}]")
-        return _env.reset(key, params, jnp.asarray(self.n_per_edge, jnp.int32))
+        if isinstance(n, np.ndarray) and not (0 <= n.min() and n.max() <= params.ue_max):
+            raise ValueError(f"FixedUECount: counts {n.tolist()} outside [0, {params.ue_max}]")
+        return _env.reset(key, params, jnp.asarray(n, jnp.int32))
+
+
+class Batched(Wrapper):
+    """``n`` environments stepped as one: ``reset`` / ``step`` split their key ``n`` ways
+    (:func:`dtac_jax.env.rng.split`) and ``vmap`` the wrapped environment; states, actions,
+    observations, rewards and ``done`` gain a leading axis ``n``, the params are shared."""
+
+    def __init__(self, env, n: int):
+        super().__init__(env)
+        self.n = int(n)
+
+    def reset(self, key, params):
+        return jax.vmap(self._env.reset, in_axes=(0, None))(rng.split(key, self.n), params)
+
+    def step(self, key, state, action, params):
+        return jax.vmap(self._env.step, in_axes=(0, 0, 0, None))(
+            rng.split(key, self.n), state, action, params)
 
 
 class AutoReset(Wrapper):

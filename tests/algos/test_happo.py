@@ -8,7 +8,6 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-import xla_opt
 import optax
 import pytest
 from scipy import stats
@@ -28,8 +27,7 @@ def isolated(timeout: int):
         def test(*args, **kwargs):
             if os.environ.get(_INNER):
                 return fn(*args, **kwargs)
-            # round-off decides the tiny learning test's margin: XLA's default level
-            env = xla_opt.default_level(dict(os.environ, **{_INNER: "1"}))
+            env = dict(os.environ, **{_INNER: "1"})   # the session's XLA level (xla_opt.py)
             cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                    f"{__file__}::{fn.__name__}"]
             try:

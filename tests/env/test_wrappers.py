@@ -134,3 +134,23 @@ def test_space_sampling_is_pure():
     for x, y in zip(jax.tree_util.tree_leaves(a1), jax.tree_util.tree_leaves(a2)):
         np.testing.assert_array_equal(x, y)
     assert jnp.asarray(spaces.Box(0.0, 1.0, (3,)).contains(jnp.array([0.0, 0.5, 2.0]))) == False  # noqa: E712
+
+
+def test_batched_is_vmap_over_split_keys():
+    from dtac_jax.env import rng
+    from dtac_jax.env.wrappers import Batched
+    params = make_params(SCN)
+    env = Batched(AutoReset(CloudEdgeEnv(SCN)), 3)
+    obs, state = env.reset(jax.random.PRNGKey(4), params)
+    assert obs.s.shape == (3, params.n_max, E.OBS_DIM) and state.mask.shape == (3, params.n_max)
+    key = jax.random.PRNGKey(5)
+    acts = jax.vmap(env.action_space(params).sample)(jax.random.split(key, 3))
+    batched = env.step(key, state, acts, params)
+    for i, k in enumerate(rng.split(key, 3)):
+        one = AutoReset(CloudEdgeEnv(SCN)).step(
+            k, jax.tree_util.tree_map(lambda v: v[i], state),
+            jax.tree_util.tree_map(lambda v: v[i], acts), params)
+        for x, y in zip(jax.tree_util.tree_leaves(one),
+                        jax.tree_util.tree_leaves(jax.tree_util.tree_map(lambda v: v[i],
+                                                                         batched))):
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6)
