@@ -459,18 +459,24 @@ def _add_sweep_parser(sub) -> None:
     hints = typing.get_type_hints(SweepBase)
     choices = {"preset": _presets(), "recipe": RECIPES}
     for f in dataclasses.fields(SweepBase):
-        kind = next(t for t in (int, float, str) if t in (hints[f.name],
-                                                          *typing.get_args(hints[f.name])))
+        kinds = [t for t in (int, float, str) if t in (hints[f.name],
+                                                      *typing.get_args(hints[f.name]))]
+        if not kinds:   # the tac / scenario override mappings: --set tac.FIELD=VALUE
+            continue
+        kind = kinds[0]
         s.add_argument("--" + f.name.replace("_", "-"), type=kind, default=None,
                        choices=choices.get(f.name),
                        help=f"SweepBase.{f.name} (default {f.default})")
-    _add_config_options(s, "sweep (SweepBase)", "--set eval_episodes=32 --set recipe=critic")
+    _add_config_options(s, "sweep (SweepBase)",
+                        "--set eval_episodes=32 --set tac.net.d_model=64 "
+                        "--set scenario.l_channels=6")
     s.add_argument("--out", default="runs/sweep")
     s.add_argument("--no-vmap-hyper", action="store_true",
                    help="train every grid point as a program of its own (by default, points "
                         "that differ only in learning rates, noise or entropy weight train "
                         "vmapped in one program)")
     s.add_argument("--no-progress", action="store_true")
+    _add_log_option(s)
     s.set_defaults(func=cmd_sweep)
 
 
@@ -483,7 +489,7 @@ def cmd_sweep(args) -> int:
     base = configure(args, {"sweep": base})["sweep"]
     t0 = time.time()
     rows = run_sweep(grid, base, args.out, vmap_hyper=not args.no_vmap_hyper,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, log_to=args.log_to)
     print(f"sweep finished in {time.time() - t0:.1f} s: {len(rows)} rows in "
           f"{Path(args.out) / 'sweep.csv'}")
     return 0

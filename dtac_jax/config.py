@@ -186,6 +186,8 @@ def set_path(cfg: T, path: str, value: Any) -> T:
     _check_known(cls, {head: None})
     if rest:
         current = getattr(cfg, head)
+        if isinstance(current, dict):   # a mapping of fields (e.g. overrides of another config)
+            return replace(cfg, **{head: _set_in(current, rest, value)})
         if not (dataclasses.is_dataclass(current) and not isinstance(current, type)):
             raise ValueError(f"{cls.__name__}.{head} has no field {rest!r}")
         return replace(cfg, **{head: set_path(current, rest, value)})
@@ -193,6 +195,14 @@ def set_path(cfg: T, path: str, value: Any) -> T:
     if hint in (int, float, bool, str) and not _fits(hint, value):
         raise ValueError(f"{cls.__name__}.{head} must be {hint.__name__}, got {value!r}")
     return replace(cfg, **{head: value})
+
+
+def _set_in(d: dict, path: str, value: Any) -> dict:
+    """A copy of ``d`` with ``value`` at dotted ``path`` (nested dicts created as needed)."""
+    head, _, rest = path.partition(".")
+    inner = d.get(head, {})
+    return {**d, head: _set_in(inner if isinstance(inner, dict) else {}, rest, value)
+            if rest else value}
 
 
 def _fits(hint: type, value: Any) -> bool:

@@ -28,6 +28,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from dtac_jax import runfolder
 from dtac_jax.config import Config
@@ -115,6 +116,10 @@ class SweepBase(Config):
     eval_rounds: int | None = None     #   actor, and their rounds (the recipe's when None)
     eval_episodes: int = 16            # the final evaluation's episodes
     eval_seed: int = 12345
+    # any other field, set on top of the recipe / preset: TACConfig and Scenario fields
+    # (nested configs as dicts), e.g. ``--set tac.net.d_model=64 --set scenario.l_channels=6``
+    tac: dict[str, Any] = dataclasses.field(default_factory=dict)
+    scenario: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _build(base: SweepBase, point: dict):
@@ -124,10 +129,10 @@ def _build(base: SweepBase, point: dict):
 
     p = dict(point)
     over = {} if base.rounds is None else {"rounds": base.rounds}
-    scn = make_scenario(p.get("preset", base.preset), **over)
+    scn = make_scenario(p.get("preset", base.preset), **{**base.scenario, **over})
     if "ues_per_edge" in p:
         scn = scn.with_fixed_ues(p["ues_per_edge"])
-    d = recipe(base.recipe)
+    d = recipe(base.recipe).replace(**base.tac)
     pick = lambda name, field, default: p.get(name, default if field is None else field)  # noqa: E731
     collect = dict(envs=pick("envs", base.envs, d.collect.envs),
                    rounds=pick("collect_rounds", base.collect_rounds, d.collect.rounds),
@@ -173,12 +178,13 @@ def done_points(out) -> set[str]:
 
 
 def train_group(scn, cfgs: list, run_dir, *, seeds: int, seed: int = 0, chunk: int = 10,
-                resume: bool = False, progress: bool = True, record: dict | None = None):
+                resume: bool = False, progress: bool = True, record: dict | None = None,
+                log_to=()):
     """Train TAC runs whose configs ``cfgs`` differ only in :data:`dtac_jax.algos.tac.HYPER`
     as one vmapped program of ``len(cfgs) x seeds`` members into ``run_dir`` (member ``m``:
     config ``m // seeds``, started from the key of seed ``m % seeds`` of a run of that config
-    alone). ``record`` is added to ``config.json`` under ``sweep``. Returns the state stacked
-    over members."""
+    alone). ``record`` is added to ``config.json`` under ``sweep``; ``log_to`` names experiment
+    loggers (:mod:`dtac_jax.loggers`). Returns the state stacked over members."""
     import jax
     import numpy as np
 
@@ -208,15 +214,16 @@ def train_group(scn, cfgs: list, run_dir, *, seeds: int, seed: int = 0, chunk: i
     return run_training(lambda _, h, k: init(k, h), episode, conf, run_dir,
                         episodes=cfg.episodes, seeds=len(cfgs) * seeds, seed=seed, chunk=chunk,
                         resume=resume, progress=progress, desc=f"TAC x{len(cfgs)}",
-                        init_args=(hyper, keys))
+                        init_args=(hyper, keys), log_to=log_to)
 
 
 @runfolder.one_writer("out")   # one sweep per folder (each point's run folder is locked too)
 def run_sweep(grid: dict[str, list], base: SweepBase, out, *, vmap_hyper: bool = True,
-              progress: bool = True, log=print) -> list[dict]:
+              progress: bool = True, log=print, log_to=()) -> list[dict]:
     """Run every grid point not yet finished; return all rows of ``sweep.csv``. With
     ``vmap_hyper`` (the default) points that differ only in :data:`CONTINUOUS` parameters
-    train in one vmapped program; without it, every point is a program of its own."""
+    train in one vmapped program; without it, every point is a program of its own. ``log_to``
+    names experiment loggers for every training run (:mod:`dtac_jax.loggers`)."""
     import jax
 
     from dtac_jax import checkpoint as ckpt
@@ -277,11 +284,12 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, vmap_hyper: bool =
         t0 = time.time()
         if len(members) == 1:
             state = train_tac(scn, cfg, run_dir, seeds=seeds, seed=base.seed, chunk=base.chunk,
-                              resume=resume, progress=progress)
+                              resume=resume, progress=progress, log_to=log_to)
         else:
             state = train_group(scn, [built[n][1] for n in names], run_dir, seeds=seeds,
                                 seed=base.seed, chunk=base.chunk, resume=resume,
-                                progress=progress, record=dict(points=members))
+                                progress=progress, record=dict(points=members),
+                                log_to=log_to)
         train_s = time.time() - t0
         last = {}
         for m in read_metrics(run_dir):

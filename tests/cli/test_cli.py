@@ -83,3 +83,45 @@ def test_train_bad_config_is_one_line(tmp_path, capsys, argv, match):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("dtac train: error:") and match in err[0], err
     assert not (tmp_path / "r").exists()
+
+
+def test_every_command_takes_config_and_set(tmp_path, monkeypatch):
+    """--config and --set reach the configs of every command (the trainers are replaced by
+    recorders: nothing trains)."""
+    import dtac_jax.reproduce as R
+    import dtac_jax.runs as runs
+    import dtac_jax.sweep as S
+    from dtac_jax.algos.tac import recipe
+
+    got = {}
+    monkeypatch.setattr(runs, "train", lambda name, scn, cfg, out, **kw: got.update(
+        name=name, scn=scn, cfg=cfg, kw=kw))
+    monkeypatch.setattr(S, "run_sweep", lambda grid, base, out, **kw: got.update(base=base,
+                                                                           sweep_kw=kw) or [])
+    monkeypatch.setattr(R, "reproduce", lambda prof, *a, **kw: got.update(prof=prof, kw=kw)
+                        or tmp_path / "REPORT.md")
+    (tmp_path / "c.json").write_text('{"scenario": {"rounds": 9}, "entropy_weight": 0.03}')
+    assert cli.main(["train-tac", "--lr-actor", "1e-4", "--config", str(tmp_path / "c.json"),
+                     "--set", "net.d_model=32", "--log", "tensorboard",
+                     "--out", str(tmp_path / "t")]) == 0
+    assert got["name"] == "tac" and got["scn"].rounds == 9
+    assert (got["cfg"].lr_actor, got["cfg"].entropy_weight, got["cfg"].net.d_model) == (
+        1e-4, 0.03, 32)
+    assert got["kw"]["log_to"] == ("tensorboard",)
+    assert cli.main(["train-happo", "--episodes", "7", "--set", "hidden=[8,8]",
+                     "--set", "scenario.l_channels=6", "--out", str(tmp_path / "h")]) == 0
+    assert (got["cfg"].episodes, got["cfg"].hidden, got["scn"].l_channels) == (7, (8, 8), 6)
+    assert cli.main(["sweep", "--episodes", "3", "--set", "tac.net.d_model=16",
+                     "--set", "scenario.l_channels=6", "--log", "tensorboard",
+                     "--out", str(tmp_path / "s")]) == 0
+    assert got["sweep_kw"]["log_to"] == ("tensorboard",)
+    scn, cfg = S._build(got["base"], {})
+    assert (got["base"].episodes, cfg.net.d_model, cfg.episodes, scn.l_channels) == (3, 16, 3, 6)
+    assert cfg.lr_actor == recipe("default").lr_actor
+    assert cli.main(["reproduce", "--profile", "tiny", "--set", "tac.episodes=2",
+                     "--set", "name=t2", "--out", str(tmp_path / "r")]) == 0
+    assert (got["prof"].name, got["prof"].tac.episodes) == ("t2", 2)
+    # a bad --log value is one argparse line
+    with pytest.raises(SystemExit) as e:
+        cli.build_parser().parse_args(["train-tac", "--log", "mlflow"])
+    assert e.value.code == 2
