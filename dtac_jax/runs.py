@@ -10,6 +10,8 @@ folder alone. Every algorithm goes through the same two functions, :func:`train`
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from dtac_jax import checkpoint as ckpt
 from dtac_jax import runfolder
 from dtac_jax.algos import registry
 from dtac_jax.env.scenarios import Scenario, make_params
-from dtac_jax.train import read_metrics, run_training, seed_slice
+from dtac_jax.train import init_program, read_metrics, run_training, seed_slice
 
 DEPENDENT_SEED_OFFSET = 1000  # a run started from another uses its seeds, base seed + this
 
@@ -72,10 +74,35 @@ def train(name: str, scn: Scenario, cfg, run_dir, *, deps: dict | None = None, s
     if algo.record is not None:
         conf.update(algo.record(cfg, loaded))
     conf.update({f"{d}_run": str(Path(t.run_dir)) for d, t in loaded.items()})
-    init, episode, init_args = algo.make(make_params(scn), cfg, loaded)
+    init, episode, init_args = build(algo, scn, cfg, loaded)
     return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
                         seed=seed, chunk=chunk, resume=resume, progress=progress,
                         desc=algo.label, init_args=init_args, callback=callback, log_to=log_to)
+
+
+_BUILT: OrderedDict = OrderedDict()   # see build()
+
+
+def build(algo: registry.Algorithm, scn: Scenario, cfg, deps: dict):
+    """``algo.make(make_params(scn), cfg, deps)``, built once per process for the same
+    algorithm, scenario, config and dependency runs: the same ``init`` and ``episode`` come
+    back, so the driver calls the jitted programs it made for them before and nothing is
+    traced again (a resumed run, a run loaded after it was trained, another run of the same
+    config). The key leaves out the config's episode budget (``make`` must not depend on it: a
+    resume may raise it) and holds the dependency runs by identity (:func:`load` returns the
+    same object while a run is unchanged)."""
+    key = (algo.name, json.dumps(scn.to_dict(), sort_keys=True),
+           json.dumps(dict(cfg.to_dict(), episodes=None), sort_keys=True),
+           tuple(sorted((d, id(t)) for d, t in deps.items())))
+    hit = _BUILT.get(key)
+    if hit is not None and all(hit[0][d] is t for d, t in deps.items()):
+        _BUILT.move_to_end(key)
+        return hit[1]
+    made = algo.make(make_params(scn), cfg, deps)
+    _BUILT[key] = (dict(deps), made)
+    if len(_BUILT) > 16:
+        _BUILT.popitem(last=False)
+    return made
 
 
 _LOADED: dict[tuple, Trained] = {}   # see load()
@@ -107,10 +134,10 @@ def _load(run_dir: Path) -> Trained:
     scn = Scenario.from_dict(conf["scenario"])
     cfg = algo.config.from_dict(dict(conf[algo.kind], episodes=1))
     deps = {d: load(conf[f"{d}_run"]) for d in algo.needs}
-    init, _, init_args = algo.make(make_params(scn), cfg, deps)
+    init, _, init_args = build(algo, scn, cfg, deps)
     # the state's shapes and dtypes only: init is traced, not run (no environment is reset)
     keys = jax.random.split(jax.random.PRNGKey(0), conf["seeds"])
-    like = jax.eval_shape(jax.vmap(init), keys, *init_args)
+    like = init_program(init, None).eval_shape(keys, *init_args)
     state = ckpt.restore(run_dir, like)[0]
     return Trained(algo, run_dir, scn, cfg, state, deps, conf)
 

@@ -188,7 +188,8 @@ def train_group(scn, cfgs: list, run_dir, *, seeds: int, seed: int = 0, chunk: i
     import jax
     import numpy as np
 
-    from dtac_jax.algos import tac
+    from dtac_jax import runs
+    from dtac_jax.algos import registry, tac
     from dtac_jax.env import make_params
     from dtac_jax.train import run_training
 
@@ -208,7 +209,7 @@ def train_group(scn, cfgs: list, run_dir, *, seeds: int, seed: int = 0, chunk: i
     conf = dict(kind="tac", name="tac", scenario=scn.to_dict(), tac=algo_dict,
                 sweep=dict(record or {}, seeds_per_point=seeds,
                            hyper={k: [v[k] for v in values] for k in tac.HYPER}))
-    init, episode = tac.make_tac(params, cfg)
+    init, episode, _ = runs.build(registry.get("tac"), scn, cfg, {})   # once per process
     # the driver's own keys (split over all members) are not used: each member starts from
     # its seed's key, as the point's run alone would
     return run_training(lambda _, h, k: init(k, h), episode, conf, run_dir,

@@ -14,6 +14,7 @@ multiple of the device count.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -59,9 +60,7 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     config = dict(config, seeds=seeds, seed=seed, chunk=chunk, sim_version=SIM_VERSION)
     mesh = parallel.mesh_for(seeds, "seeds", "--seeds")   # None on one device
     keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
-    # strong dtypes: a restored checkpoint has no weak types, and the chunk program must see
-    # the same input types fresh and resumed, else it compiles twice
-    init = _strongly_typed(init)
+    init_fn = init_program(init, None)
     # an existing run is checked before anything is traced or compiled, so a wrong --out or a
     # mismatched configuration fails at once; a resumed state is restored into init's shapes
     resuming = ckpt.latest_step(run_dir) is not None
@@ -76,12 +75,12 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     runfolder.claim(run_dir)
     start, changes = 0, {}
     if resuming:
-        state, start = ckpt.restore(run_dir, jax.eval_shape(jax.vmap(init), keys, *init_args))
+        state, start = ckpt.restore(run_dir, init_fn.eval_shape(keys, *init_args))
         changes = ckpt.changed_settings(config, found)   # recorded with the first new chunk
         if changes:
             # learning rates held in optimiser states take the new config's values
-            state = jax.device_put(with_optimiser_settings(
-                state, jax.jit(jax.vmap(init))(keys, *init_args)), jax.devices()[0])
+            state = jax.device_put(with_optimiser_settings(state, init_fn(keys, *init_args)),
+                                   jax.devices()[0])
             if parallel.is_main_process():
                 print(f"{run_dir}: resuming from episode {start} with changed settings: "
                       + ", ".join(f"{k} {old!r} -> {new!r}"
@@ -93,26 +92,14 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
         if mesh is None:
             # committed to the device as a restored checkpoint is: jit keys its programs on
             # whether inputs are committed, so a resumed run would otherwise compile again
-            state = jax.device_put(jax.jit(jax.vmap(init))(keys, *init_args), jax.devices()[0])
+            state = jax.device_put(init_fn(keys, *init_args), jax.devices()[0])
         else:
-            state = parallel.data_parallel(jax.vmap(init), mesh)(
-                *parallel.shard((keys, *init_args), mesh))
+            state = init_program(init, mesh)(*parallel.shard((keys, *init_args), mesh))
         ckpt.write_config(run_dir, config)
     runfolder.trim_metrics(run_dir, start)   # rows written after the checkpoint, a torn line
     mngr = ckpt.manager(run_dir)
     main = parallel.is_main_process()
     sinks = loggers.make(log_to, run_dir, config, desc) if main else []
-
-    compiled: dict[int, Callable] = {}
-
-    def chunk_fn(n):
-        if n not in compiled:
-            def run(s):
-                s, m = jax.lax.scan(lambda c, _: episode(c), s, None, length=n)
-                return s, m, all_finite(s)
-            fn = jax.vmap(run)
-            compiled[n] = jax.jit(fn) if mesh is None else parallel.data_parallel(fn, mesh)
-        return compiled[n]
 
     t_start = time.time()
     bar = tqdm(total=episodes, initial=start, desc=desc, disable=not (progress and main), unit="ep",
@@ -124,7 +111,7 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
             closing.callback(sink.close)
         while ep < episodes:
             n = min(chunk - ep % chunk, episodes - ep)
-            state, metrics, finite = chunk_fn(n)(state)
+            state, metrics, finite = chunk_program(episode, n, mesh)(state)
             metrics = parallel.to_host(metrics)  # [seeds, n] per metric: one transfer per chunk
             # before any row or checkpoint of the chunk is written: the last checkpoint stays
             # the last finite state, and metrics.jsonl ends where it does
@@ -214,6 +201,30 @@ def check_finite(metrics: dict, finite, run_dir, done: int, n: int, seed: int = 
         f"training diverged in {run_dir}: {what} at episode {done + i + 1} of seed index {s} "
         f"(--seed {seed}); the run keeps its last finite checkpoint (episode {done}): resume it "
         "with a smaller learning rate (docs/failures.md)")
+
+
+# The jitted programs of a training run are kept per process for the functions ``init`` and
+# ``episode`` they were made from: a later run of the same functions (a resumed run, a run of
+# the same algorithm and config: dtac_jax.runs builds them once per config) calls the same
+# jitted objects, which trace nothing again. A bounded cache; the programs hold the functions.
+@functools.lru_cache(maxsize=32)
+def init_program(init: Callable, mesh) -> Callable:
+    """``jit(vmap(init))`` (``mesh``: its data-parallel form), outputs strongly typed: a
+    restored checkpoint has no weak types, and the chunk program must see the same input types
+    fresh and resumed, else it compiles twice."""
+    fn = jax.vmap(_strongly_typed(init))
+    return jax.jit(fn) if mesh is None else parallel.data_parallel(fn, mesh)
+
+
+@functools.lru_cache(maxsize=32)
+def chunk_program(episode: Callable, n: int, mesh) -> Callable:
+    """``jit(vmap(scan(episode)))`` over ``n`` episodes, with the seeds' finiteness flags
+    (``mesh``: its data-parallel form)."""
+    def run(s):
+        s, m = jax.lax.scan(lambda c, _: episode(c), s, None, length=n)
+        return s, m, all_finite(s)
+    fn = jax.vmap(run)
+    return jax.jit(fn) if mesh is None else parallel.data_parallel(fn, mesh)
 
 
 def _strongly_typed(fn: Callable) -> Callable:

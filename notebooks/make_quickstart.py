@@ -33,7 +33,7 @@ This notebook walks through the whole stack on the `small` preset:
 
 > **The numbers below come from a tiny run** (TAC: 3 seeds x 20 training episodes of 8
 > environments x 5 rounds; DTAC: 10 transfer episodes), chosen so that the notebook runs in
-> about 90 s on an otherwise idle 2-core CPU, most of it compilation. They show the mechanics, not the
+> a minute or two on a 2-core CPU, most of it compilation. They show the mechanics, not the
 > paper's results, and a tiny TAC is erratic (it beats Random, not necessarily all-local). To
 > scale up, use the command line (last section), e.g.
 > `dtac train-tac --preset small --episodes 150 --out runs/tac`, as `make run` does.
@@ -223,7 +223,7 @@ from dtac_jax.train import seed_slice
 
 SEEDS = 3
 tac_cfg = TACConfig(episodes=20, updates=8, batch_size=16, buffer_size=2_000, eval_envs=8,
-                    eval_rounds=20, collect=CollectConfig(envs=32, rounds=4))
+                    eval_rounds=20, collect=CollectConfig(envs=8, rounds=5))
 tac_init, tac_episode = make_tac(params, tac_cfg)
 
 

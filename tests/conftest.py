@@ -15,6 +15,14 @@ jax.config.update("jax_compilation_cache_dir",
                   os.environ.get("DTAC_JAX_CACHE", os.path.join(tempfile.gettempdir(), "dtac_jax_xla_cache")))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
+def pytest_collection_modifyitems(config, items):
+    """The longest tests first: the tests of an ``xdist_group`` (in their own order), then the
+    ones marked ``slow``, then the rest. ``--dist loadgroup`` hands the tests out in this order
+    to whichever worker is free, so the short ones fill the end of the run on both workers."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("xdist_group") else
+               1 if item.get_closest_marker("slow") else 2)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

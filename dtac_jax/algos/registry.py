@@ -18,7 +18,9 @@ Learned entries have ``make``; reference entries (heuristics, Search) only ``pol
   vmaps seeds, jits and checkpoints them); ``metrics`` holds at least ``objective``, the
   validation objective of the episode's parameters. ``deps`` maps each name in ``needs`` to
   its loaded run (:class:`dtac_jax.runs.Trained`: ``config``, ``state`` stacked over seeds).
-  ``init_args`` are pytrees with a leading seed axis.
+  ``init_args`` are pytrees with a leading seed axis. The functions must not depend on
+  ``cfg.episodes``, the training budget, which a resume may raise: :mod:`dtac_jax.runs` builds
+  them once per process for a scenario, a config without its budget and the dependency runs.
 * ``deliverable(state, cfg)``: the parameters a run delivers (e.g. the validation-best actor).
 * ``policy(theta, cfg, params, deps)``: the :class:`~dtac_jax.algos.policy.Policy` (or plain
   policy function) of delivered parameters ``theta`` of one seed (``None`` for references).

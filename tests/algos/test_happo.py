@@ -191,6 +191,7 @@ def test_bad_config_values_give_one_line_errors():
     assert "lstm" in out.stderr
 
 
+@pytest.mark.slow
 @isolated(timeout=400)
 def test_tiny_happo_runs_improve_and_deliver_the_validation_best(tmp_path):
     """Tiny HAPPO runs through ``train.run_training`` (one fused program per chunk): the shared

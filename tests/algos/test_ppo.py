@@ -99,6 +99,7 @@ def test_log_probs_count_only_the_factors_that_act():
     np.testing.assert_allclose(lp[0, 0], np.log(0.7 * 0.5 + 0.1), rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("credit", ["difference", "team"])
 def test_tiny_ppo_training_is_finite_and_moves_the_actor(credit):
     params = make_params(make_scenario("small", rounds=3))

@@ -24,6 +24,7 @@ def registered():
     registry.unregister("toy")
 
 
+@pytest.mark.slow
 def test_a_toy_algorithm_runs_everywhere_from_one_registry_line(registered, tmp_path):
     assert "toy" in registry.names(learned=True) and "toy" in P.policies()
     scn = make_scenario("small", rounds=3)

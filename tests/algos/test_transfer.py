@@ -90,6 +90,7 @@ def test_transfer_config_validates():
     assert TransferConfig(loss="mse", student="mlp").name == "tl"
 
 
+@pytest.mark.slow
 def test_transfer_scores_the_starting_student_before_fine_tuning():
     """The DTAC student starts as the TAC actor under identity attention; init scores it on the
     validation set, so the best student delivered is never worse there than the start."""

@@ -8,6 +8,7 @@ import pytest
 from dtac_jax import cli
 
 
+@pytest.mark.slow
 def test_cli_version_and_one_line_argument_errors():
     out = subprocess.run([sys.executable, "-m", "dtac_jax.cli", "--version"],
                          capture_output=True, text=True)

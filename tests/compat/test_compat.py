@@ -14,6 +14,7 @@ ROUNDS = 3
 SCN = make_scenario("small", rounds=ROUNDS)
 
 
+@pytest.mark.slow
 def test_gymnax_adapter_truncates_resets_and_trains_a_ppo():
     pytest.importorskip("gymnax")
     from gymnax.wrappers.purerl import LogWrapper

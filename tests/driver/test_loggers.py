@@ -34,6 +34,7 @@ def test_parse_names_the_unknown_backend():
         loggers.parse("tensorboard,mlflow")
 
 
+@pytest.mark.slow
 def test_loggers_mirror_metrics_and_resume_continues_them(tmp_path, monkeypatch):
     from dtac_jax.algos.tac import make_tac
     from dtac_jax.env import make_params

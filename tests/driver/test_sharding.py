@@ -2,9 +2,10 @@
 
 Each configuration runs in a child Python process, because the device count is fixed when
 JAX starts (``XLA_FLAGS=--xla_force_host_platform_device_count=4``). The child trains a tiny
-TAC with 4 seeds (sharded one seed per device), resumes a half-finished copy of it, and
-evaluates a trained policy and all 4 seeds' policies on 6 episodes (padded to 8 on 4
-devices); the parent compares the two children's outputs.
+TAC with 4 seeds (sharded one seed per device) and evaluates a trained policy and all 4 seeds'
+policies on 6 episodes (padded to 8 on 4 devices); the 4-device child also resumes a
+half-finished copy of the run. The parent compares the two children's outputs, and the resumed
+run with the uninterrupted one.
 """
 import json
 import os
@@ -39,11 +40,15 @@ CHILD = textwrap.dedent(r'''
     info["actor_devices"] = len(leaf.sharding.device_set)
     info["actor_shards"] = sorted(tuple(s.data.shape) for s in leaf.addressable_shards)
     info["buffer_devices"] = len(jax.tree_util.tree_leaves(state.buffer)[0].sharding.device_set)
-    # resume a half-finished run: restored state is sharded again and continues exactly
-    train_tac(scn, dataclasses.replace(cfg, episodes=2), f"{out}/b", seeds=4, chunk=2,
-              progress=False)
-    resumed = train_tac(scn, cfg, f"{out}/b", seeds=4, chunk=2, resume=True, progress=False)
-    info["resumed_devices"] = len(jax.tree_util.tree_leaves(resumed.actor)[0].sharding.device_set)
+    if n_dev > 1:
+        # resume a half-finished run: the restored state is sharded again and continues
+        # exactly (the parent compares it with the uninterrupted run)
+        train_tac(scn, dataclasses.replace(cfg, episodes=2), f"{out}/b", seeds=4, chunk=2,
+                  progress=False)
+        resumed = train_tac(scn, cfg, f"{out}/b", seeds=4, chunk=2, resume=True,
+                            progress=False)
+        info["resumed_devices"] = len(
+            jax.tree_util.tree_leaves(resumed.actor)[0].sharding.device_set)
     # a run saved from 4 devices loads into one (dtac evaluate --runs, transfers)
     from dtac_jax.runs import load_tac
     loaded = load_tac(f"{out}/a")[2]
@@ -61,13 +66,13 @@ CHILD = textwrap.dedent(r'''
     info["eval"] = r.as_dict()
     info["eval_stacked"] = [x.as_dict() for x in rs]
     info["objective"] = [m["objective"] for m in read_metrics(f"{out}/a")]
-    info["objective_resumed"] = [m["objective"] for m in read_metrics(f"{out}/b")]
     def named(prefix, tree):
         return {prefix + jax.tree_util.keystr(path): np.asarray(x)
                 for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
-    arrays = named("a", (state.actor, state.critic, state.key))
-    arrays.update(named("r", (resumed.actor, resumed.critic, resumed.key)))
-    np.savez(f"{out}/state.npz", **arrays)
+    np.savez(f"{out}/state.npz", **named("", (state.actor, state.critic, state.key)))
+    if n_dev > 1:
+        info["objective_resumed"] = [m["objective"] for m in read_metrics(f"{out}/b")]
+        np.savez(f"{out}/resumed.npz", **named("", (resumed.actor, resumed.critic, resumed.key)))
     with open(f"{out}/info.json", "w") as f:
         json.dump(info, f)
 ''')
@@ -97,7 +102,9 @@ def _finish_child(proc, out):
         raise
     assert proc.returncode == 0, err[-4000:]
     info = json.loads((out / "info.json").read_text())
-    return info, dict(np.load(out / "state.npz"))
+    arrays = {name: dict(np.load(out / f"{name}.npz")) for name in ("state", "resumed")
+              if (out / f"{name}.npz").exists()}
+    return info, arrays
 
 
 def _close(a, b, rtol=1e-5, atol=1e-6):
@@ -123,10 +130,12 @@ def _same_evaluation(res1, res4):
             _close(res1[key], res4[key], rtol=5e-2)
 
 
+@pytest.mark.slow
 def test_four_devices_match_one(tmp_path):
     # both children at once: compilation is mostly single-threaded, the machine has 2 cores
     started = [_start_child(tmp_path, 1), _start_child(tmp_path, 4)]
-    (one, s1), (four, s4) = [_finish_child(*c) for c in started]
+    (one, a1), (four, a4) = [_finish_child(*c) for c in started]
+    s1, s4 = a1["state"], a4["state"]
     assert one["devices"] == 1 and four["devices"] == 4
     # the training state really is split over the 4 devices, one seed each
     assert four["actor_devices"] == 4 and four["buffer_devices"] == 4
@@ -150,7 +159,11 @@ def test_four_devices_match_one(tmp_path):
         else:   # Adam normalises round-off in near-zero gradients into steps of up to lr
             _close(s1[k], s4[k], rtol=1e-3, atol=1e-4)
     _close(one["objective"], four["objective"], rtol=1e-4)
-    _close(four["objective"], four["objective_resumed"], rtol=1e-4)
+    # the run resumed on 4 devices is the uninterrupted one, bit for bit
+    assert four["objective_resumed"] == four["objective"]
+    assert a4["resumed"].keys() == s4.keys()
+    for k in s4:
+        np.testing.assert_array_equal(a4["resumed"][k], s4[k], err_msg=k)
     # same evaluation (6 episodes: padded to 8 on 4 devices, padding dropped)
     for res1, res4 in [(one["eval"], four["eval"])] + list(zip(one["eval_stacked"],
                                                                four["eval_stacked"])):
@@ -185,13 +198,16 @@ def test_init_distributed_arguments(monkeypatch, env, args, ok):
 def test_training_compiles_once_per_chunk_length(tmp_path, caplog):
     """No recompilation between episodes: after the first chunk of a given length, later
     chunks of that length (with their metrics and checkpoints) trace, lower and compile
-    nothing, and resuming the run compiles nothing new either. Counted with jax.monitoring's
-    compilation events."""
+    nothing. Resuming the run in the same process traces nothing at all (the driver keeps the
+    jitted programs of the same functions), and in a new process (the in-process programs
+    dropped) it compiles nothing new: its chunk is the fresh run's program, fetched from the
+    persistent cache. Counted with jax.monitoring's compilation events."""
     import logging
 
     from jax import monitoring
 
     import tiny
+    from dtac_jax import train
     from dtac_jax.algos.tac import make_tac
     from dtac_jax.env import make_params
     from dtac_jax.train import run_training
@@ -206,8 +222,11 @@ def test_training_compiles_once_per_chunk_length(tmp_path, caplog):
 
     chunks = []
 
+    def counts():
+        return {k: len(v) for k, v in events.items()}
+
     def after_chunk(ep, n, rows):
-        chunks.append((n, {k: len(v) for k, v in events.items()}))
+        chunks.append((n, counts()))
 
     def cache_keys():
         """Persistent-cache keys (a hash of the program and its compile options) of the
@@ -225,20 +244,28 @@ def test_training_compiles_once_per_chunk_length(tmp_path, caplog):
             run_training(init, episode, {"kind": "test"}, tmp_path / "run", episodes=5,
                          callback=after_chunk, **run)
             fresh = cache_keys()
-            # a resumed run's chunk is the program a fresh run compiled (the restored state
-            # has the fresh state's types and placement), found in the cache, not a new one
+            before_resume = counts()
+            # resumed in this process: the programs of the same init and episode, no tracing
             run_training(init, episode, {"kind": "test"}, tmp_path / "run", episodes=6,
+                         resume=True, **run)
+            assert counts() == before_resume, (before_resume, counts())
+            cache_keys()
+            # as a new process would: the restored state has the fresh state's types and
+            # placement, so its chunk is the program the fresh run compiled, found in the cache
+            train.init_program.cache_clear()
+            train.chunk_program.cache_clear()
+            run_training(init, episode, {"kind": "test"}, tmp_path / "run", episodes=7,
                          resume=True, **run)
             resumed = cache_keys()
     finally:
         monitoring.unregister_event_duration_listener(listen)
     assert resumed and resumed <= fresh, resumed - fresh
-    assert [n for n, _ in chunks] == [2, 2, 1]   # the resumed run has no callback
+    assert [n for n, _ in chunks] == [2, 2, 1]   # the resumed runs have no callback
     before = {k: 0 for k in events}
     new = []
-    for n, counts in chunks:
-        new.append({k: counts[k] - before[k] for k in counts})
-        before = counts
+    for n, c in chunks:
+        new.append({k: c[k] - before[k] for k in c})
+        before = c
     lower = "/jax/core/compile/jaxpr_to_mlir_module_duration"
     assert new[0][lower] >= 1                       # the first chunk of length 2 compiled
     assert all(v == 0 for v in new[1].values()), new[1]   # the second one reused it
@@ -252,6 +279,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process(tmp_path):
     """A real multi-process run: two Python processes with two CPU devices each join through
     ``jax.distributed.initialize`` (``parallel.init_distributed``, gloo collectives on the

@@ -1,4 +1,5 @@
 """``dtac sweep``: grid parsing, CSV rows, plots, resume."""
+import collections
 import csv
 import itertools
 import shutil
@@ -6,6 +7,7 @@ import shutil
 import pytest
 
 import tiny
+from dtac_jax import runs
 from dtac_jax.algos import tac
 from dtac_jax.sweep import (PARAMS, SweepBase, _build, group_name, groups, parse_grid,
                             point_name, run_sweep)
@@ -66,6 +68,8 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
         return init, traced
 
     monkeypatch.setattr(tac, "make_tac", counting)
+    # built afresh here: dtac_jax.runs keeps the functions of a config it built before
+    monkeypatch.setattr(runs, "_BUILT", collections.OrderedDict())
     grid = parse_grid(["lr=1e-3,3e-4"])
     out = tmp_path / "sweep"
     logs = []

@@ -3,6 +3,7 @@ Table IV, gradients reach every parameter."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from cases import joint_state
@@ -59,6 +60,7 @@ def _grad_norms(tree):
     return [float(jnp.linalg.norm(g)) for g in jax.tree_util.tree_leaves(tree)]
 
 
+@pytest.mark.slow
 def test_gradients_reach_every_parameter_and_are_finite():
     params = make_params(make_scenario("small"))
     init, _ = make_tac(params, TINY)
