@@ -1,4 +1,8 @@
-"""Random test inputs: ``physics.round_costs`` cases and joint network inputs."""
+"""Random test inputs: ``physics.round_costs`` cases and joint network inputs, and network
+parameters."""
+import functools
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -41,3 +45,13 @@ def joint_state(seed, n=12):
     mask = rng.random(n) < 0.8
     mask[0] = True
     return jnp.asarray(s), jnp.asarray(edge), jnp.asarray(mask)
+
+
+@functools.cache
+def net_params(net=None, seed: int = 0):
+    """``init_actor_critic``'s actor and critic parameters for ``net`` (default ``NetConfig()``),
+    made once per process under ``jit``: flax's init run eagerly compiles each of its
+    operations on its own, seconds at a test module's import."""
+    from dtac_jax.nets.transformer import NetConfig, init_actor_critic
+    net = NetConfig() if net is None else net
+    return jax.jit(init_actor_critic, static_argnums=1)(jax.random.PRNGKey(seed), net)

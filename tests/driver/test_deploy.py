@@ -4,20 +4,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cases import joint_state
+from cases import joint_state, net_params
 from dtac_jax.algos.dtac import TransferConfig
 from dtac_jax.deploy import act_fn
-from dtac_jax.nets.transformer import Actor, NetConfig, init_actor_critic
+from dtac_jax.nets.transformer import Actor, NetConfig
 
 NET = NetConfig()
-PARAMS = init_actor_critic(jax.random.PRNGKey(0), NET)
 
 
 def test_deploy_act_equals_batched_dtac():
     s, edge, mask = joint_state(3, n=20)
     cfg = TransferConfig()
-    act = act_fn(PARAMS["actor"], cfg, NET)
-    p_x, p_l, a, b = jax.jit(Actor(NET, "identity").apply)(PARAMS["actor"], s, edge, mask)
+    act = act_fn(net_params()["actor"], cfg, NET)
+    p_x, p_l, a, b = jax.jit(Actor(NET, "identity").apply)(net_params()["actor"], s, edge, mask)
     for n in np.flatnonzero(np.asarray(mask)):
         x1, l1, a1, b1 = act(s[n], edge[n])
         assert int(x1) == int(jnp.argmax(p_x[n])) and int(l1) == int(jnp.argmax(p_l[n]))

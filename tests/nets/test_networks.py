@@ -6,17 +6,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cases import joint_state
+from cases import joint_state, net_params
 from dtac_jax.algos import losses, replay
 from dtac_jax.algos.policy import actor_fn
 from dtac_jax.algos.replay import CollectConfig
 from dtac_jax.algos.tac import TACConfig, make_tac
 from dtac_jax.env import make_params, make_scenario
 from dtac_jax.nets.complexity import complexity
-from dtac_jax.nets.transformer import Actor, NetConfig, init_actor_critic
+from dtac_jax.nets.transformer import Actor, NetConfig
 
 NET = NetConfig()
-PARAMS = init_actor_critic(jax.random.PRNGKey(0), NET)
 TINY = TACConfig(episodes=4, updates=2, batch_size=8, buffer_size=256, eval_envs=2,
                  eval_rounds=3, collect=CollectConfig(envs=4, rounds=2))
 
@@ -39,13 +38,13 @@ def test_identity_attention_decentralises(seed, what):
     else:
         s2, e2, m2 = s, edge, mask.at[other].set(~mask[other])
     keep = np.arange(len(mask)) != other
-    out1 = _apply["identity"](PARAMS["actor"], s, edge, mask)
-    out2 = _apply["identity"](PARAMS["actor"], s2, e2, m2)
+    out1 = _apply["identity"](net_params()["actor"], s, edge, mask)
+    out2 = _apply["identity"](net_params()["actor"], s2, e2, m2)
     for a, b in zip(out1, out2):
         np.testing.assert_array_equal(np.asarray(a)[keep], np.asarray(b)[keep])
     # with full attention the others' outputs move
-    f1 = _apply["full"](PARAMS["actor"], s, edge, mask)
-    f2 = _apply["full"](PARAMS["actor"], s2, e2, m2)
+    f1 = _apply["full"](net_params()["actor"], s, edge, mask)
+    f2 = _apply["full"](net_params()["actor"], s2, e2, m2)
     real_keep = keep & np.asarray(mask) & np.asarray(m2)
     assert np.abs(np.asarray(f1[0])[real_keep] - np.asarray(f2[0])[real_keep]).max() > 1e-7
 
