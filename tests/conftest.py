@@ -15,6 +15,7 @@ jax.config.update("jax_compilation_cache_dir",
                   os.environ.get("DTAC_JAX_CACHE", os.path.join(tempfile.gettempdir(), "dtac_jax_xla_cache")))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
+
 def pytest_collection_modifyitems(config, items):
     """The longest tests first: the tests of an ``xdist_group`` (in their own order), then the
     ones marked ``slow``, then the rest. ``--dist loadgroup`` hands the tests out in this order
