@@ -160,8 +160,10 @@ def tac_config_from_args(args):
                                      floor=args.floor).items() if v is not None}
     if collect:
         kw["collect"] = collect
-    if args.credit is not None:
-        kw["ppo"] = dict(credit=args.credit)
+    ppo = {k: v for k, v in dict(credit=args.credit, credit_source=args.credit_source,
+                                 horizon=args.horizon).items() if v is not None}
+    if ppo:
+        kw["ppo"] = ppo
     return recipe(name, **kw)
 
 
@@ -184,9 +186,13 @@ def cmd_transfer(args) -> int:
     from dtac_jax.algos.dtac import TransferConfig
     from dtac_jax.runs import train_transfer
 
-    cfg = TransferConfig.quick(**_given(args, ("episodes", "updates", "loss", "student",
-                                               "anchor_weight")))
+    given = _given(args, ("episodes", "updates", "loss", "student", "anchor_weight",
+                          "trust_weight"))
     names = [n for n in registry.names(learned=True) if registry.get(n).kind == "transfer"]
+    # the registered method of this loss and student (DTAC, TL transformer, TL) with its fields
+    plain = TransferConfig.quick(**{k: v for k, v in given.items() if k in ("loss", "student")})
+    cfg = (registry.get(plain.name).quick(**given) if plain.name in names
+           else TransferConfig.quick(**given))
     cfg = configure(args, {"transfer": cfg}, aliases={n: "transfer" for n in names})["transfer"]
     t0 = time.time()
     train_transfer(args.tac, cfg, args.out, **_run_options(args))
@@ -277,17 +283,25 @@ def _tac_run_args(p):
     """The TAC options of ``train-tac``: the recipe and its most used settings (every other
     field through --set). Settings left out take the recipe's value."""
     from dtac_jax.algos.replay import EXPLORE
-    from dtac_jax.algos.tac import CREDITS, CRITIC_INPUTS, ESTIMATORS, RECIPES
+    from dtac_jax.algos.tac import CREDIT_SOURCES, CREDITS, CRITIC_INPUTS, ESTIMATORS, RECIPES
     p.add_argument("--recipe", choices=RECIPES, default="default",
-                   help="named TAC configuration: default (PPO with difference credit), critic "
-                        "(the paper's estimator, tuned learning rates), paper (the paper's "
-                        "recipe, lr 2e-5)")
+                   help="named TAC configuration: default (PPO with difference credit from the "
+                        "learned critic), oracle-credit (the same credit from the simulator's "
+                        "cost function: a model-based reference), critic (the paper's "
+                        "estimator, tuned learning rates), paper (the paper's recipe, lr 2e-5)")
     p.add_argument("--estimator", choices=ESTIMATORS, default=None,
                    help="ppo (stochastic policy gradient) or critic (gradient through the "
                         "critic, the paper's)")
     p.add_argument("--credit", choices=CREDITS, default=None,
                    help="PPO advantages: team (GAE of the shared reward) or difference "
-                        "(per-UE counterfactual costs from the simulator's cost function)")
+                        "(per-UE counterfactual costs)")
+    p.add_argument("--credit-source", choices=CREDIT_SOURCES, default=None,
+                   help="what answers the difference credit's what-ifs: critic (the learned "
+                        "critic, exactly), critic_linear (the critic to first order) or "
+                        "simulator (its cost function: model-based)")
+    p.add_argument("--horizon", type=int, default=None,
+                   help="rounds after the current one whose discounted objective the critic "
+                        "predicts and the credit counts (0: the round alone)")
     p.add_argument("--critic-input", choices=CRITIC_INPUTS, default=None,
                    help="what the critic sees of a decision: executed one-hots or probabilities")
     p.add_argument("--explore", choices=EXPLORE, default=None,
@@ -396,7 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--episodes", type=int, default=None)
     d.add_argument("--updates", type=int, default=None)
     d.add_argument("--anchor-weight", type=float, default=None,
-                   help="weight of the MSE-to-TAC anchor in the critic loss (0 = paper eq. 22)")
+                   help="weight of the MSE-to-TAC anchor in the critic loss (0, the default: "
+                        "paper eq. 22)")
+    d.add_argument("--trust-weight", type=float, default=None,
+                   help="weight of KL(TAC || student) of the targets and channels added to "
+                        "eq. 22 (0, the default: none)")
     _add_config_options(d, "transfer", "--set lr=1e-4 --set collect.noise_var=0.02")
     d.add_argument("--chunk", type=int, default=None,
                    help="episodes per compiled chunk and checkpoint (default 10)")

@@ -46,12 +46,20 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
                    "the four changes to the paper's estimator together"),
     "ppo-team": ("default", dict(ppo=dict(credit="team")),
                  "stochastic policy gradient, GAE of the shared reward (MAT-style)"),
-    "default": ("default", {}, "stochastic policy gradient with difference credit "
-                "(the default)"),
+    "default": ("default", {}, "stochastic policy gradient with difference credit from the "
+                "learned critic, to first order (the default)"),
+    "critic-linear": ("default", dict(ppo=dict(credit_source="critic_linear")),
+                      "... the critic's what-ifs to first order (one backward pass a round)"),
+    "horizon-2": ("default", dict(ppo=dict(horizon=2)),
+                  "... the critic also predicts the next 2 rounds' discounted objective "
+                  "(gamma 0.5), which the credit counts"),
+    "horizon-4": ("default", dict(ppo=dict(horizon=4)), "... the next 4 rounds"),
+    "oracle-credit": ("oracle-credit", {}, "... difference credit from the simulator's cost "
+                      "function (model-based reference)"),
     "default-oldval": ("default", dict(eval_envs=16, eval_rounds=10),
                        "the default with the critic recipe's validation set (16 x 10 rounds)"),
 }
-EPISODES = {"critic": 150, "default": 60, "paper": 150}
+EPISODES = {"critic": 150, "default": 60, "oracle-credit": 60, "paper": 150}
 
 
 def main(argv=None) -> int:

@@ -21,15 +21,23 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from dtac_jax.algos import budget, losses, replay, rollouts, validation
-from dtac_jax.algos.policy import Policy, actor_fn, greedy
+from dtac_jax.algos import budget, credit, losses, replay, rollouts, validation
+from dtac_jax.algos.policy import Policy, actor_fn, greedy, to_action
 from dtac_jax.config import Config
 from dtac_jax.env import rng
+from dtac_jax.env.env import Obs
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.mlp import MLPActor
 from dtac_jax.nets.transformer import NetConfig
 
 LOSSES = ("critic", "mse")
+# how eq. 22 differentiates a critic trained on executed one-hot decisions with respect to the
+# student's target and channel probabilities (see TransferConfig.critic_gradient)
+GRADIENTS = ("what_if", "straight_through")
+#: DTAC's fields (registry entry "dtac"): eq. 22 through the critic's what-ifs, 16 rounds a step
+#: (each round asks the critic 1 + N (2 + L) questions), and a trust region of weight 3 to TAC
+#: (docs/algorithms.md: without it one seed in three drifts to 2.3x TAC's cost)
+DTAC = dict(loss="critic", student="transformer", batch_size=16, trust_weight=3.0)
 STUDENTS = ("transformer", "mlp")
 
 
@@ -45,7 +53,11 @@ class TransferConfig(Config):
     entropy_weight: float = 0.01
     grad_clip: float = 1.0
     loss: str = "critic"
-    anchor_weight: float = 100.0      # critic loss + anchor_weight * MSE to TAC (0 = eq. 22 alone)
+    # "what_if": the exact per-UE what-ifs of the critic; "straight_through": its tangent
+    critic_gradient: str = "what_if"
+    anchor_weight: float = 0.0        # critic loss + anchor_weight * MSE to TAC (0: eq. 22 alone)
+    trust_weight: float = 0.0         # ... + trust_weight * KL(teacher || student) of the targets
+                                      #   and channels, a trust region to TAC (0: none)
     keep_best: bool = True            # return the student with the best validation objective
     eval_envs: int = 32               # fixed validation episodes scoring each episode's student
     eval_rounds: int = 50             #   ... and their rounds (TAC's validation protocol)
@@ -53,6 +65,9 @@ class TransferConfig(Config):
     student: str = "transformer"
     mlp_hidden: tuple[int, ...] = (64, 64)
     collect: replay.CollectConfig = replay.CollectConfig(noise_var=0.01, noise_decay=1.0)
+
+    # a dict without critic_gradient was written when eq. 22 used the straight-through tangent
+    _legacy_defaults = {"critic_gradient": "straight_through"}
 
     def budget(self, params) -> dict:
         """Training budget (:func:`budget.budget`): teacher rollouts and student steps."""
@@ -70,6 +85,12 @@ class TransferConfig(Config):
                 raise ValueError(f"TransferConfig.{f} must be >= 1")
         if not 0 <= self.score_ema < 1:
             raise ValueError(f"TransferConfig.score_ema must be in [0, 1), got {self.score_ema}")
+        if self.critic_gradient not in GRADIENTS:
+            raise ValueError(f"unknown critic gradient {self.critic_gradient!r} (known: "
+                             f"{', '.join(GRADIENTS)})")
+        for f in ("anchor_weight", "trust_weight"):
+            if not getattr(self, f) >= 0:
+                raise ValueError(f"TransferConfig.{f} must be >= 0, got {getattr(self, f)}")
 
     @staticmethod
     def quick(**kw) -> TransferConfig:
@@ -157,12 +178,72 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
                              episode=jnp.zeros((), jnp.int32))
 
     def loss_fn(student, ts: TransferState, batch):
-        mse = losses.imitation_loss(student, ts.teacher, batch, act, teacher_act)
         if cfg.loss == "mse":
-            return mse
-        crit = losses.actor_critic_loss(student, ts.critic, batch, act, net, cost_scale,
-                                        cfg.entropy_weight, critic_input)
-        return crit + cfg.anchor_weight * mse if cfg.anchor_weight else crit
+            return losses.imitation_loss(student, ts.teacher, batch, act, teacher_act)
+        if what_if:
+            loss = what_if_loss(student, ts.critic, batch)
+        else:
+            loss = losses.actor_critic_loss(student, ts.critic, batch, act, net, cost_scale,
+                                             cfg.entropy_weight, critic_input)
+        if cfg.anchor_weight:
+            loss = loss + cfg.anchor_weight * losses.imitation_loss(student, ts.teacher, batch,
+                                                                    act, teacher_act)
+        if cfg.trust_weight:
+            loss = loss + cfg.trust_weight * losses.teacher_kl(student, ts.teacher, batch, act,
+                                                               teacher_act)
+        return loss
+
+    what_if = critic_input == "executed" and cfg.critic_gradient == "what_if"
+
+    def what_if_loss(student, critic, batch):
+        """Eq. 22 for a critic of executed decisions, differentiated exactly: for each UE, the
+        student's target and channel probabilities weight the critic's values (``log1p`` of
+        the round objective) of the round with that UE's target (channel) set to each choice,
+        everyone else at the student's argmax; ``a``, ``b`` move along the critic's gradient
+        at the argmax decision; minus the entropy bonus."""
+        obs = Obs(s=batch["s"], mask=batch["mask"], edge=batch["edge"])
+        dist = jax.vmap(act, in_axes=(None, 0))(student, obs)
+        p_x, p_l, a, b = dist
+        mine = jax.lax.stop_gradient(to_action(dist))
+
+        def one(o, action, p_x, p_l, a, b):
+            value = credit.critic_value(critic, net, o, cost_scale, 1.0)
+            _, per_x, per_l, _ = credit.counterfactual_objectives(
+                value, action, None, net.n_channels)
+            per_x, per_l = jax.lax.stop_gradient(per_x), jax.lax.stop_gradient(per_l)
+            choice = jnp.sum(p_x * per_x, -1) + jnp.sum(p_l * per_l, -1)
+            return (jnp.sum(jnp.where(o.mask, choice, 0.0))
+                    + value(action.x, action.channel, a, b))
+
+        q = jax.vmap(one)(obs, mine, p_x, p_l, a, b)
+        ent = losses.policy_entropy(p_x, p_l, obs.mask)
+        return jnp.mean(q - cfg.entropy_weight * ent)
+
+    def diagnosed(behave, student, critic):
+        """The teacher's behaviour, recording how well the frozen critic predicts the round
+        objective of the teacher's executed decision and of the student's greedy decision on
+        the same state, against the simulator's (a measurement only: nothing trains on it)."""
+        def fit(obs, env_state, action, decision):
+            true = credit.simulator_objective(env_state, params)(action.x, action.channel,
+                                                                 action.a, action.b)
+            pred = losses.critic_objective(critic, net, obs, *decision, cost_scale)
+            return jnp.stack([jnp.log1p(true), jnp.log1p(jnp.maximum(pred, 0.0))])
+
+        def fn(key, obs, env_state):
+            action, extras = behave(key, obs, env_state)
+            dist = jax.vmap(act, in_axes=(None, 0))(student, obs)
+            mine = to_action(dist)
+            if critic_input == "executed":   # the stored one-hots, the student's argmax
+                mine_in = (jax.nn.one_hot(mine.x, 3, dtype=obs.s.dtype),
+                           jax.nn.one_hot(mine.channel, net.n_channels, dtype=obs.s.dtype),
+                           mine.a, mine.b)
+            else:
+                mine_in = tuple(dist)
+            teach_in = (extras["p_x"], extras["p_l"], extras["a"], extras["b"])
+            return action, dict(extras,
+                                diag_teacher=jax.vmap(fit)(obs, env_state, action, teach_in),
+                                diag_student=jax.vmap(fit)(obs, env_state, mine, mine_in))
+        return fn
 
     def update(ts: TransferState, key):
         batch = buffer.sample(ts.buffer, key).experience
@@ -172,10 +253,19 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
 
     def episode(ts: TransferState):
         key, k_col, k_upd = rng.split(ts.key, 3)
-        items, objective, obs, env_state = replay.collect(
-            k_col, teacher_act, ts.teacher, ts.obs, ts.env_state, ts.noise_var, params,
-            cfg.collect, net.a_min, critic_input)
-        ts = ts.replace(buffer=buffer.add(ts.buffer, items), obs=obs, env_state=env_state)
+        behave = replay.noisy_behaviour(teacher_act, ts.teacher, ts.noise_var, net.a_min,
+                                        critic_input, cfg.collect.explore, cfg.collect.floor)
+        behave = diagnosed(behave, ts.student, ts.critic)
+        items, obs, env_state = rollouts.rollout(k_col, behave, ts.obs, ts.env_state, params,
+                                                 cfg.collect.envs, cfg.collect.rounds)
+        objective = items["objective"]
+        diag = _diagnostics(items["diag_teacher"], items["diag_student"])
+        new = replay.flatten_rounds(replay.critic_item(items))
+        if "future" in ts.buffer.experience:   # a TAC critic with the multi-round output
+            n = new["mask"].shape[0]            # ... whose targets the transfer does not need
+            new.update(future=jnp.zeros((n,), objective.dtype),
+                       future_valid=jnp.zeros((n,), bool))
+        ts = ts.replace(buffer=buffer.add(ts.buffer, new), obs=obs, env_state=env_state)
         ts, loss = jax.lax.scan(update, ts, rng.split(k_upd, cfg.updates))
         ts = ts.replace(key=key, noise_var=ts.noise_var * cfg.collect.noise_decay,
                         episode=ts.episode + 1)
@@ -185,9 +275,22 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
                                                         ts.student, obj, cfg.score_ema)
         ts = ts.replace(best=best, best_score=best_score, score=score)
         return ts, dict(loss=jnp.mean(loss), objective=obj, smoothed_objective=score,
-                        teacher_objective=jnp.mean(objective))
+                        teacher_objective=jnp.mean(objective), **diag)
 
     return init, episode
+
+
+def _diagnostics(teacher, student):
+    """Metrics of the critic's fit (``[..., 2]``: log1p of the simulator's round objective and
+    of the critic's prediction) on the teacher's and the student's decisions: the mean
+    absolute log error of each, and the critic's mean optimism on the student's (prediction
+    minus truth, in log units: positive means the critic thinks the student's decisions cost
+    more than they do)."""
+    err = lambda d: jnp.mean(jnp.abs(d[..., 1] - d[..., 0]))  # noqa: E731
+    return dict(critic_err_teacher=err(teacher), critic_err_student=err(student),
+                critic_bias_student=jnp.mean(student[..., 1] - student[..., 0]),
+                student_log_objective=jnp.mean(student[..., 0]),
+                teacher_log_objective=jnp.mean(teacher[..., 0]))
 
 
 def final_student(ts: TransferState, cfg: TransferConfig):

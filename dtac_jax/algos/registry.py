@@ -123,7 +123,12 @@ register(Algorithm("tac", "TAC", "tab:blue", tac.TACConfig, tac.make, tac.delive
                    tac.policy, actor=tac.actor))
 register(Algorithm("dtac", "DTAC", "tab:red", dtac.TransferConfig, dtac.make, dtac.deliverable,
                    dtac.policy, needs=("tac",), kind="transfer", record=dtac.record, actor=dtac.actor,
-                   fixed=dict(loss="critic", student="transformer")))
+                   fixed=dtac.DTAC))
+# DTAC with the MSE anchor to TAC's actions (100 x eq. 26 added to eq. 22): an ablation row
+register(Algorithm("dtac_anchor", "DTAC + MSE anchor", "salmon", dtac.TransferConfig, dtac.make,
+                   dtac.deliverable, dtac.policy, needs=("tac",), kind="transfer",
+                   record=dtac.record, actor=dtac.actor, reproduce=False,
+                   fixed=dict(dtac.DTAC, trust_weight=0.0, anchor_weight=100.0)))
 register(Algorithm("tl_transformer", "TL transformer", "tab:orange", dtac.TransferConfig,
                    dtac.make, dtac.deliverable, dtac.policy, needs=("tac",), kind="transfer",
                    record=dtac.record, actor=dtac.actor, fixed=dict(loss="mse", student="transformer")))

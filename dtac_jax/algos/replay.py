@@ -1,7 +1,6 @@
 """Experience for the critic-based learners (TAC's ``critic`` estimator, DTAC, TL): exploration
 around the deterministic actor (paper Algorithm 1 lines 2-5: argmax of the action probabilities
-plus Gaussian noise), the flashbax replay buffer of joint rounds, and the counterfactual round
-objectives behind difference rewards.
+plus Gaussian noise) and the flashbax replay buffer of joint rounds.
 """
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from dtac_jax.algos.rollouts import rollout
 from dtac_jax.config import Config
 from dtac_jax.env import env as E
 from dtac_jax.env import rng
-from dtac_jax.env.env import Action
 from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.nets.distributions import ActionDist
 
@@ -53,13 +51,18 @@ def make_buffer(buffer_size: int, batch_size: int):
                                 sample_batch_size=batch_size, add_batches=True)
 
 
-def example_item(params: EnvParams, n_channels: int):
+def example_item(params: EnvParams, n_channels: int, future: bool = False):
+    """One replay item: a joint round; with ``future``, its multi-round critic target and
+    whether it is known (:func:`dtac_jax.algos.losses.future_targets`)."""
     n = params.n_max
     f = params.s_in.dtype
-    return dict(s=jnp.zeros((n, E.OBS_DIM), f), edge=jnp.zeros((n,), jnp.int32),
+    item = dict(s=jnp.zeros((n, E.OBS_DIM), f), edge=jnp.zeros((n,), jnp.int32),
                 mask=jnp.zeros((n,), bool), p_x=jnp.zeros((n, 3), f),
                 p_l=jnp.zeros((n, n_channels), f), a=jnp.zeros((n,), f), b=jnp.zeros((n,), f),
                 cost=jnp.zeros((n, 2), f))
+    if future:
+        item.update(future=jnp.zeros((), f), future_valid=jnp.zeros((), bool))
+    return item
 
 
 def flatten_rounds(items):
@@ -69,7 +72,8 @@ def flatten_rounds(items):
 
 def critic_item(items):
     """The replay-buffer item (:func:`example_item`) of rollout items."""
-    return {k: items[k] for k in ("s", "edge", "mask", "p_x", "p_l", "a", "b", "cost")}
+    keys = ("s", "edge", "mask", "p_x", "p_l", "a", "b", "cost", "future", "future_valid")
+    return {k: items[k] for k in keys if k in items}
 
 
 def noisy_behaviour(act: Callable, actor_params, noise_var, a_min: float,
@@ -117,39 +121,3 @@ def collect(key, act: Callable, actor_params, obs, env_state, noise_var, params:
                              cfg.floor)
     items, obs, env_state = rollout(key, behave, obs, env_state, params, cfg.envs, cfg.rounds)
     return flatten_rounds(critic_item(items)), items["objective"], obs, env_state
-
-
-def counterfactual_objectives(env_state, action: Action, ab_mean, params: EnvParams):
-    """Round objectives with one UE's decision replaced, holding everyone else's (one env).
-
-    Returns ``(obj, obj_x [N, 3], obj_l [N, L], obj_m [N])``: the objective of ``action``; with
-    UE ``n``'s target set to each of the three; with its channel set to each of the ``L``; with
-    its ``a``, ``b`` set to ``ab_mean`` (``[N]`` each). Evaluated by the simulator's own
-    ``round_costs`` on the same state (difference rewards: Wolpert and Tumer 2002; Castellini
-    et al. 2021), ``N (4 + L)`` evaluations in one vmap.
-    """
-    from dtac_jax.env import physics
-    n = action.x.shape[0]
-    kw = E.physics_kwargs(env_state, params)
-
-    def obj(x, channel, a, b):
-        _, e_ue, t_round = physics.round_costs(x=x, channel=channel, a=a, b=b,
-                                               edge_block=params.ue_max, **kw)
-        return physics.objective(t_round, e_ue, params.w_time, params.w_energy)
-
-    eye = jnp.eye(n, dtype=bool)
-
-    def replaced(values, field):  # [n, n]: row i has UE i's field set to values[i]
-        return jnp.where(eye, values[:, None], field[None, :])
-
-    base = obj(action.x, action.channel, action.a, action.b)
-    per_target = jax.vmap(lambda k: jax.vmap(obj, in_axes=(0, None, None, None))(
-        replaced(jnp.full((n,), k, action.x.dtype), action.x), action.channel, action.a,
-        action.b))(jnp.arange(3, dtype=action.x.dtype)).T
-    n_ch = params.l_channels
-    per_channel = jax.vmap(lambda k: jax.vmap(obj, in_axes=(None, 0, None, None))(
-        action.x, replaced(jnp.full((n,), k, action.channel.dtype), action.channel),
-        action.a, action.b))(jnp.arange(n_ch, dtype=action.channel.dtype)).T
-    at_mean = jax.vmap(obj, in_axes=(None, None, 0, 0))(
-        action.x, action.channel, replaced(ab_mean[0], action.a), replaced(ab_mean[1], action.b))
-    return base, per_target, per_channel, at_mean

@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from dtac_jax.algos import budget, losses, replay, rollouts, validation
+from dtac_jax.algos import budget, credit, losses, replay, rollouts, validation
 from dtac_jax.algos.policy import Policy, actor_fn, greedy
 from dtac_jax.config import Config
 from dtac_jax.env import rng
@@ -51,13 +51,17 @@ from dtac_jax.nets.transformer import NetConfig, ValueNet, init_actor_critic
 
 ESTIMATORS = ("ppo", "critic")
 CRITIC_INPUTS = ("executed", "probs")
-RECIPES = ("default", "critic", "paper")
+RECIPES = ("default", "oracle-credit", "critic", "paper")
 #: the continuous hyper-parameters ``init(key, hyper)`` takes (:func:`hyper_params`)
 HYPER = ("lr_actor", "lr_critic", "lr_value", "entropy_weight", "noise_var", "noise_decay")
 # "team": every UE's decision factors share the GAE advantage of the shared reward; "difference":
 # each factor of each UE gets its own immediate advantage, the shared reward's change when that
-# factor alone is replaced by its expectation (replay.counterfactual_objectives)
+# factor alone is replaced by its expectation, answered by PPOConfig.credit_source (credit.py)
 CREDITS = ("team", "difference")
+CREDIT_SOURCES = credit.SOURCES
+# what a round's critic credit reads; rounds per vmapped batch of the critic's what-ifs
+CREDIT_ITEMS = ("s", "edge", "mask", "x", "l", "a", "b", "p_x_pol", "p_l_pol", "a_mean", "b_mean")
+EXACT_BATCH = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +77,16 @@ class PPOConfig(Config):
     init_std: float = 0.1         # initial std of the Gaussians around a and b
     lr_value: float = 1e-3
     credit: str = "difference"    # per-UE advantages (CREDITS)
+    credit_source: str = "critic"  # what answers the difference credit's what-ifs (CREDIT_SOURCES)
+    # a measurement only: also compute the simulator's credit and report its correlation with
+    # the credit used, per factor (metrics credit_corr_*); nothing trains on it
+    diagnose_credit: bool = False
+    # rounds after the current one whose discounted (gamma) transformed objective the critic
+    # also predicts and the credit counts (0: the round alone); needs the critic's credit
+    horizon: int = 0
+
+    # a dict without credit_source was written when the simulator answered them
+    _legacy_defaults = {"credit_source": "simulator"}
 
     def __post_init__(self):
         for f in ("epochs", "minibatches"):
@@ -84,8 +98,17 @@ class PPOConfig(Config):
         for f in ("gamma", "gae_lambda"):
             if not 0 <= getattr(self, f) <= 1:
                 raise ValueError(f"PPOConfig.{f} must be in [0, 1], got {getattr(self, f)}")
+        if self.horizon < 0:
+            raise ValueError(f"PPOConfig.horizon must be >= 0, got {self.horizon}")
+        if self.horizon and (self.credit != "difference" or self.credit_source == "simulator"):
+            raise ValueError("PPOConfig.horizon > 0 needs the difference credit from the critic "
+                             f"(credit='difference', credit_source 'critic' or 'critic_linear'; "
+                             f"got {self.credit!r}, {self.credit_source!r})")
         if self.credit not in CREDITS:
             raise ValueError(f"unknown PPO credit {self.credit!r} (known: {', '.join(CREDITS)})")
+        if self.credit_source not in CREDIT_SOURCES:
+            raise ValueError(f"unknown credit source {self.credit_source!r} (known: "
+                             f"{', '.join(CREDIT_SOURCES)})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,10 +125,10 @@ class TACConfig(Config):
     episodes: int = 60
     estimator: str = "ppo"
     critic_input: str = "executed"    # what the critic sees of a decision (CRITIC_INPUTS)
-    updates: int = 20                 # U updates per training episode
-    batch_size: int = 64              # joint rounds per update
+    updates: int = 100                # U critic updates per training episode
+    batch_size: int = 128             # joint rounds per update
     buffer_size: int = 20_000         # joint rounds kept
-    lr_critic: float = 1e-3
+    lr_critic: float = 3e-3
     lr_actor: float = 1e-3
     weight_decay: float = 1e-4
     entropy_weight: float = 0.01      # w_s
@@ -114,7 +137,7 @@ class TACConfig(Config):
     eval_envs: int = 32               # fixed validation episodes scoring each episode's actor
     eval_rounds: int = 50             #   ... and their rounds (best-actor choice, curves)
     score_ema: float = 0.0            # optional EMA of that score over episodes (0: none)
-    collect: replay.CollectConfig = replay.CollectConfig(envs=128, rounds=8, noise_var=0.0,
+    collect: replay.CollectConfig = replay.CollectConfig(envs=32, rounds=8, noise_var=0.0,
                                                          noise_decay=1.0)
     ppo: PPOConfig = PPOConfig()
     net: NetConfig = NetConfig()
@@ -146,6 +169,11 @@ class TACConfig(Config):
         for f in ("lr_critic", "lr_actor", "cost_scale"):
             if not getattr(self, f) > 0:
                 raise ValueError(f"TACConfig.{f} must be > 0")
+        if self.estimator == "ppo" and self.ppo.horizon >= self.collect.rounds:
+            raise ValueError(f"ppo.horizon ({self.ppo.horizon}) must be below collect.rounds "
+                             f"({self.collect.rounds}): a rollout must hold the rounds it sums")
+        if self.estimator != "ppo" and self.ppo.horizon:
+            raise ValueError("ppo.horizon > 0 needs estimator='ppo'")
         if self.estimator == "ppo":
             n = self.collect.envs * self.collect.rounds
             if n % self.ppo.minibatches:
@@ -168,7 +196,10 @@ class TACConfig(Config):
 def recipe(name: str, **kw) -> TACConfig:
     """A named TAC configuration, with overrides ``kw``.
 
-    * ``"default"``: the PPO estimator (:class:`TACConfig` defaults).
+    * ``"default"``: the PPO estimator (:class:`TACConfig` defaults), difference credit from the
+      learned critic.
+    * ``"oracle-credit"``: ``"default"`` with the difference credit answered by the simulator's
+      own cost function (model-based; a reference, see :mod:`dtac_jax.algos.credit`).
     * ``"critic"``: the paper's estimator (gradient through the critic, noise on the
       probabilities, the critic fed the noisy probabilities) with learning rates 1e-3, 32
       environments x 10 rounds per episode and 16 x 10-round validation episodes.
@@ -178,8 +209,12 @@ def recipe(name: str, **kw) -> TACConfig:
         raise ValueError(f"unknown TAC recipe {name!r} (known: {', '.join(RECIPES)})")
     if name == "default":
         return TACConfig.quick(**kw)
-    base = TACConfig(episodes=150, estimator="critic", critic_input="probs", lr_critic=1e-3,
-                     lr_actor=1e-3, eval_envs=16, eval_rounds=10,
+    if name == "oracle-credit":
+        return TACConfig.quick(updates=20, batch_size=64, lr_critic=1e-3,
+                               collect=dict(envs=128),
+                               ppo=dict(credit_source="simulator")).replace(**kw)
+    base = TACConfig(episodes=150, estimator="critic", critic_input="probs", updates=20,
+                     batch_size=64, lr_critic=1e-3, lr_actor=1e-3, eval_envs=16, eval_rounds=10,
                      collect=replay.CollectConfig(envs=32, rounds=10, noise_var=0.02,
                                                   noise_decay=0.98))
     if name == "paper":
@@ -270,27 +305,6 @@ def entropy(out, log_std, floor: float = 0.0):
     return h + jnp.sum(log_std) + math.log(2 * math.pi * math.e)
 
 
-def difference_advantages(env_state, action, out, floor: float, params: EnvParams,
-                          reward_scale: float, a_min: float):
-    """Per-UE, per-factor advantages ``[N, 3]`` (one env) in the shared reward's units.
-
-    For each UE and factor: the expected transformed cost when that factor alone is redrawn
-    from the policy (the target and the channel: exact expectations over their categories;
-    ``a``, ``b``: the cost at the Gaussians' means) minus the transformed cost of the sampled
-    decision. Everyone else's decision is held fixed, so a UE is credited only with the change
-    its own choice made, including what it did to others (interference, queues, the max).
-    """
-    p_x, p_l, a, b = out
-    c = lambda o: jnp.log1p(o / reward_scale)  # noqa: E731
-    ab_mean = (jnp.clip(a, a_min, 1.0), jnp.clip(b, a_min, 1.0))
-    base, per_x, per_l, at_mean = replay.counterfactual_objectives(env_state, action, ab_mean,
-                                                                   params)
-    cb = c(base)
-    adv_x = jnp.sum(behaviour_probs(p_x, floor) * c(per_x), -1) - cb
-    adv_l = jnp.sum(behaviour_probs(p_l, floor) * c(per_l), -1) - cb
-    return jnp.stack([adv_x, adv_l, c(at_mean) - cb], -1)
-
-
 def make_tac(params: EnvParams, cfg: TACConfig):
     """Returns ``(init, episode)``: ``init(key, hyper=None) -> TACState``, ``episode(state) ->
     (state, metrics)``. ``hyper`` maps names in :data:`HYPER` to values (floats or traced
@@ -308,6 +322,9 @@ def make_tac(params: EnvParams, cfg: TACConfig):
     ppo = cfg.estimator == "ppo"
     floor = cfg.collect.floor   # sampling: p mixed with the uniform by this weight
     team = cfg.ppo.credit == "team"
+    horizon = cfg.ppo.horizon if ppo else 0
+    source = cfg.ppo.credit_source
+    oracle = not team and source == "simulator"   # credit computed in the rollout
 
     def init(key, hyper: dict | None = None) -> TACState:
         unknown = set(hyper or {}) - set(HYPER)
@@ -318,7 +335,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
         dtype = params.s_in.dtype
         k_net, k_env, k_run, _ = rng.split(key, 4)
         k_eval = validation.validation_key(key)   # the same episodes for every method
-        nets = init_actor_critic(k_net, cfg.net)
+        nets = init_actor_critic(k_net, cfg.net, future=horizon > 0)
         obs, env_state = rollouts.init_envs(k_env, params, cfg.collect.envs)
         inf = jnp.asarray(jnp.inf, dtype)
         extra = dict(actor_opt=optimizer(h["lr_actor"], cfg).init(nets["actor"]))
@@ -337,7 +354,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
             actor=nets["actor"], best_actor=nets["actor"], score=inf, best_score=inf,
             critic=nets["critic"],
             critic_opt=optimizer(h["lr_critic"], cfg).init(nets["critic"]),
-            buffer=buffer.init(replay.example_item(params, cfg.net.n_channels)),
+            buffer=buffer.init(replay.example_item(params, cfg.net.n_channels, horizon > 0)),
             obs=obs, env_state=env_state, key=k_run, eval_key=k_eval,
             noise_var=jnp.asarray(h["noise_var"], dtype),
             episode=jnp.zeros((), jnp.int32),
@@ -387,12 +404,34 @@ def make_tac(params: EnvParams, cfg: TACConfig):
                           a_raw=a_raw, b_raw=b_raw, logp=logp)
             if team:
                 extras["value"] = jax.vmap(value_fn, in_axes=(None, 0))(ts.value, obs)
-            else:
-                extras["ue_adv"] = jax.vmap(
-                    difference_advantages, in_axes=(0, 0, 0, None, None, None, None))(
-                    env_state, action, out, floor, params, cfg.ppo.reward_scale, cfg.net.a_min)
+                return action, extras
+            if oracle or cfg.ppo.diagnose_credit:   # needs the round's hidden state
+                extras["ue_adv"] = jax.vmap(oracle_advantages)(env_state, action, p_x, p_l, a, b)
+            if not oracle:   # the critic's what-ifs come after its update (ppo_train)
+                extras.update(p_x_pol=p_x, p_l_pol=p_l, a_mean=a, b_mean=b)
             return action, extras
         return behave
+
+    def ab_means(a, b):
+        return jnp.clip(a, cfg.net.a_min, 1.0), jnp.clip(b, cfg.net.a_min, 1.0)
+
+    def oracle_advantages(env_state, action, p_x, p_l, a, b):
+        value = credit.simulator_value(env_state, params, cfg.ppo.reward_scale)
+        return credit.exact_advantages(value, action, behaviour_probs(p_x, floor),
+                                       behaviour_probs(p_l, floor), ab_means(a, b))
+
+    def critic_advantages(critic, item):
+        """One round's difference credit from the learned critic (no simulator call)."""
+        obs = Obs(s=item["s"], mask=item["mask"], edge=item["edge"])
+        action = Action(x=item["x"], channel=item["l"], a=item["a"], b=item["b"])
+        p_x = behaviour_probs(item["p_x_pol"], floor)
+        p_l = behaviour_probs(item["p_l_pol"], floor)
+        ab = ab_means(item["a_mean"], item["b_mean"])
+        if source == "critic_linear":
+            return credit.linearised_advantages(critic, cfg.net, obs, action, p_x, p_l, ab,
+                                                cfg.cost_scale, cfg.ppo.reward_scale)
+        value = credit.critic_value(critic, cfg.net, obs, cfg.cost_scale, cfg.ppo.reward_scale)
+        return credit.exact_advantages(value, action, p_x, p_l, ab)
 
     def ppo_loss(theta, mb, entropy_weight):
         actor, log_std = theta
@@ -441,18 +480,36 @@ def make_tac(params: EnvParams, cfg: TACConfig):
                                                  ts.env_state, params, cfg.collect.envs,
                                                  cfg.collect.rounds,
                                                  bootstrap=boot if team else None)
+        if horizon:
+            items["future"], items["future_valid"] = losses.future_targets(
+                items["objective"], items["done"], cfg.ppo.gamma, horizon, cfg.ppo.reward_scale)
+        ts = ts.replace(buffer=buffer.add(ts.buffer, replay.flatten_rounds(
+            replay.critic_item(items))), obs=obs, env_state=env_state)
+        # the critic learns from this rollout before it answers the credit's what-ifs
+        ts, c_loss = jax.lax.scan(critic_only, ts, rng.split(k_crit, cfg.updates))
         if team:   # GAE of the shared reward; the value's targets
             reward = -losses.cost_transform(items["objective"], cfg.ppo.reward_scale)
             adv, target = losses.gae(reward, items["value"], items["next_value"],
                                      items["done"], cfg.ppo.gamma, cfg.ppo.gae_lambda)
-            credit = dict(adv=adv, target=target)
-        else:      # per-UE, per-factor difference advantages from the rollout
-            credit = dict(adv=items["ue_adv"])
-        ts = ts.replace(buffer=buffer.add(ts.buffer, replay.flatten_rounds(
-            replay.critic_item(items))), obs=obs, env_state=env_state)
+            ppo_credit = dict(adv=adv, target=target)
+        elif oracle:   # per-UE, per-factor difference advantages from the rollout
+            ppo_credit = dict(adv=items["ue_adv"])
+        elif source == "critic_linear":   # ... from the just-updated critic, in one vmap
+            adv = jax.vmap(jax.vmap(critic_advantages, in_axes=(None, 0)), in_axes=(None, 0))(
+                ts.critic, items)
+            ppo_credit = dict(adv=adv)
+        else:   # critic: 1 + N (2 + L) passes a round; rounds mapped in batches for memory
+            flat = replay.flatten_rounds({k: items[k] for k in CREDIT_ITEMS})
+            adv = jax.lax.map(lambda it: critic_advantages(ts.critic, it), flat,
+                              batch_size=EXACT_BATCH)
+            ppo_credit = dict(adv=adv.reshape(items["x"].shape + (3,)))
+        diag = {}
+        if cfg.ppo.diagnose_credit and not team:
+            diag = credit.correlations(ppo_credit["adv"], items["ue_adv"], items["mask"],
+                                       items["x"] > 0)
         data = replay.flatten_rounds(dict(
             s=items["s"], edge=items["edge"], mask=items["mask"], x=items["x"], l=items["l"],
-            a_raw=items["a_raw"], b_raw=items["b_raw"], logp=items["logp"], **credit))
+            a_raw=items["a_raw"], b_raw=items["b_raw"], logp=items["logp"], **ppo_credit))
         n = cfg.collect.envs * cfg.collect.rounds
         mbs = cfg.ppo.minibatches
 
@@ -463,7 +520,6 @@ def make_tac(params: EnvParams, cfg: TACConfig):
             return jax.lax.scan(ppo_minibatch, ts, shuffled)
 
         ts, (pg, ent, v_loss) = jax.lax.scan(epoch, ts, rng.split(k_epochs, cfg.ppo.epochs))
-        ts, c_loss = jax.lax.scan(critic_only, ts, rng.split(k_crit, cfg.updates))
         x = jnp.where(items["mask"], items["x"], -1)
         n_real = jnp.maximum(jnp.sum(items["mask"]), 1)
         metrics = dict(collect_objective=jnp.mean(items["objective"]),
@@ -471,7 +527,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
                        value_loss=jnp.mean(v_loss), entropy=jnp.mean(ent),
                        std_a=jnp.exp(ts.log_std[0]), std_b=jnp.exp(ts.log_std[1]),
                        collect_edge=jnp.sum(x == 1) / n_real,
-                       collect_cloud=jnp.sum(x == 2) / n_real)
+                       collect_cloud=jnp.sum(x == 2) / n_real, **diag)
         return ts, metrics
 
     def critic_train(ts: TACState, key):

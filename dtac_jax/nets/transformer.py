@@ -145,16 +145,27 @@ class Actor(nn.Module):
 
 
 class Critic(nn.Module):
-    """(joint state, p_x, p_l, a, b) -> per-UE predicted (time, energy) costs, transformed."""
+    """(joint state, p_x, p_l, a, b) -> per-UE predicted (time, energy) costs, transformed.
+
+    With ``future``, a third per-UE output whose sum over the real UEs predicts the discounted
+    transformed objective of the rounds that follow (multi-round credit, ``PPOConfig.horizon``).
+    """
 
     cfg: NetConfig
     attention: str = "full"
+    future: bool = False
 
     @nn.compact
     def __call__(self, s, edge, mask, p_x, p_l, a, b):
         feats = jnp.concatenate([normalize_obs(s), p_x, p_l, a[..., None], b[..., None]], -1)
         h = Backbone(self.cfg, ATTENTION[self.attention], name="backbone")(feats, edge, mask)
-        return nn.Dense(2, name="head_q")(h)
+        return nn.Dense(3 if self.future else 2, name="head_q")(h)
+
+
+def critic_module(cfg: NetConfig, critic_params, attention: str = "full") -> Critic:
+    """The :class:`Critic` that ``critic_params`` belong to (with or without the future
+    output, read from the head's shape)."""
+    return Critic(cfg, attention, future=critic_params["params"]["head_q"]["kernel"].shape[-1] == 3)
 
 
 class ValueNet(nn.Module):
@@ -172,13 +183,14 @@ class ValueNet(nn.Module):
         return nn.Dense(1, name="head_v")(pooled)[..., 0]
 
 
-def init_actor_critic(key, cfg: NetConfig, n: int = 4) -> dict[str, Any]:
-    """Initial ``{"actor": ..., "critic": ...}`` parameters (shape-agnostic in N)."""
+def init_actor_critic(key, cfg: NetConfig, n: int = 4, future: bool = False) -> dict[str, Any]:
+    """Initial ``{"actor": ..., "critic": ...}`` parameters (shape-agnostic in N); ``future``:
+    the critic's multi-round output (:class:`Critic`)."""
     ka, kc = jax.random.split(key)
     s = jnp.ones((n, OBS_DIM))
     edge = jnp.zeros((n,), jnp.int32)
     mask = jnp.ones((n,), bool)
     actor = Actor(cfg).init(ka, s, edge, mask)
     p_x, p_l, a, b = Actor(cfg).apply(actor, s, edge, mask)
-    critic = Critic(cfg).init(kc, s, edge, mask, p_x, p_l, a, b)
+    critic = Critic(cfg, future=future).init(kc, s, edge, mask, p_x, p_l, a, b)
     return {"actor": actor, "critic": critic}

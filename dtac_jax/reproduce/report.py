@@ -193,6 +193,37 @@ def settings_table(pl: Pipeline, preset: str = "large") -> list[str]:
     return lines + [""]
 
 
+def signals(prof: Profile) -> str:
+    """Which signal trains what, in words, for the report's header."""
+    tac, tr = prof.tac, prof.transfer
+    if tac.estimator == "ppo" and tac.ppo.credit == "difference":
+        source = {"critic": "answered by the learned critic (its what-ifs asked exactly)",
+                  "critic_linear": "answered by the learned critic to first order",
+                  "simulator": "answered by the simulator's own cost function (model-based: "
+                               "information the paper's method does not have)"}[
+            tac.ppo.credit_source]
+        horizon = (f", counting the critic's estimate of the next {tac.ppo.horizon} rounds"
+                   if tac.ppo.horizon else ", one round at a time")
+        text = ("TAC's actor is trained by a clipped stochastic policy gradient with per-UE "
+                f"difference credit {source}{horizon}; the critic learns the per-UE costs of "
+                "executed decisions (eq. 18).")
+    elif tac.estimator == "ppo":
+        text = ("TAC's actor is trained by a clipped stochastic policy gradient with the GAE "
+                "of the shared reward against a learned state value; the critic learns the "
+                "per-UE costs of executed decisions (eq. 18).")
+    else:
+        text = ("TAC's actor is trained through its critic (eq. 19), the critic on the "
+                "per-UE costs (eq. 18).")
+    dtac = "DTAC's student is fine-tuned through the frozen TAC critic (eq. 22)"
+    extra = [f"{tr.anchor_weight:g} x the MSE to TAC's actions (eq. 26)" if tr.anchor_weight
+             else "", f"{tr.trust_weight:g} x KL(TAC || student)" if tr.trust_weight else ""]
+    extra = [e for e in extra if e]
+    dtac += (" plus " + " and ".join(extra) if extra else " alone, with no imitation term")
+    return (text + " " + dtac + "; TL transformer and TL imitate TAC (eq. 26). "
+            "docs/algorithms.md lists the deviations from the paper and the measurements "
+            "behind them.")
+
+
 def write_report(pl: Pipeline) -> Path:
     secs = {}
     for fid in ORDER:
@@ -216,12 +247,7 @@ def write_report(pl: Pipeline) -> Path:
              f"(`stages/`).", "",
              (f"TAC recipe `{tac_name}` (`dtac_jax.algos.tac.recipe`). " if tac_name
               else "TAC: the profile's own settings. ")
-             + ("The default trains TAC's transformer actor by a clipped stochastic policy "
-                "gradient with per-UE difference credit computed from the simulator's cost "
-                "function, not by the paper's gradient through the critic; the critic is "
-                "trained as in the paper and DTAC is fine-tuned against it unchanged "
-                "(docs/algorithms.md lists this deviation and the measurements behind it)."
-                if prof.tac.estimator == "ppo" else ""), ""]
+             + signals(prof) + " ", ""]
     if prof.name != "paper":
         lines += [f"The `{prof.name}` profile trains for far fewer episodes than the paper "
                   "and evaluates fewer UE counts; verdicts below are for these numbers, "

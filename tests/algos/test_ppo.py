@@ -9,7 +9,7 @@ import pytest
 
 from reference_numpy import round_costs_ref
 
-from dtac_jax.algos import losses, replay
+from dtac_jax.algos import credit, losses
 from dtac_jax.algos.tac import PPOConfig, TACConfig, log_probs, make_tac, recipe
 from dtac_jax.env import env as E
 from dtac_jax.env import make_params, make_scenario
@@ -39,7 +39,8 @@ def test_counterfactual_objectives_match_one_ue_at_a_time():
                b=rng.uniform(0.2, 1.0, n).astype(np.float32))
     mean = (rng.uniform(0.2, 1.0, n).astype(np.float32), rng.uniform(0.2, 1.0, n).astype(np.float32))
     base, per_x, per_l, at_mean = jax.jit(
-        lambda st, ac, m: replay.counterfactual_objectives(st, ac, m, params))(
+        lambda st, ac, m: credit.counterfactual_objectives(
+            credit.simulator_objective(st, params), ac, m, params.l_channels))(
         state, Action(**{k: jnp.asarray(v) for k, v in act.items()}), tuple(map(jnp.asarray, mean)))
     np.testing.assert_allclose(float(base), _objective_ref(state, act, params), rtol=1e-4)
     real = np.flatnonzero(np.asarray(state.mask))

@@ -119,3 +119,61 @@ def test_transfer_scores_the_starting_student_before_fine_tuning():
     chosen = nets["actor"] if start <= float(m["objective"]) else ts.student
     for a, b in zip(best_leaves, jax.tree_util.tree_leaves(chosen)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_teacher_kl_is_the_kl_of_targets_and_channels_over_real_ues():
+    act = actor_fn(NET, "identity")
+    teacher_act = actor_fn(NET, "full")
+    nets = [init_actor_critic(jax.random.PRNGKey(i), NET)["actor"] for i in (5, 6)]
+    batch = _batch(4, b=3)
+    assert float(losses.teacher_kl(nets[0], nets[0], batch, teacher_act, teacher_act)) == \
+        pytest.approx(0.0, abs=1e-6)
+    got = float(losses.teacher_kl(nets[0], nets[1], batch, act, teacher_act))
+    obs = Obs(s=batch["s"], mask=batch["mask"], edge=batch["edge"])
+    s = jax.vmap(act, in_axes=(None, 0))(nets[0], obs)
+    t = jax.vmap(teacher_act, in_axes=(None, 0))(nets[1], obs)
+    kl = lambda p, q: np.sum(p * (np.log(p) - np.log(q)), -1)  # noqa: E731
+    per = (kl(np.asarray(t.p_x, np.float64), np.asarray(s.p_x, np.float64))
+           + kl(np.asarray(t.p_l, np.float64), np.asarray(s.p_l, np.float64)))
+    m = np.asarray(batch["mask"])
+    assert got == pytest.approx(per[m].mean(), rel=1e-4) and got > 0
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda: TransferConfig(critic_gradient="reinforce"), "unknown critic gradient 'reinforce'"),
+    (lambda: TransferConfig(trust_weight=-1.0), "trust_weight must be >= 0"),
+    (lambda: TransferConfig(anchor_weight=-0.5), "anchor_weight must be >= 0"),
+])
+def test_bad_transfer_settings_raise_one_line(build, match):
+    with pytest.raises(ValueError, match=match) as e:
+        build()
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.slow
+def test_dtac_what_if_transfer_trains_and_measures_the_critic_fit():
+    """DTAC's defaults (eq. 22 through an executed-decision critic's what-ifs, a trust region)
+    train, move the student, and record the frozen critic's log error on the teacher's and on
+    the student's decisions against the simulator."""
+    from dtac_jax.algos import registry
+    from dtac_jax.algos.dtac import make_transfer
+    from dtac_jax.env import make_params, make_scenario
+    params = make_params(make_scenario("small", rounds=3, ue_min=2, ue_max=3))
+    cfg = registry.get("dtac").quick(episodes=1, updates=2, batch_size=4, eval_envs=2,
+                                     eval_rounds=2, collect=dict(envs=2, rounds=2))
+    assert cfg.critic_gradient == "what_if" and cfg.trust_weight > 0 and cfg.anchor_weight == 0
+    nets = init_actor_critic(jax.random.PRNGKey(4), NET)
+    buf = replay.make_buffer(64, cfg.batch_size)
+    item = replay.example_item(params, NET.n_channels)
+    state = buf.add(buf.init(item), jax.tree_util.tree_map(
+        lambda v: jnp.broadcast_to(v, (8,) + v.shape), dict(item, mask=jnp.ones_like(item["mask"]))))
+    init, episode = make_transfer(params, cfg, NET, cost_scale=0.01, buffer_size=64,
+                                  critic_input="executed")
+    ts0 = jax.jit(init)(jax.random.PRNGKey(2), nets["actor"], nets["critic"], state)
+    ts, m = jax.jit(episode)(ts0)
+    for k in ("loss", "critic_err_teacher", "critic_err_student", "critic_bias_student"):
+        assert np.isfinite(float(m[k])), k
+    assert float(m["critic_err_teacher"]) >= 0 and float(m["critic_err_student"]) >= 0
+    moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(
+        jax.tree_util.tree_leaves(ts.student), jax.tree_util.tree_leaves(ts0.student)))
+    assert moved > 0
