@@ -89,7 +89,7 @@ def test_mean_over_seeds():
 # An independent statement of each profile's settings (a named recipe or factory plus
 # overrides) and the configs they define, checked against the typed profiles. The training
 # stages are cached by these configs' dicts, so they must not drift.
-TRANSFERS = {"dtac": dict(loss="critic", student="transformer"),
+TRANSFERS = {"dtac": dict(loss="critic", student="transformer", batch_size=16, trust_weight=3.0),
              "tl_transformer": dict(loss="mse", student="transformer"),
              "tl": dict(loss="mse", student="mlp")}
 OLD_PROFILES = {
@@ -118,8 +118,9 @@ def _old_config(old: dict, method: str):
     if method == "happo":
         kw = dict(episodes=old["happo_episodes"], **old.get("happo_overrides", {}))
         return getattr(HAPPOConfig, old["happo_factory"])(**kw)
-    return TransferConfig(episodes=old["transfer_episodes"], **TRANSFERS[method],
-                          **old.get("transfer_overrides", {}))
+    # the registry entry's fixed fields win over the profile's (Pipeline.config)
+    return TransferConfig(**{"episodes": old["transfer_episodes"],
+                             **old.get("transfer_overrides", {}), **TRANSFERS[method]})
 
 
 @pytest.mark.parametrize("name", sorted(OLD_PROFILES))
