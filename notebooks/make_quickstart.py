@@ -202,18 +202,19 @@ for p in (0.0, 0.5):
 
 `make_tac(params, cfg)` returns two pure functions: `init(key) -> state` and
 `episode(state) -> (state, metrics)`. With the default recipe one training episode samples
-`collect.rounds` rounds from `collect.envs` environments with the stochastic actor, credits
-each UE's target, channel and (a, b) with the change of the round's cost had it alone
-decided otherwise (difference credit), makes clipped policy-gradient (PPO) updates, and trains
-the per-UE critic on the executed decisions (the critic DTAC is later fine-tuned against).
+`collect.rounds` rounds from `collect.envs` environments with the stochastic actor, trains
+the per-UE critic on the executed decisions, asks the critic how the round's cost would change
+had one UE alone decided otherwise (difference credit, every UE's target, channel and (a, b)
+in one `vmap`), and makes clipped policy-gradient (PPO) updates with that credit. The critic
+is the one DTAC is later fine-tuned against.
 `recipe("paper")` is the paper's estimator instead: a deterministic actor trained through the
 critic, with noise on the probabilities. Because everything is a
 pure function, a whole training run is a `lax.scan` over episodes, and `vmap` over PRNG keys
 trains several independent seeds in the same compiled program (what `dtac train-tac --seeds 3`
 does). We keep the seed whose actor measured best during training.
 
-The sizes are tiny (defaults: 60 episodes of 128 environments x 8 rounds, 2 epochs of 8
-minibatches). `dtac_jax.runs.train_tac(scn, cfg, run_dir)` runs the same functions in chunks
+The sizes are tiny (defaults: 60 episodes of 32 environments x 8 rounds, 100 critic steps,
+2 epochs of 8 minibatches). `dtac_jax.runs.train_tac(scn, cfg, run_dir)` runs the same functions in chunks
 and writes a resumable run folder (`config.json`, an Orbax checkpoint, `metrics.jsonl`)."""),
     ("code", """\
 from dtac_jax.algos.policy import actor_fn, greedy
@@ -267,7 +268,7 @@ plt.show()"""),
 DTAC's student is the TAC actor's parameter tree run with **identity attention**
 (`Attn = V`), so each UE's decision depends only on its own observation and edge id: it can
 run on the UE itself. `make_transfer` starts it from the best TAC actor and trains it through
-the frozen TAC critic plus an MSE anchor to TAC's actions (`TransferConfig(loss="critic")`;
+the frozen TAC critic, eq. 22 of the paper (`TransferConfig(loss="critic")`;
 `loss="mse"` gives the TL transformer baseline and `student="mlp"` the TL baseline), on rounds
 collected with the TAC teacher into TAC's replay buffer. `final_student` returns the student
 that measured best. (`dtac_jax.runs.train_transfer(tac_dir, cfg, run_dir)` is the on-disk
