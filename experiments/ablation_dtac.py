@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import choices, save_report  # noqa: E402
+from benchio import choices, save_report, spread, table  # noqa: E402
 
 #: name -> (registered algorithm, overrides, what it shows)
 VARIANTS: dict[str, tuple[str, dict, str]] = {
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
                       search=search.as_dict(), tac=[r.as_dict() for r in tac_res], variants={})
         rows = [["Search (reference)", "", f"{search.weighted_reward:.2f}", "1.00", "", "", "",
                  ""],
-                ["TAC (teacher)", "", _fmt(tac_wr), f"{-tac_wr.mean() / s_cost:.2f}", "1.00",
+                ["TAC (teacher)", "", spread(tac_wr), f"{-tac_wr.mean() / s_cost:.2f}", "1.00",
                  "", "", ""]]
         per_seed = {}
         for name in names:
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
             fit = _critic_fit(read_metrics(tmp / name))
             report["variants"][name] = dict(what=what, config=cfg.to_dict(), train_wall_s=wall,
                                             critic_fit=fit, results=[r.as_dict() for r in res])
-            rows.append([name, what, _fmt(wr), f"{-wr.mean() / s_cost:.2f}",
+            rows.append([name, what, spread(wr), f"{-wr.mean() / s_cost:.2f}",
                          f"{wr.mean() / tac_wr.mean():.2f}", "", fit.get("text", ""),
                          f"{wall:.0f}"])
             print(" | ".join(rows[-1]), flush=True)
@@ -126,10 +126,6 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
-
-
-def _fmt(wr):
-    return f"{wr.mean():.2f} ± {wr.std():.2f} ({', '.join(f'{v:.1f}' for v in wr)})"
 
 
 def _critic_fit(rows) -> dict:
@@ -148,19 +144,18 @@ def _critic_fit(rows) -> dict:
 
 
 def _write(report, rows, args, backend):
-    header = ("| variant | what | weighted reward, mean ± std over seeds (per seed) | cost / "
-              "Search's | cost / TAC's | beats TL transformer: seed pairs, mean margin | "
-              "critic log error, teacher's / student's decisions (first -> last episode) | "
-              "train wall (s) |\n|---|---|---|---|---|---|---|---:|")
+    columns = ["variant", "what", "weighted reward, mean ± std over seeds (per seed)",
+               "cost / Search's", "cost / TAC's",
+               "beats TL transformer: seed pairs, cost margin",
+               "critic log error, teacher's / student's decisions (first -> last episode)",
+               "train wall (s)"]
     md = (f"DTAC ablation on `{args.preset}`: {report['seeds']} seeds, one TAC teacher per seed "
           f"(`{report['tac_run']}`), each transfer {args.episodes} episodes; each seed's "
           f"delivered student evaluated on the same {args.eval_episodes} episodes x 50 rounds "
           f"(eval seed {args.eval_seed}) as Search and TAC; {backend} backend, "
-          f"{report['date']}.\n\n" + header + "\n"
-          + "\n".join("| " + " | ".join(r) + " |" for r in rows))
+          f"{report['date']}.\n\n" + table(columns, rows, right=(7,)))
     save_report(report, md, args.out or f"benchmarks/ablation_dtac_{args.preset}.json",
                 f"DTAC ablation ({args.preset})")
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import choices, save_report  # noqa: E402
+from benchio import choices, save_report, spread, table  # noqa: E402
 
 #: name -> (recipe, overrides, what it shows)
 VARIANTS: dict[str, tuple[str, dict, str]] = {
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
             ratio = -wr / s_cost
             report["variants"][name] = dict(what=what, config=cfg.to_dict(), train_wall_s=wall,
                                             results=[r.as_dict() for r in res])
-            rows.append([name, what, f"{wr.mean():.2f} ± {wr.std():.2f} ({', '.join(f'{v:.1f}' for v in wr)})",
+            rows.append([name, what, spread(wr),
                          f"{ratio.mean():.2f} (max {ratio.max():.2f})", f"{wall:.0f}",
                          f"{mix[0]:.2f} / {mix[1]:.2f} / {mix[2]:.2f}"])
             print(" | ".join(rows[-1]), flush=True)
@@ -125,16 +125,14 @@ def main(argv=None) -> int:
 
 
 def _write(report, rows, args, backend):
-    header = ("| variant | what | weighted reward, mean ± std over seeds (per seed) | cost / "
-              "Search's | train wall (s) | local / edge / cloud |\n|---|---|---|---|---:|---|")
+    columns = ["variant", "what", "weighted reward, mean ± std over seeds (per seed)",
+               "cost / Search's", "train wall (s)", "local / edge / cloud"]
     md = (f"TAC ablation on `{args.preset}`: {args.seeds} seeds per variant, each seed's "
           f"delivered (validation-best) actor evaluated on the same {args.eval_episodes} "
           f"episodes x 50 rounds (eval seed {args.eval_seed}) as Search; "
-          f"{backend} backend, {report['date']}.\n\n" + header + "\n"
-          + "\n".join("| " + " | ".join(r) + " |" for r in rows))
+          f"{backend} backend, {report['date']}.\n\n" + table(columns, rows, right=(4,)))
     save_report(report, md, args.out or f"benchmarks/ablation_{args.preset}.json",
                 f"TAC ablation ({args.preset})")
-
 
 if __name__ == "__main__":
     sys.exit(main())

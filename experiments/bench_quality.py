@@ -1,7 +1,8 @@
 """Time to quality of TAC: wall-clock seconds and environment UE-rounds until the validation
 objective first reaches 3x, 2x and 1.5x the Search reference's cost, per preset and recipe.
 
-For each preset, every recipe (``--recipes``, default: the default recipe and
+For each preset, every recipe (``--recipes``, default: the default recipe, whose credit the
+learned critic answers, the ``oracle-credit`` reference, whose credit the simulator answers, and
 the ``critic`` one) trains ``--seeds`` seeds in one vmapped run (``runs.train_tac``, the CLI's code
 path, progress and checkpoints included). Both recipes are scored on the same kind of
 validation set, ``--val-envs`` episodes x ``--val-rounds`` rounds drawn from each seed's fixed
@@ -21,7 +22,7 @@ and the wall time of the episode that first came within 5% of it.
 Usage::
 
     python experiments/bench_quality.py [--presets small,medium,large] [--seeds 3]
-        [--recipes default,critic] [--out benchmarks/quality.json]
+        [--recipes default,oracle-credit,critic] [--out benchmarks/quality.json]
 """
 from __future__ import annotations
 
@@ -66,8 +67,8 @@ def run_recipe(preset: str, name: str, args, run_dir: Path):
     from dtac_jax.runs import train_tac
     from dtac_jax.train import read_metrics
 
-    episodes = {"default": args.episodes_default, "critic": args.episodes_critic,
-                "paper": args.episodes_critic}[name]
+    episodes = {"default": args.episodes_default, "oracle-credit": args.episodes_default,
+                "critic": args.episodes_critic, "paper": args.episodes_critic}[name]
     cfg = recipe(name, episodes=episodes, eval_envs=args.val_envs, eval_rounds=args.val_rounds)
     scn = make_scenario(preset)
     t0 = time.time()
@@ -85,7 +86,7 @@ def run_recipe(preset: str, name: str, args, run_dir: Path):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", default="small,medium,large")
-    ap.add_argument("--recipes", default="default,critic")
+    ap.add_argument("--recipes", default="default,oracle-credit,critic")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--episodes-default", type=int, default=60)

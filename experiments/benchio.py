@@ -1,5 +1,5 @@
-"""Shared pieces of the benchmark scripts: comma-separated choices, and the output (print the
-Markdown, write JSON and Markdown)."""
+"""Shared pieces of the benchmark scripts: comma-separated choices, Markdown tables, and the
+output (print the Markdown, write JSON and Markdown)."""
 import json
 import sys
 from pathlib import Path
@@ -15,6 +15,19 @@ def choices(prog: str, what: str, text: str, known) -> list[str]:
               file=sys.stderr)
         raise SystemExit(2)
     return items
+
+
+def table(columns: list[str], rows: list[list[str]], right: tuple[int, ...] = ()) -> str:
+    """A Markdown table; the columns whose indices are in ``right`` are right-aligned."""
+    rule = ["---:" if i in right else "---" for i in range(len(columns))]
+    return "\n".join("| " + " | ".join(r) + " |" for r in [columns, rule, *rows])
+
+
+def spread(values) -> str:
+    """``mean ± std (v1, v2, ...)`` of per-seed values."""
+    import numpy as np
+    v = np.asarray(values, float)
+    return f"{v.mean():.2f} ± {v.std():.2f} ({', '.join(f'{x:.1f}' for x in v)})"
 
 
 def save_report(report: dict, md: str, out, title: str):
