@@ -5,7 +5,10 @@ parameters run with identity attention, so each UE sees only its own state) or f
 (``student="mlp"``: the TL baseline's per-UE MLP with ids, eq. 24). Its loss is a choice:
 
 * ``loss="critic"`` (DTAC, eq. 22): the actor loss through the frozen centralised TAC critic,
-  evaluated on the stacked decentralised actions of all UEs;
+  evaluated on the stacked decentralised actions of all UEs (for a critic of executed
+  decisions, differentiated through its per-UE what-ifs: ``critic_gradient``), optionally plus
+  a trust region to TAC (``trust_weight``, the registry's DTAC uses 3) and an MSE anchor
+  (``anchor_weight``, 0; the ``dtac_anchor`` entry uses 100);
 * ``loss="mse"`` (TL / TL transformer, eq. 26): MSE to the TAC actor's joint actions.
 
 Every variant sees the same data: each transfer episode collects rounds with the TAC teacher

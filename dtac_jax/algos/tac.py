@@ -8,19 +8,22 @@ transformer actor (``TACConfig.estimator``):
   Targets and channels are sampled from the actor's categorical ``p_x``, ``p_l``; ``a``, ``b``
   from Gaussians around the actor's values (a learned, state-independent standard deviation),
   clipped to ``[a_min, 1]``. Each training episode rolls ``collect.envs`` environments for
-  ``collect.rounds`` rounds, computes GAE advantages of the shared reward
-  ``-log1p(objective / reward_scale)`` against a transformer state value (time limits
-  bootstrapped), and makes ``ppo.epochs`` passes of ``ppo.minibatches`` clipped-surrogate
-  updates. The per-UE critic ``Q`` of eq. 18 is trained beside it on the executed decisions
-  (replay buffer, ``updates`` steps per episode): DTAC's transfer fine-tunes against it.
+  ``collect.rounds`` rounds, trains the per-UE critic ``Q`` of eq. 18 on the executed decisions
+  (replay buffer, ``updates`` steps), credits each UE's target, channel and ``(a, b)`` with the
+  change of the round's transformed objective had that factor alone been replaced
+  (:mod:`dtac_jax.algos.credit`; ``ppo.credit_source``: the critic's what-ifs by default, the
+  simulator's in the ``oracle-credit`` recipe; ``ppo.credit="team"``: GAE of the shared reward
+  against a state value instead), and makes ``ppo.epochs`` passes of ``ppo.minibatches``
+  clipped-surrogate updates. DTAC's transfer fine-tunes against the same critic.
 * ``"critic"`` (the paper's): the deterministic actor's gradient through the critic (eq. 19),
   exploration by Gaussian noise on the probabilities, ``updates`` critic-then-actor steps per
   episode on replayed rounds.
 
 Each training episode ends by scoring the deterministic actor (argmax, ``a``, ``b``) on a fixed
 validation set and keeping the best actor seen (``best_actor``). :func:`recipe` names the
-configurations: ``"default"`` (PPO), ``"critic"`` (the paper's estimator, tuned learning
-rates) and ``"paper"`` (the paper's recipe, lr 2e-5).
+configurations: ``"default"`` (PPO, the critic's credit), ``"oracle-credit"`` (PPO, the
+simulator's credit), ``"critic"`` (the paper's estimator, tuned learning rates) and ``"paper"``
+(the paper's recipe, lr 2e-5).
 
 The continuous hyper-parameters (:data:`HYPER`: the learning rates, the entropy weight and the
 exploration noise) are values in the state, not constants of the compiled program: the
