@@ -44,7 +44,7 @@ TINY_BASE = SweepBase(preset="small", episodes=tiny.TAC.episodes, envs=tiny.TAC.
 @pytest.mark.xdist_group("tiny_reproduction")
 def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypatch,
                                                              tiny_reproduction):
-    """A 2-value learning-rate grid is one run folder whose chunk program is traced once; each
+    """A 2-value actor learning-rate grid is one run folder whose chunk program is traced once; each
     member equals its point trained alone up to round-off (lr 1e-3: the tiny reproduction's
     TAC run; lr 3e-4: a TAC run of that config, the same compiled program, since the learning
     rate is part of the state). Then: rows and plots, finished points skipped, an interrupted
@@ -70,7 +70,7 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
     monkeypatch.setattr(tac, "make_tac", counting)
     # built afresh here: dtac_jax.runs keeps the functions of a config it built before
     monkeypatch.setattr(runs, "_BUILT", collections.OrderedDict())
-    grid = parse_grid(["lr=1e-3,3e-4"])
+    grid = parse_grid(["actor_lr=1e-3,3e-4"])   # the critic's stays tiny.TAC's
     out = tmp_path / "sweep"
     logs = []
     rows = run_sweep(grid, TINY_BASE, out, progress=False, log=logs.append)
@@ -78,12 +78,12 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
     folders = [p for p in out.iterdir() if p.is_dir()]
     assert len(folders) == 1 and folders[0].name.startswith("vmap2_")
     group = load(folders[0])
-    assert [p["lr"] for p in group.record["sweep"]["points"]] == [1e-3, 3e-4]
+    assert [p["actor_lr"] for p in group.record["sweep"]["points"]] == [1e-3, 3e-4]
     assert len(rows) == 2 * tiny.SEEDS                        # points x seeds
-    assert [r["point"] for r in rows] == ["lr=0.001", "lr=0.0003"]
+    assert [r["point"] for r in rows] == ["actor_lr=0.001", "actor_lr=0.0003"]
     assert all(r["run"] == folders[0].name for r in rows)
     alone = [tiny_reproduction.runs / "tac", tmp_path / "alone"]
-    train_tac(tiny.scenario(), tac.with_hyper(tiny.TAC, dict(lr_actor=3e-4, lr_critic=3e-4)),
+    train_tac(tiny.scenario(), tac.with_hyper(tiny.TAC, dict(lr_actor=3e-4)),
               alone[1], seeds=tiny.SEEDS, chunk=tiny.CHUNK, progress=False)
     flat = jax.tree_util.tree_flatten_with_path
     curve = lambda d, s: [x["objective"] for x in read_metrics(d) if x["seed"] == s]  # noqa: E731
@@ -94,7 +94,7 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
         single = load(run_dir).state
         lr = single.actor_opt.hyperparams["learning_rate"][0]
         assert lr == group.state.actor_opt.hyperparams["learning_rate"][m] == np.float32(
-            r["lr"])
+            r["actor_lr"])
         # the attention key biases are left out: their gradient is mathematically zero, and
         # Adam turns its round-off into steps of up to lr (as in test_sharding.py)
         for (path, x), (_, y) in zip(flat((single.actor, single.critic))[0],
@@ -102,11 +102,13 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
             if "['key']['bias']" not in jax.tree_util.keystr(path):
                 np.testing.assert_allclose(np.asarray(x)[0], np.asarray(y)[m], rtol=1e-3,
                                            atol=1e-5, err_msg=jax.tree_util.keystr(path))
-        np.testing.assert_allclose(curve(folders[0], m), curve(run_dir, 0), rtol=1e-4)
+        # the objectives to 1e-3: the critic's what-ifs, RMS-scaled into the actor's credit,
+        # carry the two programs' round-off into the actor more than the parameters show
+        np.testing.assert_allclose(curve(folders[0], m), curve(run_dir, 0), rtol=1e-3)
     assert rows[0]["eval_objective"] != rows[1]["eval_objective"]   # the lr matters
     with open(out / "sweep.csv", newline="") as f:
         assert list(csv.DictReader(f)) == rows
-    assert (out / "plot_lr.png").stat().st_size > 1000
+    assert (out / "plot_actor_lr.png").stat().st_size > 1000
     # finished points are skipped, nothing is appended
     logs.clear()
     assert run_sweep(grid, TINY_BASE, out, progress=False, log=logs.append) == rows
