@@ -195,7 +195,8 @@ def settings_table(pl: Pipeline, preset: str = "large") -> list[str]:
 
 def signals(prof: Profile) -> str:
     """Which signal trains what, in words, for the report's header."""
-    tac, tr = prof.tac, prof.transfer
+    tac = prof.tac
+    tr = prof.transfer.replace(**registry.get("dtac").fixed)   # DTAC's own fields
     if tac.estimator == "ppo" and tac.ppo.credit == "difference":
         source = {"critic": "answered by the learned critic (its what-ifs asked exactly)",
                   "critic_linear": "answered by the learned critic to first order",
