@@ -138,6 +138,8 @@ register(Algorithm("tl", "TL", "tab:green", dtac.TransferConfig, dtac.make, dtac
 register(Algorithm("happo", "HAPPO", "tab:purple", happo.HAPPOConfig, happo.make,
                    happo.deliverable, happo.policy))
 register(Algorithm("random", "Random", "tab:gray", policy=_heuristic("random")))
+register(Algorithm("random_floor", "Random (a, b >= 0.1)", "silver",
+                   policy=_heuristic("random_floor")))
 register(Algorithm("all_local", "All local", "tab:brown", policy=_heuristic("all_local")))
 register(Algorithm("greedy", "Greedy", "tab:olive", policy=_heuristic("greedy")))
 register(Algorithm("search", "Search", "black", search.SearchConfig,

@@ -40,6 +40,28 @@ from dtac_jax.reproduce.profiles import Profile
 from dtac_jax import runs
 from dtac_jax.train import read_metrics
 
+#: The code that decides a reproduction's numbers: the simulator, the networks, the algorithms,
+#: the training driver, the evaluation, the profiles and this pipeline (not the figures' and the
+#: report's text, which are rebuilt from the cached stages).
+FINGERPRINTED = ("env", "nets", "algos", "train.py", "runs.py", "evaluate.py", "checkpoint.py",
+                 "reproduce/profiles.py", "reproduce/pipeline.py")
+
+
+def code_fingerprint() -> str:
+    """A short hash of the :data:`FINGERPRINTED` sources: two checkouts with the same
+    fingerprint train and evaluate the same numbers (with the same library versions)."""
+    import hashlib
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for item in FINGERPRINTED:
+        path = root / item
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for f in files:
+            h.update(f.relative_to(root).as_posix().encode() + b"\0")
+            h.update(f.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return h.hexdigest()[:12]
+
+
 def learned() -> tuple[str, ...]:
     """The trained methods the reproduction compares (registry order)."""
     return registry.names(learned=True, reproduce=True)
@@ -113,7 +135,7 @@ class Pipeline:
         result = fn(fresh)   # fresh: start over (no resume of a run left by another config)
         result = dict(result, wall_s=round(time.time() - t, 1), finished=time.time())
         write_atomic(path, json.dumps(dict(config=config, sim_version=SIM_VERSION,
-                                           result=result), indent=2))
+                                           code=code_fingerprint(), result=result), indent=2))
         self.log(f"[{self.elapsed()}] {name}: done in {result['wall_s']:.0f} s")
         return result
 
@@ -135,10 +157,11 @@ class Pipeline:
     def config(self, method: str):
         """The training config of ``method``: the profile's config of its kind (``tac``,
         ``transfer``, ``happo``) with the registry entry's fixed fields, else the entry's
-        ``quick()``."""
+        ``quick()``; then the profile's own fields for it (``Profile.methods``)."""
         algo = registry.get(method)
         base = getattr(self.profile, algo.kind, None)
-        return base.replace(**algo.fixed) if base is not None else algo.quick()
+        cfg = base.replace(**algo.fixed) if base is not None else algo.quick()
+        return cfg.replace(**self.profile.methods.get(method, {}))
 
     def run_dir(self, preset: str, method: str) -> Path:
         return self.root / "runs" / preset / method
@@ -204,6 +227,7 @@ class Pipeline:
         out = self.root / "data" / f"eval_{preset}.csv"
         config = dict(preset=preset, counts=list(counts), episodes=p.eval_episodes,
                       rounds=p.eval_rounds, search=[p.search.candidates, p.search.iterations],
+                      policies=list(policies()),
                       trained={m: self.stamp(f"train:{preset}:{m}") for m in learned()})
 
         def go(_):
@@ -370,7 +394,7 @@ def episodes_to_95(run_dir, seed: int | None = None) -> tuple[int, int]:
     """Training episodes a run needed to reach 95% of its final objective (lower is better):
     the last episode of the first window whose moving median of the measured objective is
     within 5% of the final level, the median of the last 10% of episodes. The window is
-    ``max(5, episodes // 10)``; medians, not means, because single-episode measurements of a
+    :func:`convergence_window`; medians, not means, because single-episode measurements of a
     max-over-UEs objective have spikes of several orders of magnitude. Averaged over seeds
     (rounded) unless ``seed`` is given. Returns ``(episodes to 95%, episodes trained)``."""
     rows = read_metrics(run_dir)
@@ -379,9 +403,17 @@ def episodes_to_95(run_dir, seed: int | None = None) -> tuple[int, int]:
     for s in seeds:
         obj = np.array([r["objective"] for r in rows if r["seed"] == s])
         total = len(obj)
-        w = min(max(5, total // 10), total)
+        w = convergence_window(total)
         moving = np.array([np.median(obj[i:i + w]) for i in range(total - w + 1)])
         final = np.median(obj[-max(1, total // 10):])
         hit = np.flatnonzero(moving <= final * 1.05)
         hits.append(int(hit[0]) + w if hit.size else total)
     return int(round(float(np.mean(hits)))), total
+
+
+def convergence_window(episodes: int) -> int:
+    """The moving median's window of :func:`episodes_to_95`: ``max(3, episodes // 10)`` (at
+    most ``episodes``). A run reaches 95% no earlier than its window's end, so a saving in
+    episodes between two runs can show at most ``1 - window(a) / episodes(b)``; 3 (a median
+    that ignores one spike) lets a 20-episode transfer show up to 85%."""
+    return min(max(3, episodes // 10), episodes)

@@ -43,6 +43,17 @@ class Profile(Config):
     train_rounds: int | None = None  # rounds per training episode (None: the scenario's 50)
     search: SearchConfig = SearchConfig()   # the near-optimal reference
     chunk: int = 10
+    # fields a profile sets on one method's config over its registry entry's fixed fields
+    # (e.g. the paper profile's DTAC without the project's trust region)
+    methods: dict[str, dict] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        from dtac_jax.algos import registry
+        unknown = set(self.methods) - set(registry.names(learned=True))
+        if unknown:
+            raise ValueError(f"Profile.methods names unknown method(s) "
+                             f"{', '.join(sorted(unknown))} (known: "
+                             f"{', '.join(registry.names(learned=True))})")
 
 
 PROFILES: dict[str, Profile] = {
@@ -56,7 +67,10 @@ PROFILES: dict[str, Profile] = {
         transfer=TransferConfig.paper(episodes=100), happo=HAPPOConfig.paper(episodes=1500),
         eval_episodes=32, eval_rounds=600, train_rounds=600,
         ue_counts={"small": (1, 2, 3, 4, 5, 6), "medium": (1, 2, 3, 4, 5),
-                   "large": (1, 2, 3, 4, 5)}),
+                   "large": (1, 2, 3, 4, 5)},
+        # DTAC as the paper writes it: eq. 22 alone (no trust region, no anchor), through the
+        # TAC critic that reads the student's probabilities (the paper recipe's critic input)
+        methods={"dtac": dict(trust_weight=0.0, anchor_weight=0.0)}),
     "full": Profile(
         name="full", seeds=3, tac=TACConfig.quick(episodes=200),
         transfer=TransferConfig.quick(episodes=100), happo=HAPPOConfig.quick(episodes=1500),

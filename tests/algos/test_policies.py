@@ -39,3 +39,23 @@ def test_search_beats_every_heuristic_and_uses_all_targets():
         assert search.weighted_reward > r.weighted_reward, name
     assert min(search.frac_local, search.frac_edge, search.frac_cloud) >= 0.05
     np.testing.assert_allclose(search.frac_local + search.frac_edge + search.frac_cloud, 1.0)
+
+
+def test_random_floor_is_random_rescaled_above_its_floor():
+    from dtac_jax.algos.heuristics import RANDOM_FLOOR
+    p = make_params(make_scenario("small"))
+    obs, st = E.reset(jax.random.PRNGKey(0), p)
+    key = jax.random.PRNGKey(3)
+    lit, flo = HEURISTICS["random"](key, obs, st, p), HEURISTICS["random_floor"](key, obs, st, p)
+    np.testing.assert_array_equal(lit.x, flo.x)
+    np.testing.assert_array_equal(lit.channel, flo.channel)
+    for u, v in ((lit.a, flo.a), (lit.b, flo.b)):
+        np.testing.assert_allclose(v, RANDOM_FLOOR + (1 - RANDOM_FLOOR) * np.asarray(u),
+                                   rtol=1e-6)
+        assert float(v.min()) >= RANDOM_FLOOR
+    # the floor bounds the slowdown of a small b (local) or a (upload): on the same episodes
+    # the floored Random's mean time is below the literal one's
+    pf = make_params(make_scenario("small", rounds=20))
+    r_lit = evaluate(HEURISTICS["random"], pf, key, 8)
+    r_flo = evaluate(HEURISTICS["random_floor"], pf, key, 8)
+    assert r_flo.avg_time < r_lit.avg_time

@@ -35,8 +35,11 @@ def test_episodes_to_95(tmp_path):
             f.write(json.dumps(dict(episode=i + 1, seed=0, objective=v)) + "\n")
     n95, total = P.episodes_to_95(tmp_path)
     assert total == 20
-    # windows of 5 episodes: medians of [20,12,11,10,10] = 11 > 10.5, of [12,11,10,10,10] = 10 -> ends at episode 9
-    assert n95 == 9
+    # windows of 3 episodes (max(3, 20 // 10)); final level: median of the last 2 = 10.
+    # medians of [20,12,11] = 12 and [12,11,10] = 11 > 10.5, of [11,10,10] = 10 -> ends at episode 8
+    assert n95 == 8
+    assert P.convergence_window(20) == 3 and P.convergence_window(150) == 15
+    assert P.convergence_window(2) == 2
 
 
 def test_aggregate_bands():
@@ -96,7 +99,8 @@ OLD_PROFILES = {
     "quick": dict(tac_episodes=60, transfer_episodes=20, happo_episodes=150,
                   happo_factory="quick"),
     "paper": dict(tac_episodes=200, transfer_episodes=100, happo_episodes=1500,
-                  happo_factory="paper", tac_recipe="paper", transfer_overrides=dict(lr=2e-5)),
+                  happo_factory="paper", tac_recipe="paper", transfer_overrides=dict(lr=2e-5),
+                  method_overrides={"dtac": dict(trust_weight=0.0, anchor_weight=0.0)}),
     "full": dict(tac_episodes=200, transfer_episodes=100, happo_episodes=1500,
                  happo_factory="quick"),
     "tiny": dict(tac_episodes=4, transfer_episodes=2, happo_episodes=2, happo_factory="quick",
@@ -119,8 +123,10 @@ def _old_config(old: dict, method: str):
         kw = dict(episodes=old["happo_episodes"], **old.get("happo_overrides", {}))
         return getattr(HAPPOConfig, old["happo_factory"])(**kw)
     # the registry entry's fixed fields win over the profile's (Pipeline.config)
+    # ... and the profile's own fields for one method win over both (Profile.methods)
     return TransferConfig(**{"episodes": old["transfer_episodes"],
-                             **old.get("transfer_overrides", {}), **TRANSFERS[method]})
+                             **old.get("transfer_overrides", {}), **TRANSFERS[method],
+                             **old.get("method_overrides", {}).get(method, {})})
 
 
 @pytest.mark.parametrize("name", sorted(OLD_PROFILES))
