@@ -11,10 +11,11 @@ from typing import Any, Callable
 from dtac_jax.algos.happo import HAPPOConfig
 from dtac_jax.algos.tac import RECIPES, TACConfig, recipe
 from dtac_jax.reproduce import figures as F
+from dtac_jax.reproduce.claims import MARGIN_RULE, PAPER_CLAIMS, UNJUDGED
 from dtac_jax.algos import registry
 from dtac_jax import runfolder
 from dtac_jax.atomic import write_atomic
-from dtac_jax.reproduce.pipeline import Pipeline, learned
+from dtac_jax.reproduce.pipeline import Pipeline, code_fingerprint, learned
 from dtac_jax.reproduce.profiles import PRESETS, Profile, get_profile
 
 ORDER = ("fig5", "fig6", "fig7", "fig8", "fig9", "table3", "fig10", "fig11", "table4")
@@ -97,11 +98,18 @@ def reproduce(profile: str | Profile = "quick", only: str | None = None, out="re
 VERDICT = {True: "holds", False: "**does not hold**", None: "cannot be judged"}
 
 
+def verdict(c: dict) -> str:
+    """A check's verdict in words; one that cannot be judged says why."""
+    if c["holds"] is None:
+        return f"cannot be judged ({c.get('reason', 'no reason given')})"
+    return VERDICT[c["holds"]]
+
+
 def claims_summary(secs: dict) -> list[str]:
     """The "Claims" section: each of the paper's claims C1-C9 (and the project's P1) in the
     paper's words, then its checks with our numbers, the threshold and the verdict, and the
     count of checks and claims that hold. A claim holds when every check of it holds."""
-    checks: dict[str, list] = {cid: [] for cid in F.PAPER_CLAIMS}
+    checks: dict[str, list] = {cid: [] for cid in PAPER_CLAIMS}
     for fid, sec in secs.items():
         for c in sec["claims"]:
             checks.setdefault(c.get("cid", "?"), []).append((fid, c))
@@ -110,23 +118,35 @@ def claims_summary(secs: dict) -> list[str]:
         judged = [c for c in cs if c["holds"] is not None]
         return sum(c["holds"] for c in judged), len(judged), len(cs) - len(judged)
 
-    whole = {cid: (all(c["holds"] for _, c in cs) if cs and all(c["holds"] is not None
-                                                               for _, c in cs) else None)
-             for cid, cs in checks.items()}
+    def whole_verdict(cs):   # fails when any check fails; open when any cannot be judged
+        verdicts = [c["holds"] for _, c in cs]
+        if not cs or None in verdicts and False not in verdicts:
+            return None
+        return all(verdicts)
+
+    whole = {cid: whole_verdict(cs) for cid, cs in checks.items()}
     paper_ids = [cid for cid in checks if cid.startswith("C")]
     own_ids = [cid for cid in checks if not cid.startswith("C")]
     held = [cid for cid in paper_ids if whole[cid]]
     n_hold, n_judged, n_open = count(paper_ids)
     o_hold, o_judged, _ = count(own_ids)
+    failed = [cid for cid in paper_ids if whole[cid] is False]
+    open_ = [cid for cid in paper_ids if whole[cid] is None and checks[cid]]
     lines = ["## Claims", "",
-             f"**{n_hold} of {n_judged} checks of the paper's claims hold** ({n_open} cannot "
-             f"be judged); of the claims C1-C9, **{len(held)} of {len(paper_ids)} hold** in "
-             f"every check ({', '.join(held) or 'none'}). This project's own targets "
-             f"({', '.join(own_ids)}): {o_hold} of {o_judged} checks hold. Each check states "
-             "the threshold its verdict uses; a claim with no numbers in the paper is judged "
-             "by the comparison it states.", ""]
+             f"**{n_hold} of {n_judged} judged checks of the paper's claims hold**, "
+             f"{n_judged - n_hold} do not, and {n_open} cannot be judged (each says why). Of "
+             f"the claims {paper_ids[0]}-{paper_ids[-1]}, **{len(held)} of {len(paper_ids)} "
+             f"hold** in every check ({', '.join(held) or 'none'}), {len(failed)} fail in at "
+             f"least one check, and {len(open_)} have a check that cannot be judged and none "
+             f"that fails. This project's own targets ({', '.join(own_ids)}): {o_hold} of "
+             f"{o_judged} checks hold. Each check states the threshold its verdict uses; a "
+             "claim with no numbers in the paper is judged by the comparison it states. An "
+             f"ordering (better, lower, outperforms) holds only {MARGIN_RULE}: the seeds of "
+             "one TAC run and its transfers are paired, independent runs are compared as "
+             "independent samples, and a reference without seeds (Random, the heuristics, "
+             "Search) is a constant.", ""]
     for cid, cs in checks.items():
-        text, words = F.PAPER_CLAIMS.get(cid, ("(unlisted)", ""))
+        text, words = PAPER_CLAIMS.get(cid, ("(unlisted)", ""))
         lines += [f"### {cid}: {text} — {VERDICT[whole[cid]] if cs else 'not checked here'}",
                   "", f"Paper: {words}", ""]
         if not cs:
@@ -135,9 +155,12 @@ def claims_summary(secs: dict) -> list[str]:
         lines += ["| figure | check | paper | ours | threshold | verdict |",
                   "|---|---|---|---|---|---|"]
         lines += [f"| {fid} | {c['claim']} | {c['paper']} | {c['ours']} | "
-                  f"{c.get('threshold', '-')} | {VERDICT[c['holds']]} |" for fid, c in cs]
+                  f"{c.get('threshold', '-')} | {verdict(c)} |" for fid, c in cs]
         lines.append("")
-    return lines
+    lines += ["### Statements of the paper's results not judged", "",
+              "| where | the paper's words | why no check judges it |", "|---|---|---|"]
+    lines += [f"| {where} | {words} | {why} |" for where, words, why in UNJUDGED]
+    return lines + [""]
 
 
 def factory_name(cfg: Any, factories: dict[str, Callable[..., Any]]) -> str | None:
@@ -180,9 +203,10 @@ def settings_table(pl: Pipeline, preset: str = "large") -> list[str]:
                  for m, c in ((m, pl.config(m)) for m in learned())
                  if registry.get(m).kind == "transfer"})
     lines = ["## Training settings", "",
-             f"Training episodes of {rounds} rounds; every method validated on the same 32 x "
-             f"{tac.eval_rounds}-round episodes per seed and delivering its validation-best "
-             f"parameters. Budgets on `{preset}` (UE-rounds at its mean UE count).", "",
+             f"Training episodes of {rounds} rounds; every method validated after each "
+             f"training episode on fixed episodes drawn once per seed ({F.validation_sizes(pl)})"
+             f" and delivering its validation-best parameters. Budgets on `{preset}` "
+             "(UE-rounds at its mean UE count).", "",
              "| method | settings | episodes | UE-rounds | actor steps | critic steps |",
              "|---|---|---:|---:|---:|---:|"]
     for m in learned():
@@ -193,10 +217,14 @@ def settings_table(pl: Pipeline, preset: str = "large") -> list[str]:
     return lines + [""]
 
 
-def signals(prof: Profile) -> str:
-    """Which signal trains what, in words, for the report's header."""
-    tac = prof.tac
-    tr = prof.transfer.replace(**registry.get("dtac").fixed)   # DTAC's own fields
+def signals(pl: Pipeline) -> str:
+    """Which signal trains what, in words, for the report's header: read from the configs the
+    pipeline trains each method with (the profile's, the registry entry's fixed fields and the
+    profile's own fields for the method)."""
+    tac = pl.config("tac")
+    tr = pl.config("dtac")
+    sees = {"executed": "the executed decisions", "probs": "the actor's probabilities (with "
+            "their exploration noise)"}[tac.critic_input]
     if tac.estimator == "ppo" and tac.ppo.credit == "difference":
         source = {"critic": "answered by the learned critic (its what-ifs asked exactly)",
                   "critic_linear": "answered by the learned critic to first order",
@@ -207,15 +235,18 @@ def signals(prof: Profile) -> str:
                    if tac.ppo.horizon else ", one round at a time")
         text = ("TAC's actor is trained by a clipped stochastic policy gradient with per-UE "
                 f"difference credit {source}{horizon}; the critic learns the per-UE costs of "
-                "executed decisions (eq. 18).")
+                f"{sees} (eq. 18).")
     elif tac.estimator == "ppo":
         text = ("TAC's actor is trained by a clipped stochastic policy gradient with the GAE "
                 "of the shared reward against a learned state value; the critic learns the "
-                "per-UE costs of executed decisions (eq. 18).")
+                f"per-UE costs of {sees} (eq. 18).")
     else:
         text = ("TAC's actor is trained through its critic (eq. 19), the critic on the "
-                "per-UE costs (eq. 18).")
-    dtac = "DTAC's student is fine-tuned through the frozen TAC critic (eq. 22)"
+                f"per-UE costs of {sees} (eq. 18).")
+    how = (", differentiated through the critic's exact per-UE what-ifs"
+           if tr.loss == "critic" and tac.critic_input == "executed"
+           and tr.critic_gradient == "what_if" else "")
+    dtac = f"DTAC's student is fine-tuned through the frozen TAC critic (eq. 22{how})"
     extra = [f"{tr.anchor_weight:g} x the MSE to TAC's actions (eq. 26)" if tr.anchor_weight
              else "", f"{tr.trust_weight:g} x KL(TAC || student)" if tr.trust_weight else ""]
     extra = [e for e in extra if e]
@@ -223,6 +254,20 @@ def signals(prof: Profile) -> str:
     return (text + " " + dtac + "; TL transformer and TL imitate TAC (eq. 26). "
             "docs/algorithms.md lists the deviations from the paper and the measurements "
             "behind them.")
+
+
+def fingerprints(pl: Pipeline) -> str:
+    """Which code made the cached stages (:func:`pipeline.code_fingerprint`), against this
+    checkout's, in words for the report's header."""
+    made = set()
+    for f in (pl.root / "stages").glob("*.json"):
+        made.add(json.loads(f.read_text()).get("code", "unrecorded"))
+    here = code_fingerprint()
+    if made <= {here}:
+        return f"Training and evaluation code fingerprint `{here}` (this checkout's)."
+    return (f"The stages were made by training and evaluation code {', '.join(sorted(made))}; "
+            f"this checkout's is `{here}`: the numbers may differ from what it trains "
+            "(`--force` reruns every stage).")
 
 
 def write_report(pl: Pipeline) -> Path:
@@ -245,10 +290,10 @@ def write_report(pl: Pipeline) -> Path:
              f"{prof.happo.episodes} training episodes; {prof.eval_episodes} evaluation "
              f"episodes of {prof.eval_rounds or 50} rounds per point, the same for every "
              f"policy. Stage wall times add up to {sum(v or 0 for v in walls.values()):.0f} s "
-             f"(`stages/`).", "",
+             f"(`stages/`). {fingerprints(pl)}", "",
              (f"TAC recipe `{tac_name}` (`dtac_jax.algos.tac.recipe`). " if tac_name
               else "TAC: the profile's own settings. ")
-             + signals(prof) + " ", ""]
+             + signals(pl) + " ", ""]
     if prof.name != "paper":
         lines += [f"The `{prof.name}` profile trains for far fewer episodes than the paper "
                   "and evaluates fewer UE counts; verdicts below are for these numbers, "
@@ -270,10 +315,9 @@ def write_report(pl: Pipeline) -> Path:
         if s["claims"]:
             lines += ["", "Claims:", ""]
             for c in s["claims"]:
-                verdict = {True: "holds", False: "does not hold", None: "undecided"}[c["holds"]]
                 lines.append(f"- {c.get('cid', '')} *{c['claim']}* — paper: {c['paper']}; "
                              f"ours: {c['ours']}; threshold: {c.get('threshold', '-')}. "
-                             f"**{verdict}**.")
+                             f"**{verdict(c).replace('**', '')}**.")
     return write_atomic(pl.root / "REPORT.md", "\n".join(lines) + "\n")
 
 

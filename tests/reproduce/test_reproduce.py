@@ -10,6 +10,7 @@ import pytest
 from dtac_jax import cli
 from dtac_jax.reproduce import figures as F
 from dtac_jax.reproduce import pipeline as P
+from dtac_jax.reproduce.claims import PAPER_CLAIMS
 from dtac_jax.reproduce.profiles import get_profile
 from dtac_jax.reproduce.report import ORDER, parse_only, reproduce
 
@@ -207,10 +208,12 @@ def test_pipeline_end_to_end_tiny(tiny_reproduction, monkeypatch):
     # every check names its claim and threshold; the report counts those that hold
     checks = [c for f in root.glob("sections/*.json")
               for c in json.loads(f.read_text())["claims"]]
-    assert checks and all(c["cid"] in F.PAPER_CLAIMS and c["threshold"] for c in checks)
+    assert checks and all(c["cid"] in PAPER_CLAIMS and c["threshold"] for c in checks)
+    assert all(c["reason"] for c in checks if c["holds"] is None)
     judged = [c for c in checks if c["holds"] is not None and c["cid"].startswith("C")]
-    assert (f"**{sum(c['holds'] for c in judged)} of {len(judged)} checks of the paper's "
-            "claims hold**") in text
+    assert (f"**{sum(c['holds'] for c in judged)} of {len(judged)} judged checks of the "
+            "paper's claims hold**") in text
+    assert "### Statements of the paper's results not judged" in text
     assert "Not run: needs preset(s) medium" in text
 
     # the plotted series are the policies evaluated, on the profile's x-axis
