@@ -9,4 +9,13 @@
 * :mod:`dtac_jax.compat.ppo`: a PureJaxRL-style PPO for continuous-action gymnax environments.
 
 Nothing else in ``dtac_jax`` imports this package, so the core install needs none of them.
+
+Every adapter declares the ratios ``a``, ``b`` in ``[A_MIN, 1]``: the simulator takes them in
+``(0, 1]`` and a ratio of 0 would make a local task's time (``b``) or an upload's (``a``)
+infinite, so an action drawn from any adapter's space or spec keeps every state and reward
+finite.
 """
+
+#: The smallest transmit-power and CPU-frequency ratio an adapter declares (and, for the flat
+#: gymnax action, the value a smaller one is read as).
+A_MIN = 1e-3

@@ -1,7 +1,8 @@
 """The simulator as a JaxMARL ``MultiAgentEnv``: every UE slot is an agent (``ue_0`` ...).
 
 Each agent observes its own row of the joint observation (the six lower bounds of eqs. 14-15),
-its edge server (one-hot) and whether it is a real UE, and takes one discrete action:
+its edge server (one-hot) and whether it is a real UE, and takes one discrete action (a
+scalar, or shape ``(1,)`` as JaxMARL's IPPO sends it):
 ``0`` computes locally, ``1 .. L`` offload to the edge on channel ``1 .. L``, ``L+1 .. 2L``
 to the cloud on channel ``1 .. L``. The continuous ratios are fixed (``a``, ``b``, default 1:
 full transmit power and local CPU frequency), which is the usual discrete-action MARL view;
@@ -17,6 +18,7 @@ import jax.numpy as jnp
 from jaxmarl.environments.multi_agent_env import MultiAgentEnv
 from jaxmarl.environments.spaces import Box, Discrete
 
+from dtac_jax.compat import A_MIN
 from dtac_jax.env import env as _env
 from dtac_jax.env.scenarios import Scenario, make_params, make_scenario
 
@@ -25,6 +27,9 @@ class CloudEdgeMARL(MultiAgentEnv):
     """JaxMARL adapter for one scenario (its :class:`EnvParams` are fixed at construction)."""
 
     def __init__(self, scenario: Scenario | None = None, a: float = 1.0, b: float = 1.0):
+        if not (A_MIN <= a <= 1 and A_MIN <= b <= 1):
+            raise ValueError(f"CloudEdgeMARL: the fixed ratios a, b must lie in [{A_MIN:g}, 1], "
+                             f"got a={a}, b={b}")
         self.scenario = make_scenario("small") if scenario is None else scenario
         self.params = make_params(self.scenario)
         super().__init__(num_agents=self.params.n_max)
@@ -53,7 +58,8 @@ class CloudEdgeMARL(MultiAgentEnv):
         return self._obs(obs), state
 
     def step_env(self, key, state, actions):
-        joint = jnp.stack([actions[a] for a in self.agents])
+        # an agent's action may come as a scalar or with a trailing axis of one (IPPO's ``(1,)``)
+        joint = jnp.stack([jnp.reshape(actions[a], ()) for a in self.agents])
         obs, state, _, done, info = _env.step(key, state, self.decode(joint), self.params)
         reward = -info["objective"]
         rewards = {a: reward for a in self.agents}

@@ -3,7 +3,11 @@
 Jumanji's ``step(state, action)`` takes no key, so the adapter's state carries one
 (:class:`JumanjiState`). Observations are :class:`dtac_jax.env.Obs` (``s``, ``mask``,
 ``edge``), actions are :class:`dtac_jax.env.Action` (target, channel, ``a``, ``b`` per UE
-slot), both described by nested specs. The reward is minus the round's eq. 27 objective; the
+slot, the ratios in ``[A_MIN, 1]``), both described by nested specs; ``mask`` is a bounded
+boolean, as in Jumanji's own environments, so ``JumanjiToGymWrapper`` and
+``JumanjiToDMEnvWrapper`` convert the specs (``JumanjiToGymWrapper.step`` reads its action
+with ``jnp.asarray``, so it steps array actions only; use ``JumanjiToDMEnvWrapper`` or the
+environment itself with this structured action). The reward is minus the round's eq. 27 objective; the
 episode ends by *truncation* (``StepType.LAST`` with discount 1) after ``params.rounds`` rounds.
 """
 from __future__ import annotations
@@ -20,6 +24,7 @@ from jumanji import specs
 from jumanji.env import Environment
 from jumanji.types import TimeStep, restart, transition, truncation
 
+from dtac_jax.compat import A_MIN
 from dtac_jax.env import env as _env
 from dtac_jax.env.scenarios import Scenario, make_params, make_scenario
 
@@ -65,7 +70,7 @@ class CloudEdgeJumanji(Environment):
         p, n = self.params, self.params.n_max
         return specs.Spec(_env.Obs, "ObservationSpec",
                           s=specs.BoundedArray((n, _env.OBS_DIM), jnp.float32, 0.0, np.inf, "s"),
-                          mask=specs.Array((n,), bool, "mask"),
+                          mask=specs.BoundedArray((n,), bool, False, True, "mask"),
                           edge=specs.BoundedArray((n,), jnp.int32, 0, p.n_edges - 1, "edge"))
 
     @functools.cached_property
@@ -76,5 +81,5 @@ class CloudEdgeJumanji(Environment):
             x=specs.MultiDiscreteArray(jnp.full((n,), 3, jnp.int32), name="x"),
             channel=specs.MultiDiscreteArray(jnp.full((n,), p.l_channels, jnp.int32),
                                              name="channel"),
-            a=specs.BoundedArray((n,), jnp.float32, 0.0, 1.0, "a"),
-            b=specs.BoundedArray((n,), jnp.float32, 0.0, 1.0, "b"))
+            a=specs.BoundedArray((n,), jnp.float32, A_MIN, 1.0, "a"),
+            b=specs.BoundedArray((n,), jnp.float32, A_MIN, 1.0, "b"))

@@ -167,3 +167,90 @@ def test_jaxmarl_adapter_runs_jaxmarl_wrappers_and_ippo_updates():
     assert np.isfinite(losses).all()
     # JaxMARL's LogWrapper summed the shared reward over each finished episode
     assert np.isfinite(np.asarray(ret)).all() and float(np.asarray(ret).min()) < 0
+
+
+def _spec_uniform(spec, key):
+    """A uniform draw within a nested Jumanji spec's bounds (discrete: its values)."""
+    from jumanji import specs
+    leaves = {}
+    for i, (name, sub) in enumerate(sorted(spec._specs.items())):
+        k = jax.random.fold_in(key, i)
+        if isinstance(sub, specs.MultiDiscreteArray):
+            leaves[name] = jax.random.randint(k, sub.shape, 0, sub.num_values).astype(sub.dtype)
+        else:
+            leaves[name] = jax.random.uniform(k, sub.shape, sub.dtype, sub.minimum, sub.maximum)
+    return spec._constructor(**leaves)
+
+
+def test_jumanji_specs_tell_the_truth_and_convert_to_gym_and_dm_env():
+    pytest.importorskip("jumanji")
+    from jumanji.testing.env_not_smoke import check_env_does_not_smoke
+    from jumanji.wrappers import JumanjiToDMEnvWrapper, JumanjiToGymWrapper
+
+    from dtac_jax.compat import A_MIN
+    from dtac_jax.compat.jumanji import CloudEdgeJumanji
+
+    env = CloudEdgeJumanji(SCN)
+    spec = env.action_spec
+    zero = spec.generate_value()   # the spec's own value: the lower bounds of a and b
+    np.testing.assert_allclose([zero.a.min(), zero.b.min()], A_MIN, rtol=1e-6)
+    # Jumanji's finite-everything check, fed only what the spec generates or allows
+    check_env_does_not_smoke(env, select_action=lambda key, obs: spec.generate_value())
+    check_env_does_not_smoke(env, select_action=lambda key, obs: _spec_uniform(spec, key))
+    # the mask is a bounded boolean, so the Gym and dm_env wrappers convert the specs (Gym's
+    # step reads its action with jnp.asarray: it takes array actions only, not this hybrid one)
+    gym_env = JumanjiToGymWrapper(env)
+    obs, _ = gym_env.reset(seed=0)
+    assert gym_env.observation_space.contains(obs)
+    assert set(gym_env.action_space.sample()) == {"x", "channel", "a", "b"}
+    dm_env = JumanjiToDMEnvWrapper(env)
+    dm_env.reset()
+    ts = dm_env.step(zero)
+    assert np.isfinite(ts.reward)
+
+
+def test_gymnax_conventions_of_older_scripts():
+    pytest.importorskip("gymnax")
+    from dtac_jax.compat.gymnax import CloudEdgeGymnax, LegacyStep, decode
+
+    env = CloudEdgeGymnax(SCN, action_range=(-1.0, 1.0))
+    params = env.default_params
+    space = env.action_space(params)
+    assert (space.low, space.high) == (-1.0, 1.0)
+    # [-1, 1] maps affinely onto [0, 1]: -1 is the floor, 0 the middle, 1 the top
+    n = params.n_max
+    for v, want in ((-1.0, 0.0), (0.0, 0.5), (1.0, 1.0)):
+        act = decode(jnp.full((4 * n,), v), params, -1.0, 1.0)
+        np.testing.assert_allclose(act.b, max(want, 1e-3), rtol=1e-6)
+    # the observation space is finite and holds the observations
+    obs_space = env.observation_space(params)
+    sample = obs_space.sample(jax.random.PRNGKey(0))
+    assert np.isfinite(np.asarray(sample)).all()
+    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    assert bool(obs_space.contains(obs))
+    # the 0.x step: five values, done = terminated or truncated
+    legacy = LegacyStep(env)
+    for i in range(ROUNDS):
+        out = legacy.step(jax.random.PRNGKey(i), state, space.sample(jax.random.PRNGKey(9)),
+                          params)
+        assert len(out) == 5
+        obs, state, reward, done, info = out
+        assert bool(done) == (i == ROUNDS - 1) and np.isfinite(float(reward))
+    assert legacy.num_actions == env.num_actions   # the rest is the wrapped environment's
+    with pytest.raises(ValueError, match="action_range must be two finite numbers"):
+        CloudEdgeGymnax(SCN, action_range=(1.0, -1.0))
+
+
+def test_jaxmarl_takes_ippo_shaped_actions_and_checks_its_ratios():
+    pytest.importorskip("jaxmarl")
+    from dtac_jax.compat.jaxmarl import CloudEdgeMARL
+
+    env = CloudEdgeMARL(SCN)
+    obs, state = env.reset(jax.random.PRNGKey(0))
+    acts = {a: jnp.int32(i % env.n_actions) for i, a in enumerate(env.agents)}
+    out_scalar = env.step_env(jax.random.PRNGKey(1), state, acts)
+    out_ippo = env.step_env(jax.random.PRNGKey(1), state,
+                            {a: v.reshape(1) for a, v in acts.items()})   # IPPO's (1,)
+    np.testing.assert_array_equal(out_scalar[2]["ue_0"], out_ippo[2]["ue_0"])
+    with pytest.raises(ValueError, match="the fixed ratios a, b must lie in"):
+        CloudEdgeMARL(SCN, a=0.0)
