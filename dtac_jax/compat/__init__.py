@@ -6,7 +6,11 @@
   action specs, ``TimeStep`` truncation at the episode limit);
 * :mod:`dtac_jax.compat.jaxmarl`: a JaxMARL ``MultiAgentEnv`` (UE slots as agents, one
   discrete action each, available actions from the real-UE mask);
-* :mod:`dtac_jax.compat.ppo`: a PureJaxRL-style PPO for continuous-action gymnax environments.
+* :mod:`dtac_jax.compat.ppo`: a PureJaxRL-style PPO for continuous-action gymnax environments;
+* :mod:`dtac_jax.compat.ippo`: an IPPO-style learner (shared parameters, masked actions) for
+  the JaxMARL adapter;
+* :mod:`dtac_jax.compat.transforms`: the ``reward=`` and ``obs=`` options every adapter takes
+  (``"raw"`` or ``"log1p"``, the compression the project's own learners use).
 
 Nothing else in ``dtac_jax`` imports this package, so the core install needs none of them.
 

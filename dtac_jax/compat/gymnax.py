@@ -10,7 +10,9 @@ The whole network is one agent, with a flat observation and a flat continuous ac
   PPO clips to ``(-1, 1)``), mapped affinely onto ``[0, 1]``; per UE slot ``(u_x, u_l, a, b)``:
   the target ``floor(3 u_x)`` (0 local, 1 edge, 2 cloud), the channel ``floor(L u_l)``, and
   the ratios ``a``, ``b`` (read as at least ``A_MIN``); see :func:`decode`;
-* reward: minus the round's eq. 27 objective (:class:`~dtac_jax.env.wrappers.TeamReward`);
+* reward: minus the round's eq. 27 objective (:class:`~dtac_jax.env.wrappers.TeamReward`),
+  or with ``reward="log1p"`` minus its ``log1p``; ``obs="log1p"`` compresses the lower bounds
+  (:mod:`dtac_jax.compat.transforms`);
 * truncation at ``params.rounds``; the episode never terminates otherwise.
 
 A script written for gymnax before 1.0 (PureJaxRL's) unpacks a 5-tuple ``step``: wrap the
@@ -24,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import environment, spaces
 
-from dtac_jax.compat import A_MIN
+from dtac_jax.compat import A_MIN, transforms
 from dtac_jax.env import env as _env
 from dtac_jax.env.scenarios import EnvParams, Scenario, make_params, make_scenario
 from dtac_jax.env.wrappers import FlatObs
@@ -46,8 +48,11 @@ class CloudEdgeGymnax(environment.Environment):
     """gymnax adapter; ``default_params`` are the scenario's :class:`EnvParams`."""
 
     def __init__(self, scenario: Scenario | None = None,
-                 action_range: tuple[float, float] = (0.0, 1.0)):
+                 action_range: tuple[float, float] = (0.0, 1.0), reward: str = "raw",
+                 obs: str = "raw"):
         super().__init__()
+        transforms.check("CloudEdgeGymnax", reward, obs)
+        self.reward, self.obs = reward, obs
         self.scenario = make_scenario("small") if scenario is None else scenario
         low, high = (float(v) for v in action_range)
         if not (np.isfinite(low) and np.isfinite(high) and low < high):
@@ -64,15 +69,20 @@ class CloudEdgeGymnax(environment.Environment):
                                                    decode(action, params, *self.action_range),
                                                    params)
         info = {k: info[k] for k in ("objective", "t_round")}
-        return (FlatObs.flatten(obs), state, -info["objective"], jnp.zeros((), bool), info)
+        return (self.flat_obs(obs), state, transforms.reward(info["objective"], self.reward),
+                jnp.zeros((), bool), info)
 
     def reset_env(self, key, params):
         obs, state = _env.reset(key, params)
-        return FlatObs.flatten(obs), state
+        return self.flat_obs(obs), state
+
+    def flat_obs(self, obs: _env.Obs) -> jax.Array:
+        """The flat observation (:class:`FlatObs`, with the ``obs`` transform) of ``obs``."""
+        return FlatObs.flatten(obs._replace(s=transforms.lower_bounds(obs.s, self.obs)))
 
     def get_obs(self, state, params=None, key=None):
-        return FlatObs.flatten(_env.observe(state, self.default_params if params is None
-                                            else params))
+        return self.flat_obs(_env.observe(state, self.default_params if params is None
+                                       else params))
 
     def is_truncated(self, state, params) -> jax.Array:
         return state.t >= params.rounds
@@ -95,7 +105,7 @@ class CloudEdgeGymnax(environment.Environment):
     def observation_space(self, params: EnvParams | None = None):
         params = self.default_params if params is None else params
         n = params.n_max
-        high = np.concatenate([np.full(n * _env.OBS_DIM, np.finfo(np.float32).max),
+        high = np.concatenate([np.full(n * _env.OBS_DIM, transforms.lower_bound_high(self.obs)),
                                np.ones(n), np.full(n, params.n_edges - 1)]).astype(np.float32)
         return spaces.Box(jnp.zeros_like(high), jnp.asarray(high), (n * (_env.OBS_DIM + 2),),
                           jnp.float32)

@@ -7,7 +7,8 @@ scalar, or shape ``(1,)`` as JaxMARL's IPPO sends it):
 to the cloud on channel ``1 .. L``. The continuous ratios are fixed (``a``, ``b``, default 1:
 full transmit power and local CPU frequency), which is the usual discrete-action MARL view;
 the native hybrid action is :class:`dtac_jax.env.Action`. The reward is shared: minus the
-round's eq. 27 objective for every agent. Padded slots (``obs.mask`` false) have only action
+round's eq. 27 objective for every agent (``reward="log1p"``: minus its ``log1p``;
+``obs="log1p"`` compresses the lower bounds, :mod:`dtac_jax.compat.transforms`). Padded slots (``obs.mask`` false) have only action
 0 available (``get_avail_actions``); their choice does not enter the costs. Episodes end at
 ``params.rounds`` for all agents together (``dones["__all__"]``).
 """
@@ -18,7 +19,7 @@ import jax.numpy as jnp
 from jaxmarl.environments.multi_agent_env import MultiAgentEnv
 from jaxmarl.environments.spaces import Box, Discrete
 
-from dtac_jax.compat import A_MIN
+from dtac_jax.compat import A_MIN, transforms
 from dtac_jax.env import env as _env
 from dtac_jax.env.scenarios import Scenario, make_params, make_scenario
 
@@ -26,7 +27,10 @@ from dtac_jax.env.scenarios import Scenario, make_params, make_scenario
 class CloudEdgeMARL(MultiAgentEnv):
     """JaxMARL adapter for one scenario (its :class:`EnvParams` are fixed at construction)."""
 
-    def __init__(self, scenario: Scenario | None = None, a: float = 1.0, b: float = 1.0):
+    def __init__(self, scenario: Scenario | None = None, a: float = 1.0, b: float = 1.0,
+                 reward: str = "raw", obs: str = "raw"):
+        transforms.check("CloudEdgeMARL", reward, obs)
+        self.reward, self.obs = reward, obs
         if not (A_MIN <= a <= 1 and A_MIN <= b <= 1):
             raise ValueError(f"CloudEdgeMARL: the fixed ratios a, b must lie in [{A_MIN:g}, 1], "
                              f"got a={a}, b={b}")
@@ -37,7 +41,10 @@ class CloudEdgeMARL(MultiAgentEnv):
         self.a, self.b = float(a), float(b)
         self.n_actions = 1 + 2 * self.params.l_channels
         self.obs_dim = _env.OBS_DIM + self.params.n_edges + 1
-        self.observation_spaces = {i: Box(0.0, jnp.inf, (self.obs_dim,)) for i in self.agents}
+        high = jnp.concatenate([jnp.full(_env.OBS_DIM, transforms.lower_bound_high(obs)),
+                                jnp.ones(self.params.n_edges + 1)])
+        self.observation_spaces = {i: Box(jnp.zeros(self.obs_dim), high, (self.obs_dim,))
+                                   for i in self.agents}
         self.action_spaces = {i: Discrete(self.n_actions) for i in self.agents}
 
     def decode(self, actions: jax.Array) -> _env.Action:
@@ -48,27 +55,29 @@ class CloudEdgeMARL(MultiAgentEnv):
         ones = jnp.ones(actions.shape, self.params.s_in.dtype)
         return _env.Action(x=x, channel=channel, a=self.a * ones, b=self.b * ones)
 
-    def _obs(self, obs: _env.Obs) -> dict:
-        rows = jnp.concatenate([obs.s, jax.nn.one_hot(obs.edge, self.params.n_edges),
+    def agent_obs(self, obs: _env.Obs) -> dict:
+        """Each agent's observation row (with the ``obs`` transform) of a joint ``obs``."""
+        rows = jnp.concatenate([transforms.lower_bounds(obs.s, self.obs),
+                                jax.nn.one_hot(obs.edge, self.params.n_edges),
                                 obs.mask[:, None].astype(obs.s.dtype)], axis=-1)
         return {a: rows[i] for i, a in enumerate(self.agents)}
 
     def reset(self, key):
         obs, state = _env.reset(key, self.params)
-        return self._obs(obs), state
+        return self.agent_obs(obs), state
 
     def step_env(self, key, state, actions):
         # an agent's action may come as a scalar or with a trailing axis of one (IPPO's ``(1,)``)
         joint = jnp.stack([jnp.reshape(actions[a], ()) for a in self.agents])
         obs, state, _, done, info = _env.step(key, state, self.decode(joint), self.params)
-        reward = -info["objective"]
+        reward = transforms.reward(info["objective"], self.reward)
         rewards = {a: reward for a in self.agents}
         dones = {a: done for a in self.agents} | {"__all__": done}
         info = {"objective": jnp.full((self.num_agents,), info["objective"])}
-        return self._obs(obs), state, rewards, dones, info
+        return self.agent_obs(obs), state, rewards, dones, info
 
     def get_obs(self, state) -> dict:
-        return self._obs(_env.observe(state, self.params))
+        return self.agent_obs(_env.observe(state, self.params))
 
     def get_avail_actions(self, state) -> dict:
         avail = jnp.where(state.mask[:, None], True,

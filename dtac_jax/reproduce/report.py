@@ -265,9 +265,9 @@ def fingerprints(pl: Pipeline) -> str:
     here = code_fingerprint()
     if made <= {here}:
         return f"Training and evaluation code fingerprint `{here}` (this checkout's)."
-    return (f"The stages were made by training and evaluation code {', '.join(sorted(made))}; "
-            f"this checkout's is `{here}`: the numbers may differ from what it trains "
-            "(`--force` reruns every stage).")
+    return ("The stages were made by training and evaluation code "
+            f"{', '.join(f'`{c}`' for c in sorted(made))}; this checkout's is `{here}`: the "
+            "numbers may differ from what it trains (`--force` reruns every stage).")
 
 
 def write_report(pl: Pipeline) -> Path:
