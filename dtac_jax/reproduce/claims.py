@@ -116,8 +116,7 @@ UNJUDGED = (
 )
 
 #: How an ordering's verdict beats seed noise, for the thresholds' text.
-MARGIN_RULE = ("by more than 2 standard errors over seeds, every seed pair the same way "
-               "(paired by TAC seed where both descend from one)")
+MARGIN_RULE = ("by more than 2 standard errors over seeds, every compared pair the same way")
 
 
 def check(cid: str, claim: str, paper: str, ours: str, threshold: str, holds,
@@ -158,18 +157,24 @@ class Margin:
     agree: int
     pairs: int
     paired: bool
+    constant: bool = False   # compared against a reference without seeds
 
     @property
     def holds(self) -> bool | None:
-        if not np.isfinite(self.se):
+        if not (np.isfinite(self.se) and np.isfinite(self.diff)):
             return None
         return bool(self.agree == self.pairs and self.diff > 2 * self.se)
 
-    def text(self, digits: int = 3) -> str:
+    def text(self, who: str = "the first", digits: int = 3) -> str:
+        """The margin in ``who``'s favour (positive: ``who`` is better), its standard error and
+        how many compared pairs agree."""
+        if not np.isfinite(self.diff):
+            return "non-finite values"
         if not np.isfinite(self.se):
-            return f"difference {self.diff:+.{digits}g} (one seed: no noise estimate)"
-        kind = "seed pairs" if self.paired else "cross-seed pairs"
-        return (f"difference {self.diff:+.{digits}g} +- {self.se:.2g} (SE), {self.agree}/"
+            return f"{who}'s margin {self.diff:+.{digits}g} (one seed: no noise estimate)"
+        kind = ("seed pairs" if self.paired else "seeds against a reference" if self.constant
+                else "cross-seed pairs")
+        return (f"{who}'s margin {self.diff:+.{digits}g} +- {self.se:.2g} (SE), {self.agree}/"
                 f"{self.pairs} {kind} agree")
 
 
@@ -182,10 +187,14 @@ def better(a: Sequence[float], b: Sequence[float], paired: bool,
     a, b = np.asarray(a, float), np.asarray(b, float)
     if not higher:
         a, b = -a, -b
-    if paired and len(a) == len(b) and len(a) > 1:
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return Margin(float("nan"), float("nan"), 0, a.size * b.size, paired)
+    if paired:
+        if len(a) != len(b):
+            raise ValueError(f"paired comparison of {len(a)} against {len(b)} seeds")
         d = a - b
-        return Margin(float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))),
-                      int((d > 0).sum()), len(d), True)
+        se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+        return Margin(float(d.mean()), se, int((d > 0).sum()), len(d), True)
 
     def se(v):
         return 0.0 if len(v) == 1 else float(v.std(ddof=1) / np.sqrt(len(v)))
@@ -194,7 +203,7 @@ def better(a: Sequence[float], b: Sequence[float], paired: bool,
         return Margin(float(a[0] - b[0]), float("nan"), int(a[0] > b[0]), 1, False)
     cross = a[:, None] - b[None, :]
     return Margin(float(a.mean() - b.mean()), float(np.hypot(se(a), se(b))),
-                  int((cross > 0).sum()), cross.size, False)
+                  int((cross > 0).sum()), cross.size, False, constant=min(len(a), len(b)) == 1)
 
 
 def compare(values: dict[str, Sequence[float]], a: str, b: str, higher: bool = True,
@@ -204,7 +213,11 @@ def compare(values: dict[str, Sequence[float]], a: str, b: str, higher: bool = T
     for "at most 0.9x b's")."""
     fa, fb = family(a), family(b)
     paired = fa is not None and fa == fb
-    return better(values[a], np.asarray(values[b], float) * scale_b, paired, higher)
+    va, vb = np.asarray(values[a], float), np.asarray(values[b], float) * scale_b
+    m = better(va, vb, paired, higher)
+    if (fa is not None and len(va) == 1) or (fb is not None and len(vb) == 1):
+        return dataclasses.replace(m, se=float("nan"))   # a learned run of one seed
+    return m
 
 
 def all_hold(margins: Sequence[Margin]) -> bool | None:
@@ -217,5 +230,8 @@ def all_hold(margins: Sequence[Margin]) -> bool | None:
 
 def no_noise_reason(margins: Sequence[Margin]) -> str | None:
     """The reason of a verdict :func:`all_hold` leaves undecided."""
-    return ("one seed: no estimate of the noise between seeds"
-            if all_hold(margins) is None else None)
+    if all_hold(margins) is not None:
+        return None
+    if any(not np.isfinite(m.diff) for m in margins):
+        return "non-finite values in the comparison"
+    return "one seed: no estimate of the noise between seeds"

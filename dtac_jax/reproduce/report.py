@@ -106,9 +106,11 @@ def verdict(c: dict) -> str:
 
 
 def claims_summary(secs: dict) -> list[str]:
-    """The "Claims" section: each of the paper's claims C1-C9 (and the project's P1) in the
-    paper's words, then its checks with our numbers, the threshold and the verdict, and the
-    count of checks and claims that hold. A claim holds when every check of it holds."""
+    """The "Claims" section: each of the paper's claims (C1-C11) and the project's targets
+    (P1, P2) in the paper's words, then its checks with our numbers, the threshold and the
+    verdict, and the counts of each verdict; then the statements no check judges. A claim
+    holds when every check of it holds, fails when one fails, and cannot be judged
+    otherwise."""
     checks: dict[str, list] = {cid: [] for cid in PAPER_CLAIMS}
     for fid, sec in secs.items():
         for c in sec["claims"]:
@@ -131,6 +133,7 @@ def claims_summary(secs: dict) -> list[str]:
     n_hold, n_judged, n_open = count(paper_ids)
     o_hold, o_judged, _ = count(own_ids)
     failed = [cid for cid in paper_ids if whole[cid] is False]
+    unchecked = [cid for cid in paper_ids if not checks[cid]]
     open_ = [cid for cid in paper_ids if whole[cid] is None and checks[cid]]
     lines = ["## Claims", "",
              f"**{n_hold} of {n_judged} judged checks of the paper's claims hold**, "
@@ -139,12 +142,15 @@ def claims_summary(secs: dict) -> list[str]:
              f"hold** in every check ({', '.join(held) or 'none'}), {len(failed)} fail in at "
              f"least one check, and {len(open_)} have a check that cannot be judged and none "
              f"that fails. This project's own targets ({', '.join(own_ids)}): {o_hold} of "
-             f"{o_judged} checks hold. Each check states the threshold its verdict uses; a "
-             "claim with no numbers in the paper is judged by the comparison it states. An "
-             f"ordering (better, lower, outperforms) holds only {MARGIN_RULE}: the seeds of "
-             "one TAC run and its transfers are paired, independent runs are compared as "
-             "independent samples, and a reference without seeds (Random, the heuristics, "
-             "Search) is a constant.", ""]
+             f"{o_judged} checks hold."
+             + (f" Not checked in this folder: {', '.join(unchecked)}." if unchecked else "")
+             + " Each check states the threshold its verdict uses; a claim with no numbers in "
+             "the paper is judged by the comparison it states. An ordering (better, lower, "
+             f"outperforms) holds only {MARGIN_RULE}: the seeds of one TAC run and its "
+             "transfers are paired by TAC seed, independent runs are compared as independent "
+             "samples (every cross pair), and a reference without seeds (Random, the "
+             "heuristics, Search) is a constant. A margin is in the favour of the method named "
+             "first.", ""]
     for cid, cs in checks.items():
         text, words = PAPER_CLAIMS.get(cid, ("(unlisted)", ""))
         lines += [f"### {cid}: {text} — {VERDICT[whole[cid]] if cs else 'not checked here'}",
@@ -246,7 +252,8 @@ def signals(pl: Pipeline) -> str:
     how = (", differentiated through the critic's exact per-UE what-ifs"
            if tr.loss == "critic" and tac.critic_input == "executed"
            and tr.critic_gradient == "what_if" else "")
-    dtac = f"DTAC's student is fine-tuned through the frozen TAC critic (eq. 22{how})"
+    dtac = (f"DTAC's student is fine-tuned through the frozen TAC critic (eq. 22{how})"
+            if tr.loss == "critic" else f"DTAC's student imitates TAC (loss `{tr.loss}`)")
     extra = [f"{tr.anchor_weight:g} x the MSE to TAC's actions (eq. 26)" if tr.anchor_weight
              else "", f"{tr.trust_weight:g} x KL(TAC || student)" if tr.trust_weight else ""]
     extra = [e for e in extra if e]

@@ -42,6 +42,20 @@ def test_unpaired_margin_needs_every_cross_pair_and_combined_error():
     assert better([10.0], [5.0], paired=True).holds is None
 
 
+def test_rules_that_no_verdict_may_bypass():
+    with pytest.raises(ValueError, match="paired comparison of 3 against 2 seeds"):
+        better([1.0, 2.0, 3.0], [1.0, 2.0], paired=True)
+    # a learned run of one seed is not a constant: no noise estimate, no verdict
+    m = compare({"happo": [5.0], "dtac": [1.0, 2.0, 3.0]}, "happo", "dtac")
+    assert m.holds is None
+    assert compare({"random": [5.0], "dtac": [1.0, 2.0, 3.0]}, "random", "dtac").holds is True
+    bad = better([1.0, np.nan, 3.0], [0.0, 0.0, 0.0], paired=True)
+    assert bad.holds is None and bad.text() == "non-finite values"
+    # the margin is in the favour of the one named first
+    assert better([1.0, 1.1, 1.2], [2.0, 2.0, 2.1], paired=True, higher=False).text(
+        "DTAC").startswith("DTAC's margin +0.933")
+
+
 def test_families_pair_tac_with_its_transfers_only():
     assert family("tac") == family("dtac") == family("tl") == family("tl_transformer") == "tac"
     assert family("happo") == "happo" and family("random") is None
