@@ -331,7 +331,7 @@ def write_report(pl: Pipeline) -> Path:
 def add_arguments(ap):
     """The options of ``dtac reproduce``."""
     from dtac_jax.reproduce.profiles import PROFILES
-    ap.add_argument("--profile", default="quick", choices=tuple(PROFILES), help="quick (CPU, ~27 min), paper (the paper's settings; GPU), full "
+    ap.add_argument("--profile", default="quick", choices=tuple(PROFILES), help="quick (CPU, ~1 hour on 2 cores), paper (the paper's settings; GPU), full "
                     "(paper scale, the project's recipes; GPU), tiny")
     ap.add_argument("--only", default=None,
                     help="comma-separated figures: fig5..fig11, fig5_7, fig8_9, table3, table4")
