@@ -21,24 +21,19 @@ import optax
 from flax.training.train_state import TrainState
 
 from dtac_jax.algos.losses import gae
-from dtac_jax.config import Config
+from dtac_jax.compat.ppo import PPOConfig, clipped_surrogate, epochs
 
 
 @dataclasses.dataclass(frozen=True)
-class IPPOConfig(Config):
+class IPPOConfig(PPOConfig):
+    """:class:`PPOConfig`'s fields; minibatches split the environments (whole rollouts), and
+    ``total_timesteps`` counts environment rounds (every agent acts in each)."""
+
     num_envs: int = 16
-    num_steps: int = 32              # rollout rounds per environment and update
-    total_timesteps: int = 1024      # environment rounds (every agent acts in each)
+    num_steps: int = 32
     update_epochs: int = 4
     num_minibatches: int = 4
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_eps: float = 0.2
     ent_coef: float = 0.01
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    lr: float = 3e-4
-    hidden: int = 64
 
     def __post_init__(self):
         if self.num_envs % self.num_minibatches:
@@ -110,11 +105,7 @@ def make_train(env, cfg: IPPOConfig = IPPOConfig()):
             logits = masked_logits(logits, batch["av"])
             logp_all = jax.nn.log_softmax(logits)
             logp = jnp.take_along_axis(logp_all, batch["a"][..., None], -1)[..., 0]
-            ratio = jnp.exp(logp - batch["logp"])
-            adv = batch["adv"]
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            actor = -jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - cfg.clip_eps,
-                                                       1 + cfg.clip_eps) * adv).mean()
+            actor = clipped_surrogate(logp, batch["logp"], batch["adv"], cfg.clip_eps)
             critic = 0.5 * ((value - batch["target"]) ** 2).mean()
             entropy = -(jnp.exp(logp_all) * jnp.where(batch["av"], logp_all, 0.0)).sum(-1).mean()
             return actor + cfg.vf_coef * critic - cfg.ent_coef * entropy, (critic, actor,
@@ -136,22 +127,8 @@ def make_train(env, cfg: IPPOConfig = IPPOConfig()):
             # [steps, envs, ...] -> [envs, steps, ...]: minibatches of whole environments
             data = jax.tree_util.tree_map(lambda v: jnp.swapaxes(v, 0, 1), data)
 
-            def epoch(inner, _):
-                ts, key = inner
-                key, k_perm = jax.random.split(key)
-                perm = jax.random.permutation(k_perm, cfg.num_envs)
-                mini = jax.tree_util.tree_map(
-                    lambda v: v[perm].reshape(cfg.num_minibatches, -1, *v.shape[1:]), data)
-
-                def minibatch(ts, batch):
-                    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(ts.params,
-                                                                                   batch)
-                    return ts.apply_gradients(grads=grads), (loss, *aux)
-                ts, losses = jax.lax.scan(minibatch, ts, mini)
-                return (ts, key), losses
-
-            (ts, key), losses = jax.lax.scan(epoch, (ts, key), None, cfg.update_epochs)
-            loss, critic, actor, entropy = (v.mean() for v in losses)
+            ts, key, (loss, critic, actor, entropy) = epochs(ts, key, data, cfg.num_envs, cfg,
+                                                             loss_fn)
             metrics = dict(loss=loss, value_loss=critic, actor_loss=actor, entropy=entropy,
                            reward=traj["reward"].mean())
             return (ts, obs, state, key), metrics

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
+from dtac_jax.algos.losses import gae
 from dtac_jax.config import Config
 
 
@@ -71,6 +72,34 @@ class ActorCritic(nn.Module):
         return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std)), v[..., 0]
 
 
+def clipped_surrogate(log_prob, old_log_prob, adv, clip_eps: float):
+    """PPO's clipped policy loss (minus the surrogate), the advantages normalised."""
+    ratio = jnp.exp(log_prob - old_log_prob)
+    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    return -jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv).mean()
+
+
+def epochs(ts: TrainState, key, data, size: int, cfg, loss_fn):
+    """``cfg.update_epochs`` passes over ``data`` (leading axis of length ``size``), each in
+    ``cfg.num_minibatches`` shuffled minibatches of ``loss_fn(params, batch) -> (loss, aux)``;
+    returns the train state, the key and the mean loss and aux over all minibatches."""
+    def epoch(state, _):
+        ts, key = state
+        key, k_perm = jax.random.split(key)
+        perm = jax.random.permutation(k_perm, size)
+        mini = jax.tree_util.tree_map(
+            lambda v: v[perm].reshape(cfg.num_minibatches, -1, *v.shape[1:]), data)
+
+        def minibatch(ts, batch):
+            (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(ts.params, batch)
+            return ts.apply_gradients(grads=grads), (loss, *aux)
+        ts, losses = jax.lax.scan(minibatch, ts, mini)
+        return (ts, key), losses
+
+    (ts, key), losses = jax.lax.scan(epoch, (ts, key), None, cfg.update_epochs)
+    return ts, key, tuple(v.mean() for v in losses)
+
+
 class Transition(NamedTuple):
     done: jax.Array
     action: jax.Array
@@ -108,24 +137,11 @@ def make_train(env, env_params, cfg: PPOConfig = PPOConfig()):
             return ((ts, env_state, next_obs, key),
                     Transition(done, action, value, reward, pi.log_prob(action), obs))
 
-        def gae(traj, last_value):
-            def back(carry, t):
-                adv, next_value = carry
-                delta = t.reward + cfg.gamma * next_value * (1 - t.done) - t.value
-                adv = delta + cfg.gamma * cfg.gae_lambda * (1 - t.done) * adv
-                return (adv, t.value), adv
-            _, adv = jax.lax.scan(back, (jnp.zeros_like(last_value), last_value), traj,
-                                  reverse=True)
-            return adv, adv + traj.value
-
         def loss_fn(params, batch):
             traj, adv, target = batch
             pi, value = net.apply(params, traj.obs)
-            log_prob = pi.log_prob(traj.action)
-            ratio = jnp.exp(log_prob - traj.log_prob)
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            actor = -jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - cfg.clip_eps,
-                                                       1 + cfg.clip_eps) * adv).mean()
+            actor = clipped_surrogate(pi.log_prob(traj.action), traj.log_prob, adv,
+                                      cfg.clip_eps)
             v_clip = traj.value + jnp.clip(value - traj.value, -cfg.clip_eps, cfg.clip_eps)
             critic = 0.5 * jnp.maximum((value - target) ** 2, (v_clip - target) ** 2).mean()
             entropy = pi.entropy().mean()
@@ -136,27 +152,16 @@ def make_train(env, env_params, cfg: PPOConfig = PPOConfig()):
             ts, env_state, obs, key = carry
             (ts, env_state, obs, key), traj = jax.lax.scan(env_step, carry, None,
                                                            cfg.num_steps)
-            adv, target = gae(traj, net.apply(ts.params, obs)[1])
-
-            def epoch(state, _):
-                ts, key = state
-                key, k_perm = jax.random.split(key)
-                size = cfg.num_envs * cfg.num_steps
-                perm = jax.random.permutation(k_perm, size)
-                flat = jax.tree_util.tree_map(lambda v: v.reshape(size, *v.shape[2:])[perm],
-                                              (traj, adv, target))
-                mini = jax.tree_util.tree_map(
-                    lambda v: v.reshape(cfg.num_minibatches, -1, *v.shape[1:]), flat)
-
-                def minibatch(ts, batch):
-                    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(ts.params,
-                                                                                   batch)
-                    return ts.apply_gradients(grads=grads), (loss, *aux)
-                ts, losses = jax.lax.scan(minibatch, ts, mini)
-                return (ts, key), losses
-
-            (ts, key), losses = jax.lax.scan(epoch, (ts, key), None, cfg.update_epochs)
-            loss, critic, actor, entropy = (v.mean() for v in losses)
+            last = net.apply(ts.params, obs)[1]
+            not_done = 1.0 - traj.done.astype(last.dtype)
+            # an episode's end is treated as terminal (PureJaxRL's convention)
+            next_v = jnp.concatenate([traj.value[1:], last[None]], 0) * not_done
+            adv, target = gae(traj.reward, traj.value, next_v, traj.done, cfg.gamma,
+                              cfg.gae_lambda)
+            size = cfg.num_envs * cfg.num_steps
+            flat = jax.tree_util.tree_map(lambda v: v.reshape(size, *v.shape[2:]),
+                                          (traj, adv, target))
+            ts, key, (loss, critic, actor, entropy) = epochs(ts, key, flat, size, cfg, loss_fn)
             metrics = dict(loss=loss, value_loss=critic, actor_loss=actor, entropy=entropy,
                            reward=traj.reward.mean())
             return (ts, env_state, obs, key), metrics
