@@ -1,6 +1,7 @@
 """Generic learners of the JAX RL ecosystem on the simulator: a PureJaxRL-style PPO on the gymnax
 adapter and an IPPO-style learner on the JaxMARL adapter, each with the adapters' raw and
-``log1p`` reward and observation transforms, against all-local, Random and Search.
+``log1p`` reward and observation transforms and with the discount 0.99 or 0 (``-myopic``),
+against all-local, Random and Search.
 
 Each variant trains ``--seeds`` seeds at once (``vmap`` over keys) for ``--steps`` environment
 rounds on the preset; every seed's final policy (deterministic: the PPO's mean action, IPPO's
@@ -27,13 +28,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
 from benchio import choices, save_report, spread, table  # noqa: E402
 
-#: name -> (learner, transform)
-VARIANTS = {"ppo-log1p": ("ppo", "log1p"), "ppo-raw": ("ppo", "raw"),
-            "ippo-log1p": ("ippo", "log1p"), "ippo-raw": ("ippo", "raw")}
+#: name -> (learner, transform, discount): the learners' own discount (0.99), and 0, the one-round
+#: credit TAC's default uses (a round's cost depends on that round's decisions, bar the caches)
+VARIANTS = {"ppo-log1p": ("ppo", "log1p", 0.99), "ppo-raw": ("ppo", "raw", 0.99),
+            "ppo-log1p-myopic": ("ppo", "log1p", 0.0),
+            "ippo-log1p": ("ippo", "log1p", 0.99), "ippo-raw": ("ippo", "raw", 0.99),
+            "ippo-log1p-myopic": ("ippo", "log1p", 0.0)}
 REFERENCES = ("all_local", "random", "random_floor", "search")
 
 
-def learner(kind: str, transform: str, scn, steps: int, tiny: bool):
+def learner(kind: str, transform: str, scn, steps: int, tiny: bool, gamma: float = 0.99):
     """``(train(key) -> (state, metrics), make_policy(params) -> policy, params_of(state))``."""
     import jax.numpy as jnp
 
@@ -45,9 +49,9 @@ def learner(kind: str, transform: str, scn, steps: int, tiny: bool):
         env = CloudEdgeGymnax(scn, action_range=(-1.0, 1.0), reward=transform, obs=transform)
         p = env.default_params
         cfg = (PPOConfig(num_envs=4, num_steps=8, total_timesteps=max(steps, 32),
-                         num_minibatches=2, hidden=16) if tiny else
+                         num_minibatches=2, hidden=16, gamma=gamma) if tiny else
                PPOConfig(num_envs=64, num_steps=32, total_timesteps=steps, update_epochs=4,
-                         num_minibatches=8, lr=3e-4, hidden=64))
+                         num_minibatches=8, lr=3e-4, hidden=64, gamma=gamma))
         net = ActorCritic(env.action_space(p).shape[0], cfg.hidden)
         low, high = env.action_range
 
@@ -62,8 +66,8 @@ def learner(kind: str, transform: str, scn, steps: int, tiny: bool):
     from dtac_jax.compat.jaxmarl import CloudEdgeMARL
     env = CloudEdgeMARL(scn, reward=transform, obs=transform)
     cfg = (IPPOConfig(num_envs=4, num_steps=8, total_timesteps=max(steps, 32),
-                      num_minibatches=2, hidden=16) if tiny else
-           IPPOConfig(num_envs=16, num_steps=64, total_timesteps=steps))
+                      num_minibatches=2, hidden=16, gamma=gamma) if tiny else
+           IPPOConfig(num_envs=16, num_steps=64, total_timesteps=steps, gamma=gamma))
 
     def make_policy(params):
         def policy(key, obs, state, env_params):
@@ -110,9 +114,9 @@ def main(argv=None) -> int:
         print(f"{algo.label:<22} weighted reward {refs[name]:12.3f}", flush=True)
     results = {}
     for v in variants:
-        kind, transform = VARIANTS[v]
+        kind, transform, gamma = VARIANTS[v]
         train, make_policy, params_of, cfg = learner(kind, transform, scn, args.steps,
-                                                     args.tiny)
+                                                     args.tiny, gamma)
         t = time.time()
         state, metrics = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0),
                                                                    args.seeds))
@@ -121,7 +125,8 @@ def main(argv=None) -> int:
         res = evaluate_grid(make_policy, params_of(state), params, key, args.eval_episodes)
         wr = [float(r[0].weighted_reward) for r in res]
         first, last = (float(np.mean(np.asarray(metrics["reward"])[:, i])) for i in (0, -1))
-        results[v] = dict(learner=kind, transform=transform, weighted_reward=wr, wall_s=wall,
+        results[v] = dict(learner=kind, transform=transform, gamma=gamma, weighted_reward=wr,
+                          wall_s=wall,
                           train_reward_first=first, train_reward_last=last,
                           config=cfg.to_dict())
         print(f"{v:<22} weighted reward {np.mean(wr):12.3f} ({wall:.0f} s; training reward "
