@@ -68,7 +68,6 @@ def _md_table(header: list[str], rows: list[list]) -> str:
 from dtac_jax.reproduce.claims import (MARGIN_RULE, Margin, all_hold, better, check, compare,
                                        family, no_noise_reason)
 
-_claim = check   # the figures' name for one check
 
 
 def seed_values(rows: list[dict], metric: str) -> dict[str, np.ndarray]:
@@ -509,7 +508,7 @@ def table_kl(pl: Pipeline, presets=KL_PRESETS) -> dict:
         mk, tk = _vs(kl, "dtac", "tl_transformer", higher=False)
         words = (f"TL transformer {paper['tl_transformer']}, DTAC {paper['dtac']}" if paper
                  else "DTAC closer (no number for this area)")
-        claims.append(_claim("C7", f"DTAC closer to TAC than TL transformer ({area}: {preset})",
+        claims.append(check("C7", f"DTAC closer to TAC than TL transformer ({area}: {preset})",
                              words, f"KL per state: {tk}",
                              "DTAC's KL below TL transformer's, " + MARGIN_RULE, mk.holds,
                              no_noise_reason([mk])))
@@ -520,14 +519,14 @@ def table_kl(pl: Pipeline, presets=KL_PRESETS) -> dict:
                    for b in ("tl", "happo")]
             ours = "; ".join(f"{label(a)} over {label(b)}: {mg.text(label(a))}" for mg, (a, b) in zip(
                 top, [(a, b) for a in ("dtac", "tl_transformer") for b in ("tl", "happo")]))
-            claims.append(_claim("C7", f"DTAC and TL transformer the two best distributed "
+            claims.append(check("C7", f"DTAC and TL transformer the two best distributed "
                                  f"approaches ({area}: {preset})", "\"the two best "
                                  "approaches in previous simulations\"", ours,
                                  "each one's weighted reward above TL's and HAPPO's, "
                                  + MARGIN_RULE, all_hold(top), no_noise_reason(top)))
         if paper:
             ratio = {p: m[p][0] / paper[p] for p in ("tl_transformer", "dtac")}
-            claims.append(_claim(
+            claims.append(check(
                 "C7", f"KL magnitudes as in Table III ({area}: {preset})",
                 f"TL transformer {paper['tl_transformer']}, DTAC {paper['dtac']}",
                 ", ".join(f"{label(p)} {ratio[p]:.2g}x the paper's" for p in ratio),
@@ -872,7 +871,7 @@ def table_complexity(pl: Pipeline) -> dict:
                                      "HAPPO's sizes (MLP, one actor per UE, 128x128)", 2),
                                     (("happo_actor", "happo_critic"), 1,
                                      "HAPPO's FLOPs per UE", 2)):
-        claims.append(_claim(
+        claims.append(check(
             "C9", f"{what} as in Table IV",
             f"{k(PAPER_TABLE4[a][i])} and {k(PAPER_TABLE4[b][i])}",
             f"actor {show(a, i)}; critic {show(b, i)}",
@@ -880,11 +879,11 @@ def table_complexity(pl: Pipeline) -> dict:
                               f"a factor of {factor}") + " of the paper's",
             within(a, i, factor) and within(b, i, factor)))
     claims += [
-        _claim("C9", "HAPPO's actor far larger than DTAC's", "799k vs 8.17k (98x)",
+        check("C9", "HAPPO's actor far larger than DTAC's", "799k vs 8.17k (98x)",
                f"{ours['happo_actor'][0] / ours['dtac_actor'][0]:.0f}x",
                "HAPPO's actor parameters > 10x DTAC's",
                ours["happo_actor"][0] > 10 * ours["dtac_actor"][0]),
-        _claim("C9", "HAPPO's critic larger than DTAC's", "1436k vs 8.52k (169x)",
+        check("C9", "HAPPO's critic larger than DTAC's", "1436k vs 8.52k (169x)",
                f"{ours['happo_critic'][0] / ours['dtac_critic'][0]:.0f}x (input: 8 x {n} "
                "features)", "HAPPO's critic parameters > DTAC's",
                ours["happo_critic"][0] > ours["dtac_critic"][0]),
