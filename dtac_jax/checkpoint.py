@@ -154,3 +154,24 @@ def restore(run_dir: Path, like, step: int | None = None):
     except ValueError as err:  # shapes or tree structure differ
         raise CheckpointMismatch(f"checkpoint at {run_dir} does not fit this configuration: "
                                  f"{str(err).splitlines()[0]}") from None
+
+
+def restore_part(run_dir: Path, field: str, step: int | None = None):
+    """The ``field`` entry of the state saved in ``run_dir`` (a pytree of arrays, the seed
+    axis first), read alone: no other part of the checkpoint is read, and no structure to
+    restore into is needed (a delivered policy deploys from its run folder alone)."""
+    mngr = ocp.CheckpointManager(Path(run_dir).absolute() / "ckpt",
+                                 item_handlers=ocp.PyTreeCheckpointHandler())
+    step = mngr.latest_step() if step is None else step
+    if step is None:
+        raise FileNotFoundError(f"no checkpoint in {Path(run_dir) / 'ckpt'}")
+    tree = mngr.item_metadata(step).tree
+    if field not in tree:
+        raise CheckpointMismatch(f"checkpoint at {run_dir} holds no {field!r} (it holds "
+                                 f"{', '.join(sorted(tree))})")
+    like = {field: jax.tree_util.tree_map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype),
+                                          tree[field])}
+    restored = mngr.restore(step, args=ocp.args.PyTreeRestore(
+        like, restore_args=ocp.checkpoint_utils.construct_restore_args(like),
+        partial_restore=True))
+    return jax.tree_util.tree_map(jax.numpy.asarray, restored[field])

@@ -2,15 +2,17 @@
 
 A run folder is what :mod:`dtac_jax.train` writes: ``config.json``, ``ckpt/``, ``metrics.jsonl``.
 ``config.json`` records the algorithm's ``kind`` and ``name``, the scenario, the algorithm
-config (under the kind's key), the folders of the runs it started from (``<name>_run``) and
-whatever the entry's ``record`` adds, so a run can be rebuilt, resumed and evaluated from its
-folder alone. Every algorithm goes through the same two functions, :func:`train` and
+config (under the kind's key), the folders of the runs it started from (``<name>_run``, a path
+relative to the run's own folder: :func:`dependency`) and whatever the entry's ``record`` adds,
+so a run can be rebuilt, resumed and evaluated from its folder and the folders it names, from
+any working directory and after the folders are copied together elsewhere. Every algorithm goes through the same two functions, :func:`train` and
 :func:`load`, driven by its :mod:`~dtac_jax.algos.registry` entry.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from dtac_jax import checkpoint as ckpt
 from dtac_jax import runfolder
 from dtac_jax.algos import registry
 from dtac_jax.env.scenarios import Scenario, make_params
-from dtac_jax.train import init_program, read_metrics, run_training, seed_slice
+from dtac_jax.train import init_program, run_training, seed_slice
 
 DEPENDENT_SEED_OFFSET = 1000  # a run started from another uses its seeds, base seed + this
 
@@ -69,15 +71,76 @@ def train(name: str, scn: Scenario, cfg, run_dir, *, deps: dict | None = None, s
         seed = int(first.record["seed"]) + DEPENDENT_SEED_OFFSET
     algo_dict = cfg.to_dict()
     algo_dict.pop("episodes")  # the budget may grow on resume
+    algo_dict = _stored_spelling(run_dir, algo, cfg) or algo_dict
     conf = dict(kind=algo.kind, name=getattr(cfg, "name", algo.name), scenario=scn.to_dict(),
                 **{algo.kind: algo_dict})
     if algo.record is not None:
         conf.update(algo.record(cfg, loaded))
-    conf.update({f"{d}_run": str(Path(t.run_dir)) for d, t in loaded.items()})
+    conf.update({f"{d}_run": _dependency_entry(run_dir, d, t.run_dir) for d, t in loaded.items()})
     init, episode, init_args = build(algo, scn, cfg, loaded)
     return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
                         seed=seed, chunk=chunk, resume=resume, progress=progress,
                         desc=algo.label, init_args=init_args, callback=callback, log_to=log_to)
+
+
+def _stored_spelling(run_dir, algo: registry.Algorithm, cfg) -> dict | None:
+    """The algorithm section of ``run_dir``'s stored config when it means ``cfg`` (fields it
+    lacks take the values ``from_dict`` gives them), else None: a run written before a config
+    field existed resumes with its config as stored."""
+    try:
+        stored = ckpt.read_config(Path(run_dir))[algo.kind]
+        if algo.config.from_dict(dict(stored, episodes=cfg.episodes)) == cfg:
+            return stored
+    except (OSError, ValueError, KeyError, TypeError):   # no run there, or another config
+        pass
+    return None
+
+
+def _dependency_entry(run_dir, name: str, dep_dir) -> str:
+    """What ``run_dir``'s ``config.json`` records of the ``name`` run in ``dep_dir``: its path
+    relative to ``run_dir``. A run resumed from a folder whose ``config.json`` names the same
+    run in another spelling (a folder written with a working-directory path) keeps that
+    spelling, so the stored config still matches."""
+    rel = os.path.relpath(os.path.abspath(dep_dir), os.path.abspath(run_dir))
+    try:
+        stored = ckpt.read_config(Path(run_dir))
+        if os.path.samefile(dependency(Path(run_dir), stored, name, quiet=True), dep_dir):
+            return stored[f"{name}_run"]
+    except (OSError, ValueError, KeyError):   # no run there yet, or it names no such run
+        pass
+    return rel
+
+
+def dependency(run_dir: Path, conf: dict, name: str, quiet: bool = False) -> Path:
+    """The folder of the ``name`` run that the run in ``run_dir`` (its ``config.json`` is
+    ``conf``) started from. ``<name>_run`` is a path relative to ``run_dir`` (or absolute).
+    A folder written by dtac-jax 0.x names it relative to the working directory of its
+    training: found from there, it loads with one line on stderr
+    saying how to make it portable; not found either way, :class:`~dtac_jax.runfolder.
+    RunFolderError` in one line says where it was looked for and how to fix it."""
+    run_dir = Path(run_dir)
+    stored = conf.get(f"{name}_run")
+    if not isinstance(stored, str):
+        raise runfolder.RunFolderError(
+            f"run folder {run_dir}: config.json names no {name} run ({name}_run) although "
+            f"this algorithm starts from one: the file is damaged")
+    given = Path(stored)
+    here = Path(os.path.normpath(run_dir / given))   # given itself when it is absolute
+    if (here / "config.json").exists():
+        return here
+    if not given.is_absolute() and (given / "config.json").exists():
+        if not quiet:
+            fix = os.path.relpath(given.resolve(), run_dir.resolve())
+            runfolder.report(f"{run_dir}: config.json names its {name} run relative to the "
+                             f"working directory ({stored}); set \"{name}_run\": \"{fix}\" "
+                             "there to load it from any directory")
+        return given
+    raise runfolder.RunFolderError(
+        f"run folder {run_dir}: the {name} run it started from is not at {here} "
+        f"(\"{name}_run\": \"{stored}\" in its config.json, a path relative to the run "
+        f"folder; folders of dtac-jax 0.x name it relative to the directory they were "
+        f"trained in): copy the {name} run there, or set \"{name}_run\" to its path "
+        f"relative to {run_dir}")
 
 
 _BUILT: OrderedDict = OrderedDict()   # see build()
@@ -112,12 +175,18 @@ def load(run_dir) -> Trained:
     """The run in ``run_dir`` (and the runs it started from) restored from its checkpoint.
 
     A run loaded before in this process is returned from memory while its config and latest
-    checkpoint are unchanged: the reproduction loads each TAC run for every method that starts
-    from it and for every figure, and each fresh load traces the method's ``init``."""
+    checkpoint are unchanged and it finds the same runs it started from: the reproduction loads
+    each TAC run for every method that starts from it and for every figure, and each fresh load
+    traces the method's ``init``."""
     run_dir = Path(run_dir)
     config_file = run_dir / "config.json"
-    stamp = ((str(run_dir.resolve()), config_file.stat().st_mtime_ns, ckpt.latest_step(run_dir))
-             if config_file.exists() else None)
+    stamp = None
+    if config_file.exists():   # the runs it started from, as found from here
+        conf = ckpt.read_config(run_dir)
+        found = tuple(str(dependency(run_dir, conf, d, quiet=True).resolve())
+                      for d in registry.for_run(conf).needs)
+        stamp = (str(run_dir.resolve()), config_file.stat().st_mtime_ns,
+                 ckpt.latest_step(run_dir), found)
     if stamp in _LOADED:
         return _LOADED[stamp]
     trained = _load(run_dir)
@@ -133,7 +202,7 @@ def _load(run_dir: Path) -> Trained:
     algo = registry.for_run(conf)
     scn = Scenario.from_dict(conf["scenario"])
     cfg = algo.config.from_dict(dict(conf[algo.kind], episodes=1))
-    deps = {d: load(conf[f"{d}_run"]) for d in algo.needs}
+    deps = {d: load(dependency(run_dir, conf, d)) for d in algo.needs}
     init, _, init_args = build(algo, scn, cfg, deps)
     # the state's shapes and dtypes only: init is traced, not run (no environment is reset)
     keys = jax.random.split(jax.random.PRNGKey(0), conf["seeds"])
@@ -169,35 +238,6 @@ def load_tac(run_dir):
     """``(scenario, TACConfig, state stacked over seeds)`` of a TAC run."""
     t = _check_kind(load(run_dir), "tac")
     return t.scenario, t.config, t.state
-
-
-def load_transfer(run_dir):
-    """``(scenario, TransferConfig, NetConfig, student parameters stacked over seeds)`` of a
-    transfer run (its delivered students)."""
-    t = _check_kind(load(run_dir), "transfer")
-    return (t.scenario, t.config, t.deps["tac"].config.net,
-            t.algo.deliverable(t.state, t.config))
-
-
-def load_happo(run_dir):
-    """``(scenario, HAPPOConfig, state stacked over seeds)`` of a HAPPO run."""
-    t = _check_kind(load(run_dir), "happo")
-    return t.scenario, t.config, t.state
-
-
-def happo_curve(run_dir, seed: int = 0) -> dict:
-    """HAPPO's training curve from its ``metrics.jsonl`` (the same format as TAC's): arrays
-    ``episode``, ``objective`` (measured per-round objective of the deterministic policy, as
-    TAC logs it), ``rollout_objective`` (the stochastic training rollout's) and ``wall_s``,
-    for one seed. ``reproduce.pipeline.episodes_to_95`` reads the same ``objective``."""
-    import numpy as np
-
-    conf = ckpt.read_config(Path(run_dir))
-    if conf.get("kind") != "happo":
-        raise ValueError(f"{run_dir} is not a happo run (kind {conf.get('kind')!r})")
-    rows = [r for r in read_metrics(run_dir) if r["seed"] == seed]
-    return {k: np.array([r[k] for r in rows]) for k in ("episode", "objective",
-                                                         "rollout_objective", "wall_s")}
 
 
 def family(trained: Trained):

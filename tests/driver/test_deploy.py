@@ -36,9 +36,11 @@ def test_deploy_from_a_trained_run_equals_its_evaluated_policy(tiny_reproduction
     _, scn, stacked, make = load_family(run)
     params = make_params(scn)
     obs, state = reset(jax.random.PRNGKey(7), params)
-    policy = make(seed_slice(stacked, 2))
+    policy = make(seed_slice(stacked, 0))
     _, joint = policy.apply(policy.init(params), jax.random.PRNGKey(0), obs, state, params)
-    act = make_act(run, seed_index=2)
+    act = make_act(run, seed_index=0)
+    with pytest.raises(ValueError, match="seed_index 1 is not one of them"):
+        make_act(run, seed_index=1)
     for n in np.flatnonzero(np.asarray(obs.mask)):
         x, ch, a, b = act(obs.s[n], obs.edge[n])
         assert (int(x), int(ch)) == (int(joint.x[n]), int(joint.channel[n]))
