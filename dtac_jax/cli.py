@@ -536,11 +536,19 @@ def enable_compile_cache():
 
 
 def main(argv=None) -> int:
+    from dtac_jax import interrupt
     args = build_parser().parse_args(argv)
     enable_compile_cache()
+    interrupt.terminate_as_interrupt()
     try:
         _setup_devices(args)
         return args.func(args)
+    except KeyboardInterrupt as err:
+        # Ctrl-C or SIGTERM: one line (a training run names its last checkpoint), 130 / 143
+        resume = ("rerun with --resume to continue" if getattr(args, "resume", None) is False
+                  else "rerun to resume")
+        print(f"dtac {args.command}: {interrupt.line(err, resume)}", file=sys.stderr)
+        return interrupt.exit_code(err)
     except (ValueError, KeyError, OSError) as err:
         # bad input, a busy or damaged run folder (runfolder.RunFolderError, a ValueError),
         # a missing file, a full disk: one line, exit code 2

@@ -4,7 +4,9 @@ Any algorithm given as ``init(key) -> state`` and ``episode(state) -> (state, me
 here (PureJaxRL style): ``jit(vmap(scan(episode)))`` over a chunk of episodes is compiled once,
 driven from a Python loop that writes ``metrics.jsonl``, saves an Orbax checkpoint after every
 chunk and shows a progress bar. Chunk boundaries are absolute (multiples of ``chunk``), so a
-run interrupted and resumed computes exactly what an uninterrupted one does.
+run interrupted and resumed computes exactly what an uninterrupted one does. SIGINT and SIGTERM
+stop the run at the end of the chunk in progress, its checkpoint saved
+(:mod:`dtac_jax.interrupt`).
 
 With more than one device (:mod:`dtac_jax.parallel`), the seed axis of the state is split
 over a mesh of all devices: each device runs the same compiled chunk on its block of seeds
@@ -29,6 +31,7 @@ import optax
 from tqdm.auto import tqdm
 
 from dtac_jax import checkpoint as ckpt
+from dtac_jax import interrupt
 from dtac_jax import loggers
 from dtac_jax import parallel
 from dtac_jax import runfolder
@@ -52,6 +55,9 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     given, runs after each chunk of ``n`` episodes, its metrics and checkpoint written;
     ``rows`` are the chunk's ``metrics.jsonl`` rows. ``log_to`` names experiment loggers
     (:mod:`dtac_jax.loggers`: ``tensorboard``, ``wandb``) fed the same rows.
+
+    SIGINT or SIGTERM during the loop lets the chunk in progress finish, writes its rows and
+    checkpoint, then raises :class:`~dtac_jax.interrupt.Interrupted` naming the episode.
     """
     if episodes < 1 or seeds < 1 or chunk < 1:
         raise ValueError("episodes, seeds and chunk must all be >= 1")
@@ -106,7 +112,7 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
                dynamic_ncols=True)
     ep = start
     with (open(run_dir / "metrics.jsonl", "a") if main else open(os.devnull, "w") as out,
-          contextlib.ExitStack() as closing):
+          contextlib.ExitStack() as closing, interrupt.deferred() as stop):
         for sink in sinks:
             closing.callback(sink.close)
         while ep < episodes:
@@ -138,6 +144,9 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
                 sink.log(rows)
             if callback is not None:
                 callback(ep, n, rows)
+            if stop:   # also after the last chunk: a caller (a reproduction) stops too
+                bar.close()
+                raise interrupt.Interrupted(stop.signum, f"{desc} in {run_dir}", ep, ep)
     bar.close()
     return state
 
