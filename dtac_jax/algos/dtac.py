@@ -30,6 +30,7 @@ from dtac_jax.config import Config
 from dtac_jax.env import rng
 from dtac_jax.env.env import Obs
 from dtac_jax.env.scenarios import EnvParams
+from dtac_jax.env.wrappers import EnvConfig
 from dtac_jax.nets.mlp import MLPActor
 from dtac_jax.nets.transformer import NetConfig
 
@@ -68,6 +69,7 @@ class TransferConfig(Config):
     student: str = "transformer"
     mlp_hidden: tuple[int, ...] = (64, 64)
     collect: replay.CollectConfig = replay.CollectConfig(noise_var=0.01, noise_decay=1.0)
+    env: EnvConfig = EnvConfig()      # the training rollouts' environment (effects)
 
     # a dict without critic_gradient was written when eq. 22 used the straight-through tangent
     _legacy_defaults = {"critic_gradient": "straight_through"}
@@ -137,11 +139,6 @@ def student_model(cfg: TransferConfig, net: NetConfig):
     return model, lambda prm, obs: model.apply(prm, obs.s, obs.edge, obs.mask)
 
 
-def student_policy(student_params, cfg: TransferConfig, net: NetConfig) -> Policy:
-    """The deterministic policy of student parameters (each UE acts on its own state)."""
-    return greedy(student_model(cfg, net)[1], student_params)
-
-
 def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_scale: float,
                   buffer_size: int, critic_input: str = "probs"):
     """``(init, episode)``; ``init(key, tac_actor, tac_critic, tac_buffer) -> TransferState``.
@@ -150,6 +147,7 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
     collected rounds store of a decision, and how eq. 22 feeds the student's decisions to it.
     """
     buffer = replay.make_buffer(buffer_size, cfg.batch_size)
+    env = cfg.env.make()   # the simulator inside the config's effects
     opt = optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
                       optax.adamw(cfg.lr, weight_decay=cfg.weight_decay))
     module, act = student_model(cfg, net)
@@ -164,7 +162,7 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
             n = params.n_max
             student = module.init(k_net, jnp.ones((n, 6)), jnp.zeros((n,), jnp.int32),
                                   jnp.ones((n,), bool))
-        obs, env_state = rollouts.init_envs(k_env, params, cfg.collect.envs)
+        obs, env_state = rollouts.init_envs(k_env, params, cfg.collect.envs, env)
         # the starting student is a candidate too (for DTAC and TL transformer the TAC copy under
         # identity attention, for TL a fresh MLP): it is scored on the validation set before
         # any fine-tuning, so the delivered best student is never worse there than the start;
@@ -260,7 +258,7 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
                                         critic_input, cfg.collect.explore, cfg.collect.floor)
         behave = diagnosed(behave, ts.student, ts.critic)
         items, obs, env_state = rollouts.rollout(k_col, behave, ts.obs, ts.env_state, params,
-                                                 cfg.collect.envs, cfg.collect.rounds)
+                                                 cfg.collect.envs, cfg.collect.rounds, env=env)
         objective = items["objective"]
         diag = _diagnostics(items["diag_teacher"], items["diag_student"])
         new = replay.flatten_rounds(replay.critic_item(items))
@@ -296,9 +294,15 @@ def _diagnostics(teacher, student):
                 teacher_log_objective=jnp.mean(teacher[..., 0]))
 
 
+def delivered_field(cfg: TransferConfig) -> str:
+    """The :class:`TransferState` field holding the student a run delivers: ``best`` (the
+    best measured one) or ``student`` (the last)."""
+    return "best" if cfg.keep_best else "student"
+
+
 def final_student(ts: TransferState, cfg: TransferConfig):
     """The student a transfer run delivers: the best measured one, or the last."""
-    return ts.best if cfg.keep_best else ts.student
+    return getattr(ts, delivered_field(cfg))
 
 
 # ---------------------------------------------------------------------- registry entries

@@ -58,6 +58,7 @@ from dtac_jax.config import Config
 from dtac_jax.env import rng
 from dtac_jax.env.env import Action, Obs
 from dtac_jax.env.scenarios import EnvParams
+from dtac_jax.env.wrappers import EnvConfig
 from dtac_jax.nets.transformer import normalize_obs
 
 LOCAL_DIM = 8  # eq. 24
@@ -91,6 +92,7 @@ class HAPPOConfig(Config):
     eval_rounds: int = 50        #   ... and their rounds
     ab_min: float = 0.1          # executed a, b = ab_min + (1 - ab_min) * Beta sample
     ab_init: tuple[float, float] = (1.5, 1.5)  # initial Beta concentrations of a and b
+    env: EnvConfig = EnvConfig()    # the training rollouts' environment (effects)
 
     def __post_init__(self):
         for f in ("episodes", "envs", "rollout", "epochs", "critic_epochs", "eval_envs",
@@ -454,6 +456,7 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
     copt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
                        optax.adam(cfg.critic_lr, eps=1e-5))
     dtype = params.s_in.dtype
+    env = cfg.env.make()   # the simulator inside the config's effects
     apply_agents = agents_apply(policy, cfg.share_param)
     batched_apply = jax.vmap(apply_agents, in_axes=(None, 0, 0))     # over environments
 
@@ -473,7 +476,7 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
             actors = jax.vmap(one)(rng.split(ka, n))
             actor_opt = jax.vmap(opt.init)(actors)
         critic = value.init(kc, jnp.zeros((LOCAL_DIM * n,), dtype))
-        obs, env_state = rollouts.init_envs(ke, params, cfg.envs)
+        obs, env_state = rollouts.init_envs(ke, params, cfg.envs, env)
         inf = jnp.asarray(jnp.inf, dtype)
         return HAPPOState(actors=actors, best_actors=actors, critic=critic,
                           actor_opt=actor_opt, critic_opt=copt.init(critic),
@@ -496,7 +499,8 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
             return values(ts.critic, local_states(obs, params), ts.value_norm)
 
         items, obs, st, h = rollouts.rollout(key, behave, ts.obs, ts.env_state, params, cfg.envs,
-                                             cfg.rollout, bootstrap=bootstrap, carry=ts.h)
+                                             cfg.rollout, bootstrap=bootstrap, carry=ts.h,
+                                             env=env)
         return ts.replace(obs=obs, env_state=st, h=h), items
 
     def learn(ts: HAPPOState, items):

@@ -1,4 +1,4 @@
-"""The one policy protocol every rollout, evaluation and algorithm uses.
+"""The one protocol of a deployed policy: evaluation, validation and every figure run it.
 
 A :class:`Policy` acts for one episode of one environment (``vmap`` for many):
 
@@ -10,7 +10,9 @@ the greedy heuristic's lower bounds) may read ``state``. A plain function
 ``policy(key, obs, state, params) -> Action`` becomes a :class:`Policy` with :func:`stateless`;
 :func:`as_policy` accepts either. Actor networks (TAC's transformer, the students, the TL MLP)
 produce an :class:`~dtac_jax.nets.distributions.ActionDist`; :func:`greedy` turns actor
-parameters into the deterministic policy that executes its mode (paper III-B).
+parameters into the deterministic policy that executes its mode (paper III-B). Training
+rollouts act through an algorithm's own behaviour (a batched, exploring sampler;
+:func:`dtac_jax.algos.rollouts.rollout`), not through this protocol.
 """
 from __future__ import annotations
 

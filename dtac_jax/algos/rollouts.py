@@ -1,8 +1,9 @@
 """The rollout: :func:`scan` steps an environment (any stack of :mod:`dtac_jax.env.wrappers`)
 under a policy in one ``lax.scan``. Every rollout of the project is a call of it:
 
-- :func:`rollout`, training (TAC, the transfers, HAPPO): ``Batched(AutoReset(CloudEdgeEnv()))``
-  with a batched behaviour, recurrent memory and bootstrapped time limits;
+- :func:`rollout`, training (TAC, the transfers, HAPPO): ``Batched(AutoReset(env))``, ``env``
+  the algorithm config's :class:`~dtac_jax.env.wrappers.EnvConfig` (the simulator inside any
+  registered effects), with a batched behaviour, recurrent memory and bootstrapped time limits;
 - :func:`episode`, one episode of a :class:`~dtac_jax.algos.policy.Policy` on fixed keys
   (evaluation, validation, the states a policy visits): ``CloudEdgeEnv()``, or
   ``FixedUECount`` for a fixed UE count per edge.
@@ -48,19 +49,21 @@ def scan(env, params: EnvParams, act: Callable, obs, state, memory, xs, record: 
     return items, obs, state, memory
 
 
-def training_env(envs: int):
-    """The training rollout's environment: ``envs`` auto-resetting simulators, batched."""
-    return Batched(AutoReset(CloudEdgeEnv()), envs)
+def training_env(envs: int, env=None):
+    """The training rollout's environment: ``envs`` auto-resetting copies of ``env`` (default
+    the simulator; an unbatched stack whose state is its ``EnvState``), batched."""
+    return Batched(AutoReset(CloudEdgeEnv() if env is None else env), envs)
 
 
-def init_envs(key, params: EnvParams, envs: int):
+def init_envs(key, params: EnvParams, envs: int, env=None):
     """Initial observations and states of :func:`training_env` (leading axis ``envs``)."""
-    return training_env(envs).reset(key, params)
+    return training_env(envs, env).reset(key, params)
 
 
 def rollout(key, behave: Callable, obs, env_state, params: EnvParams, envs: int, rounds: int,
-            bootstrap: Callable | None = None, carry: Any = None):
-    """Step ``envs`` auto-resetting episodes for ``rounds`` rounds; the training rollout.
+            bootstrap: Callable | None = None, carry: Any = None, env=None):
+    """Step ``envs`` auto-resetting episodes of ``env`` (:func:`training_env`) for ``rounds``
+    rounds; the training rollout.
 
     ``behave(key, obs, env_state) -> (Action, extras)`` acts on the batched joint observations
     (``extras``: a dict of per-env arrays stored with the round; the environment states are
@@ -96,7 +99,7 @@ def rollout(key, behave: Callable, obs, env_state, params: EnvParams, envs: int,
             item["next_value"] = bootstrap(info["final_obs"])
         return item
 
-    items, obs, env_state, carry = scan(training_env(envs), params, act, obs, env_state, carry,
+    items, obs, env_state, carry = scan(training_env(envs, env), params, act, obs, env_state, carry,
                                         rng.split(key, rounds), record)
     return (items, obs, env_state, carry) if recurrent else (items, obs, env_state)
 

@@ -50,6 +50,7 @@ from dtac_jax.config import Config
 from dtac_jax.env import rng
 from dtac_jax.env.env import Action, Obs
 from dtac_jax.env.scenarios import EnvParams
+from dtac_jax.env.wrappers import EnvConfig
 from dtac_jax.nets.transformer import NetConfig, ValueNet, init_actor_critic
 
 ESTIMATORS = ("ppo", "critic")
@@ -144,6 +145,7 @@ class TACConfig(Config):
                                                          noise_decay=1.0)
     ppo: PPOConfig = PPOConfig()
     net: NetConfig = NetConfig()
+    env: EnvConfig = EnvConfig()      # the training rollouts' environment (effects)
 
     def budget(self, params) -> dict:
         """Training budget (:func:`budget.budget`) of ``episodes`` episodes."""
@@ -316,6 +318,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
         raise ValueError(f"NetConfig.n_channels ({cfg.net.n_channels}) != scenario "
                          f"l_channels ({params.l_channels})")
     buffer = replay.make_buffer(cfg.buffer_size, cfg.batch_size)
+    env = cfg.env.make()   # the simulator inside the config's effects
     # the updates read the learning rates from the optimiser states that init() made
     opt_a, opt_c = optimizer(cfg.lr_actor, cfg), optimizer(cfg.lr_critic, cfg)
     opt_v = optimizer(cfg.ppo.lr_value, cfg)
@@ -339,7 +342,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
         k_net, k_env, k_run, _ = rng.split(key, 4)
         k_eval = validation.validation_key(key)   # the same episodes for every method
         nets = init_actor_critic(k_net, cfg.net, future=horizon > 0)
-        obs, env_state = rollouts.init_envs(k_env, params, cfg.collect.envs)
+        obs, env_state = rollouts.init_envs(k_env, params, cfg.collect.envs, env)
         inf = jnp.asarray(jnp.inf, dtype)
         extra = dict(actor_opt=optimizer(h["lr_actor"], cfg).init(nets["actor"]))
         if ppo:
@@ -482,7 +485,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
         items, obs, env_state = rollouts.rollout(k_col, ppo_behaviour(ts), ts.obs,
                                                  ts.env_state, params, cfg.collect.envs,
                                                  cfg.collect.rounds,
-                                                 bootstrap=boot if team else None)
+                                                 bootstrap=boot if team else None, env=env)
         if horizon:
             items["future"], items["future_valid"] = losses.future_targets(
                 items["objective"], items["done"], cfg.ppo.gamma, horizon, cfg.ppo.reward_scale)

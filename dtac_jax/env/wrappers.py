@@ -6,20 +6,28 @@ as an object with ``default_params`` and spaces. Every wrapper keeps its signatu
     reset(key, params) -> (obs, state)
     step(key, state, action, params) -> (obs, state, reward, done, info)
 
-so wrappers nest in any order and everything stays a pure function of explicit state and keys
-(``jit``, ``vmap`` and ``lax.scan`` apply). A wrapper's state is a pytree holding the inner
-state in ``env_state``; attributes a wrapper does not define are read from the environment it
-wraps. Typical stacks::
+and everything stays a pure function of explicit state and keys (``jit``, ``vmap`` and
+``lax.scan`` apply). Attributes a wrapper does not define are read from the environment it
+wraps. A wrapper that needs something of the stack inside it refuses any other stack with a
+one-line ``ValueError`` when it is built: :class:`FixedUECount` wraps the simulator itself (it
+draws the UEs at reset), and :class:`BurstyArrivals` wraps an unbatched stack whose state is
+the simulator's ``EnvState`` (not :class:`EpisodeStats`' state, not :class:`Batched`). Every
+other order composes. Typical stacks::
 
     env = EpisodeStats(AutoReset(TeamReward(CloudEdgeEnv(make_scenario("small")))))
     env = FlatObs(FixedUECount(CloudEdgeEnv(), n_per_edge=(3, 3, 3, 3, 3)))
     env = Batched(AutoReset(CloudEdgeEnv()), 128)   # the training rollout's stack
 
 A new effect (mobility, bursty arrivals, failures) is one more wrapper, e.g.
-:class:`BurstyArrivals`; see ``docs/extending.md`` and the notebook.
+:class:`BurstyArrivals`. Registered as an effect (:func:`register_effect`), it is named in any
+algorithm's config (``EnvConfig.wrappers``, ``--set env.wrappers='["bursty(p=0.5)"]'``) and
+every training rollout steps it, with no edit under ``algos/``; see ``docs/extending.md``.
 """
 from __future__ import annotations
 
+import ast
+import dataclasses
+import re
 from typing import Any
 
 import chex
@@ -28,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from dtac_jax.config import Config
 from dtac_jax.env import env as _env
 from dtac_jax.env import rng, spaces
 from dtac_jax.env.scenarios import EnvParams, Scenario, make_params, make_scenario
@@ -67,7 +76,12 @@ class CloudEdgeEnv:
 
 
 class Wrapper:
-    """Base wrapper: forwards everything to the wrapped environment."""
+    """Base wrapper: forwards everything to the wrapped environment. ``keeps_env_state``: its
+    state is the inner stack's state (so the simulator's ``EnvState`` when every wrapper inside
+    keeps it); ``batched``: it adds a leading axis to states and actions."""
+
+    keeps_env_state = True
+    batched = False
 
     def __init__(self, env):
         self._env = env
@@ -87,6 +101,14 @@ class Wrapper:
         while isinstance(env, Wrapper):
             env = env._env
         return env
+
+
+def stack(env) -> list:
+    """The wrappers of ``env`` from the outermost in, then the environment they wrap."""
+    out = [env]
+    while isinstance(out[-1], Wrapper):
+        out.append(out[-1]._env)
+    return out
 
 
 class TeamReward(Wrapper):
@@ -128,6 +150,9 @@ class FixedUECount(Wrapper):
     are checked against the scenario."""
 
     def __init__(self, env, n_per_edge):
+        if not isinstance(env, CloudEdgeEnv):
+            raise ValueError(f"FixedUECount wraps the CloudEdgeEnv itself (it draws the UEs at "
+                             f"reset), not {type(env).__name__}: put it innermost")
         super().__init__(env)
         self.n_per_edge = (n_per_edge if isinstance(n_per_edge, jax.core.Tracer)
                            else np.asarray(n_per_edge, np.int32))
@@ -143,6 +168,8 @@ class FixedUECount(Wrapper):
 
 
 class Batched(Wrapper):
+    batched = True
+
     """``n`` environments stepped as one: ``reset`` / ``step`` split their key ``n`` ways
     (:func:`dtac_jax.env.rng.split`) and ``vmap`` the wrapped environment; states, actions,
     observations, rewards and ``done`` gain a leading axis ``n``, the params are shared."""
@@ -195,6 +222,8 @@ class EpisodeStats(Wrapper):
     last finished episode's, and ``returned_episode`` (this step ended one). Put it outside
     :class:`AutoReset` (PureJaxRL's ``LogWrapper`` convention)."""
 
+    keeps_env_state = False
+
     def reset(self, key, params):
         obs, env_state = self._env.reset(key, params)
         z = jnp.zeros((), params.s_in.dtype)
@@ -227,6 +256,13 @@ class BurstyArrivals(Wrapper):
     edge caches can then serve. Wraps an environment whose state is the ``EnvState``."""
 
     def __init__(self, env, p: float = 0.2):
+        if not isinstance(p, jax.core.Tracer) and not 0.0 <= float(p) <= 1.0:
+            raise ValueError(f"BurstyArrivals: p={p} is not a probability in [0, 1]")
+        for inner in stack(env)[:-1]:
+            if inner.batched or not inner.keeps_env_state:
+                raise ValueError(f"BurstyArrivals wraps an unbatched stack whose state is the "
+                                 f"simulator's EnvState, not {type(inner).__name__}: put it "
+                                 f"inside {type(inner).__name__}")
         super().__init__(env)
         self.p = p
 
@@ -237,3 +273,67 @@ class BurstyArrivals(Wrapper):
         state = state.replace(task=jnp.where(burst & state.mask, state.task[0], state.task))
         return _env.observe(state, params), state, reward, done, info
 
+
+
+# ------------------------------------------------------------------ effects in a config
+#: Effects that a training config names (:class:`EnvConfig`): ``name -> wrapper class``,
+#: built as ``cls(env, **options)`` around the simulator, each around the previous one.
+EFFECTS: dict[str, type] = {"bursty": BurstyArrivals}
+
+
+def register_effect(name: str, cls: type) -> None:
+    """Make ``cls`` (a :class:`Wrapper` taking ``(env, **options)``) nameable in
+    ``EnvConfig.wrappers`` as ``name`` or ``name(option=value, ...)``."""
+    if not re.fullmatch(r"[A-Za-z_]\w*", name):
+        raise ValueError(f"effect name {name!r} is not an identifier")
+    EFFECTS[name] = cls
+
+
+_SPEC = re.compile(r"\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*$", re.S)
+
+
+def parse_effect(spec: str) -> tuple[str, dict]:
+    """``"bursty(p=0.5)"`` -> ``("bursty", {"p": 0.5})``: a registered effect's name, and its
+    options as Python literals; anything else is a one-line ``ValueError``."""
+    m = _SPEC.match(spec) if isinstance(spec, str) else None
+    if m is None:
+        raise ValueError(f"env.wrappers: {spec!r} is not NAME or NAME(option=value, ...)")
+    name, args = m.group(1), m.group(2)
+    if name not in EFFECTS:
+        raise ValueError(f"env.wrappers: unknown effect {name!r} (known: "
+                         f"{', '.join(sorted(EFFECTS))}; add one with "
+                         "dtac_jax.env.wrappers.register_effect)")
+    options = {}
+    if args and args.strip():
+        try:
+            call = ast.parse(f"f({args})", mode="eval").body
+            if call.args:
+                raise ValueError("options are given by name")
+            options = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+        except (SyntaxError, ValueError) as err:
+            raise ValueError(f"env.wrappers: bad options in {spec!r} ({err}): write "
+                             f"{name}(option=value, ...)") from None
+    return name, options
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig(Config):
+    """The environment a training rollout steps: the simulator inside the registered effects
+    ``wrappers`` (innermost first), e.g. ``("bursty(p=0.5)",)``; the training stack
+    (``Batched(AutoReset(...))``) goes around it. Evaluation and validation step the scenario's
+    own simulator, so every policy is measured on the same episodes."""
+
+    wrappers: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        self.make()   # an unknown effect, bad options or an impossible order: one line now
+
+    def make(self):
+        env = CloudEdgeEnv()
+        for spec in self.wrappers:
+            name, options = parse_effect(spec)
+            try:
+                env = EFFECTS[name](env, **options)
+            except TypeError as err:
+                raise ValueError(f"env.wrappers: {spec!r}: {err}") from None
+        return env

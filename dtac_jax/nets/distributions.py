@@ -24,10 +24,6 @@ class ActionDist(NamedTuple):
     a: jax.Array     # float[..., N] transmit-power ratio in (0, 1]
     b: jax.Array     # float[..., N] CPU-frequency ratio in (0, 1]
 
-    @classmethod
-    def from_logits(cls, logits_x, logits_l, a, b) -> "ActionDist":
-        return cls(jax.nn.softmax(logits_x), jax.nn.softmax(logits_l), a, b)
-
     def mode(self) -> Action:
         """``x = argmax p_x``, ``channel = argmax p_l`` and the proposed ``a``, ``b``."""
         return Action(x=jnp.argmax(self.p_x, -1).astype(jnp.int32),
