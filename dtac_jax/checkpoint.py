@@ -23,12 +23,6 @@ class CheckpointMismatch(ValueError):
     """A checkpoint made for another scenario, algorithm or network shape."""
 
 
-#: Fields of an algorithm's config (the section under the run's ``kind`` in ``config.json``)
-#: that a resumed run may change: they set the size of each optimiser step (learning rates,
-#: weight decay, gradient clipping) and nothing in the shape of the saved state. Every other
-#: field must equal the stored one, and the episode budget is not stored at all.
-RESUMABLE = frozenset({"lr", "lr_actor", "lr_critic", "lr_value", "critic_lr", "weight_decay",
-                       "grad_clip", "max_grad_norm"})
 #: ``config.json``'s record of the settings changed on resume (:func:`record_changes`).
 RESUMED = "resumed"
 
@@ -68,34 +62,39 @@ def read_config(run_dir: Path) -> dict:
     return runfolder.read_json(path)   # a damaged file: one line naming it
 
 
-def changed_settings(expected: dict, found: dict) -> dict[str, tuple]:
-    """The :data:`RESUMABLE` fields whose value in ``expected`` differs from the stored
-    config ``found``: ``{dotted field: (stored, expected)}``."""
+def changed_settings(expected: dict, found: dict, resumable=frozenset()) -> dict[str, tuple]:
+    """The fields of the algorithm's section (under the run's ``kind``) named in
+    ``resumable`` (dotted, relative to the section: the config class's
+    :func:`~dtac_jax.config.resumable`) whose value in ``expected`` differs from the stored
+    config ``found``: ``{dotted field: (stored, expected)}``. Every other field must equal the
+    stored one, and the episode budget is not stored at all."""
     kind = found.get("kind")
     fe, ff = _flatten(_normalise(expected)), _flatten(found)
     return {k: (ff[k], fe[k]) for k in sorted(set(fe) & set(ff))
-            if k.startswith(f"{kind}.") and k.rsplit(".", 1)[-1] in RESUMABLE
-            and fe[k] != ff[k]}
+            if k.startswith(f"{kind}.") and k[len(kind) + 1:] in resumable and fe[k] != ff[k]}
 
 
-def record_changes(run_dir: Path, expected: dict, found: dict, episode: int) -> dict:
-    """Store ``expected`` as the run's config, with the :data:`RESUMABLE` fields it changes
+def record_changes(run_dir: Path, expected: dict, found: dict, episode: int,
+                   resumable=frozenset()) -> dict:
+    """Store ``expected`` as the run's config, with the ``resumable`` fields it changes
     listed under :data:`RESUMED` (``{"episode": resumed from, "changed": {field: [old,
     new]}}``, one entry per resume that changed any); returns the changes."""
-    changes = changed_settings(expected, found)
+    changes = changed_settings(expected, found, resumable)
     if changes:
         history = list(found.get(RESUMED, [])) + [dict(episode=episode, changed=changes)]
         write_config(Path(run_dir), dict(expected, **{RESUMED: history}))
     return changes
 
 
-def check_config(run_dir: Path, expected: dict) -> dict:
+def check_config(run_dir: Path, expected: dict, resumable=frozenset()) -> dict:
     """Raise :class:`CheckpointMismatch` naming the first field that differs from the run's;
-    the :data:`RESUMABLE` fields may differ (:func:`record_changes` stores the new values)."""
+    the ``resumable`` fields may differ (:func:`changed_settings`; :func:`record_changes`
+    stores the new values)."""
     found = read_config(run_dir)
     same = {k: v for k, v in found.items() if k != RESUMED}
     flat = _flatten(same)
-    flat.update({k: new for k, (_, new) in changed_settings(expected, found).items()})
+    flat.update({k: new for k, (_, new) in changed_settings(expected, found,
+                                                             resumable).items()})
     diff = first_difference(_normalise(expected), flat)
     if diff:
         raise CheckpointMismatch(f"checkpoint at {run_dir} was made for another configuration "

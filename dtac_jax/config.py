@@ -30,6 +30,17 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return _plain(cfg)
 
 
+def resumable(cls: type) -> frozenset[str]:
+    """The dotted names of the fields of config class ``cls`` that a resumed run may change:
+    its ``RESUMABLE`` and, under their field's name, those of its nested configs."""
+    out = set(getattr(cls, "RESUMABLE", ()))
+    for f in dataclasses.fields(cls):
+        sub = _hints(cls).get(f.name)
+        if isinstance(sub, type) and dataclasses.is_dataclass(sub):
+            out.update(f"{f.name}.{k}" for k in resumable(sub))
+    return frozenset(out)
+
+
 def _plain(v: Any) -> Any:
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
         return {f.name: _plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
@@ -89,6 +100,10 @@ class Config:
 
     _config_label: ClassVar[str | None] = None
     _legacy_defaults: ClassVar[dict[str, Any]] = {}
+    #: the fields a resumed run may change: they set the size of each optimiser step
+    #: (learning rates, weight decay, clipping) and no shape in the saved state
+    #: (:func:`resumable`; nested configs declare their own)
+    RESUMABLE: ClassVar[frozenset[str]] = frozenset()
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict (:func:`to_dict`)."""

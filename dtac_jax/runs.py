@@ -22,6 +22,7 @@ import jax
 from dtac_jax import checkpoint as ckpt
 from dtac_jax import runfolder
 from dtac_jax.algos import registry
+from dtac_jax.config import resumable
 from dtac_jax.env.scenarios import Scenario, make_params
 from dtac_jax.train import init_program, run_training, seed_slice
 
@@ -80,7 +81,8 @@ def train(name: str, scn: Scenario, cfg, run_dir, *, deps: dict | None = None, s
     init, episode, init_args = build(algo, scn, cfg, loaded)
     return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
                         seed=seed, chunk=chunk, resume=resume, progress=progress,
-                        desc=algo.label, init_args=init_args, callback=callback, log_to=log_to)
+                        desc=algo.label, init_args=init_args, callback=callback, log_to=log_to,
+                        resumable=resumable(algo.config))
 
 
 def _stored_spelling(run_dir, algo: registry.Algorithm, cfg) -> dict | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
 import itertools
 import json
 import shutil
@@ -31,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from dtac_jax import runfolder
-from dtac_jax.config import Config
+from dtac_jax.atomic import write_atomic
+from dtac_jax.config import Config, resumable
 
 #: name -> (type, help). ``lr`` sets both learning rates.
 PARAMS: dict[str, tuple[type, str]] = {
@@ -215,7 +217,8 @@ def train_group(scn, cfgs: list, run_dir, *, seeds: int, seed: int = 0, chunk: i
     return run_training(lambda _, h, k: init(k, h), episode, conf, run_dir,
                         episodes=cfg.episodes, seeds=len(cfgs) * seeds, seed=seed, chunk=chunk,
                         resume=resume, progress=progress, desc=f"TAC x{len(cfgs)}",
-                        init_args=(hyper, keys), log_to=log_to)
+                        init_args=(hyper, keys), log_to=log_to,
+                        resumable=resumable(tac.TACConfig))
 
 
 @runfolder.one_writer("out")   # one sweep per folder (each point's run folder is locked too)
@@ -258,7 +261,9 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, vmap_hyper: bool =
                              f"another --out")
     runfolder.claim(out)   # the checks above only read; this creates the folder
     if not meta.exists():
-        meta.write_text(json.dumps(settings, indent=2))
+        write_atomic(meta, json.dumps(settings, indent=2))
+    if parallel.is_main_process():
+        write_csv(out, columns)   # rows of a point whose record a kill left out of the table
     done = done_points(out)
     todo = groups(grid, points) if vmap_hyper else [(pt, [pt]) for pt in points]
     main = parallel.is_main_process()
@@ -310,15 +315,10 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, vmap_hyper: bool =
                              eval_weighted_reward=r.weighted_reward, eval_avg_time=r.avg_time,
                              eval_energy_per_task=r.energy_per_task,
                              train_s=round(train_s, 2), run=name))
-        if main:
-            new = not csv_path.exists()
-            with open(csv_path, "a", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=columns)
-                if new:
-                    w.writeheader()
-                w.writerows(rows)
-            (run_dir / "done.json").write_text(json.dumps(dict(points=members, rows=rows),
-                                                          indent=2))
+        if main:   # the point's record, then the table that collects every record
+            write_atomic(run_dir / "done.json", json.dumps(dict(points=members, rows=rows),
+                                                           indent=2))
+            write_csv(out, columns)
         for pt in members:
             log(f"    {point_name(pt)}: eval objective per seed: "
                 + ", ".join(f"{r['eval_objective']:.3f}" for r in rows if r["point"] ==
@@ -328,6 +328,28 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, vmap_hyper: bool =
         for p in plot_sweep(all_rows, list(grid), out):
             log(f"plot {p}")
     return all_rows
+
+
+def write_csv(out, columns: list[str]) -> None:
+    """Write ``out/sweep.csv`` whole (atomically): its rows so far, in their order, then the
+    rows of every finished point (``*/done.json``) it lacks. The records are the truth and the
+    table is made from them, so a kill between the two leaves nothing missing or doubled."""
+    out = Path(out)
+    rows = read_rows(out / "sweep.csv")
+    have = {r["run"] for r in rows}
+    for path in sorted(out.glob("*/done.json")):
+        record = json.loads(path.read_text())
+        new = [{k: r.get(k) for k in columns} for r in record.get("rows", [])
+               if str(r.get("run")) not in have]
+        rows += new
+        have.update(str(r["run"]) for r in new)
+    if not rows and (out / "sweep.csv").exists():
+        return
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=columns)
+    w.writeheader()
+    w.writerows(rows)
+    write_atomic(out / "sweep.csv", buf.getvalue())
 
 
 def read_rows(csv_path) -> list[dict]:

@@ -42,12 +42,14 @@ from dtac_jax.env import SIM_VERSION
 def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, episodes: int,
                  seeds: int = 1, seed: int = 0, chunk: int = 10, resume: bool = False,
                  progress: bool = True, desc: str = "train", init_args: tuple = (),
-                 callback: Callable | None = None, log_to: Sequence[str] = ()):
+                 callback: Callable | None = None, log_to: Sequence[str] = (),
+                 resumable: frozenset[str] = frozenset()):
     """Train ``seeds`` independent runs at once for ``episodes`` episodes; returns the state.
 
     ``config`` (JSON-able) is written to ``run_dir/config.json``; on ``resume`` it must equal
-    the stored one (except the episode budget and the optimiser-step settings of
-    :data:`checkpoint.RESUMABLE`, whose changes ``config.json`` records), else
+    the stored one (except the episode budget and the ``resumable`` fields of the algorithm's
+    section, dotted: the optimiser-step settings its config class declares,
+    :func:`dtac_jax.config.resumable`; ``config.json`` records their changes), else
     :class:`checkpoint.CheckpointMismatch`. A non-finite metric or state stops the run with
     :class:`TrainingDiverged`, its last checkpoint and metrics kept as they were.
     ``init_args`` are pytrees with a leading seed axis passed to ``init(key, *init_args)``
@@ -74,7 +76,7 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
         if not resume:
             raise ValueError(f"{run_dir} already holds a checkpoint: pass --resume to continue "
                              f"it, or choose another --out")
-        found = ckpt.check_config(run_dir, config)   # learning rates etc. may change
+        found = ckpt.check_config(run_dir, config, resumable)   # learning rates etc. may change
     elif (run_dir / "metrics.jsonl").exists() and not resume:
         raise ValueError(f"{run_dir} already holds a run: choose another --out")
     runfolder.check_metrics(run_dir)   # damage is refused before the folder is touched
@@ -82,7 +84,7 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     start, changes = 0, {}
     if resuming:
         state, start = ckpt.restore(run_dir, init_fn.eval_shape(keys, *init_args))
-        changes = ckpt.changed_settings(config, found)   # recorded with the first new chunk
+        changes = ckpt.changed_settings(config, found, resumable)   # recorded with the 1st chunk
         if changes:
             # learning rates held in optimiser states take the new config's values
             state = jax.device_put(with_optimiser_settings(state, init_fn(keys, *init_args)),
@@ -123,7 +125,7 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
             # the last finite state, and metrics.jsonl ends where it does
             check_finite(metrics, parallel.to_host(finite), run_dir, ep, n, seed)
             if changes and main:
-                ckpt.record_changes(run_dir, config, found, start)
+                ckpt.record_changes(run_dir, config, found, start, resumable)
                 changes = {}
             wall = time.time() - t_start
             rows = []

@@ -21,6 +21,7 @@ from dtac_jax.env.env import Action
 
 @dataclasses.dataclass(frozen=True)
 class ToyConfig(Config):
+    RESUMABLE = frozenset({"lr"})   # a resumed run may take another step size
     episodes: int = 3
     lr: float = 1.0
     eval_envs: int = 2
