@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 import time
@@ -133,15 +134,16 @@ def cmd_evaluate(args) -> int:
     table = format_table(results)
     print(table)
     rows = [dict(policy=k, **v.as_dict()) for k, v in results.items()]
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "evaluate.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    (out / "evaluate.json").write_text(json.dumps(
+    from dtac_jax.atomic import write_atomic   # each file whole or not at all
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    write_atomic(out / "evaluate.csv", buf.getvalue())
+    write_atomic(out / "evaluate.json", json.dumps(
         dict(scenario=scn.to_dict(), search=search.to_dict(), seed=args.seed, results=rows),
         indent=2))
-    (out / "evaluate.md").write_text(table + "\n")
+    write_atomic(out / "evaluate.md", table + "\n")
     print(f"results written to {out / 'evaluate.csv'}, {out / 'evaluate.json'}, "
           f"{out / 'evaluate.md'}")
     return 0

@@ -53,14 +53,13 @@ def _tac_child(q, preset: str, envs: int | None, chunk: int, seconds: float, see
         import numpy as np
         import psutil
 
-        from dtac_jax.algos import replay
         from dtac_jax.algos.tac import TACConfig, make_tac
         from dtac_jax.env.scenarios import make_params, make_scenario
 
         params = make_params(make_scenario(preset))
         cfg = TACConfig()
-        if envs is not None:
-            cfg = TACConfig(collect=replay.CollectConfig(envs=envs, noise_var=0.02))
+        if envs is not None:   # the default's collection (rounds, exploration) at more envs
+            cfg = cfg.replace(collect=dict(envs=envs))
         init, episode = make_tac(params, cfg)
         state = jax.block_until_ready(jax.jit(init)(jax.random.PRNGKey(seed)))
         run = jax.jit(lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=chunk))

@@ -73,6 +73,7 @@ class TransferConfig(Config):
 
     # a dict without critic_gradient was written when eq. 22 used the straight-through tangent
     _legacy_defaults = {"critic_gradient": "straight_through"}
+    RESUMABLE = frozenset({"lr", "weight_decay", "grad_clip"})
 
     def budget(self, params) -> dict:
         """Training budget (:func:`budget.budget`): teacher rollouts and student steps."""
@@ -207,16 +208,21 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
         p_x, p_l, a, b = dist
         mine = jax.lax.stop_gradient(to_action(dist))
 
-        def one(o, action, p_x, p_l, a, b):
+        def what_ifs(state):   # constants of the gradient: no tangent flows through them
+            o, action = state
             value = credit.critic_value(critic, net, o, cost_scale, 1.0)
-            _, per_x, per_l, _ = credit.counterfactual_objectives(
-                value, action, None, net.n_channels)
-            per_x, per_l = jax.lax.stop_gradient(per_x), jax.lax.stop_gradient(per_l)
+            return credit.counterfactual_objectives(value, action, None, net.n_channels)[1:3]
+
+        per_x, per_l = jax.lax.stop_gradient(
+            jax.lax.map(what_ifs, (obs, mine), batch_size=credit.exact_batch()))
+
+        def one(o, action, p_x, p_l, a, b, per_x, per_l):
+            value = credit.critic_value(critic, net, o, cost_scale, 1.0)
             choice = jnp.sum(p_x * per_x, -1) + jnp.sum(p_l * per_l, -1)
             return (jnp.sum(jnp.where(o.mask, choice, 0.0))
                     + value(action.x, action.channel, a, b))
 
-        q = jax.vmap(one)(obs, mine, p_x, p_l, a, b)
+        q = jax.vmap(one)(obs, mine, p_x, p_l, a, b, per_x, per_l)
         ent = losses.policy_entropy(p_x, p_l, obs.mask)
         return jnp.mean(q - cfg.entropy_weight * ent)
 

@@ -70,6 +70,8 @@ class HAPPOConfig(Config):
     """Defaults are HARL's ``happo.yaml`` except where a comment says otherwise; ``quick()``
     is the CPU budget of ``dtac reproduce --profile quick``."""
 
+    RESUMABLE = frozenset({"lr", "critic_lr", "max_grad_norm"})
+
     episodes: int = 300          # training iterations: one rollout and one update each
     envs: int = 128              # parallel environments (HARL: 20; cheap here)
     rollout: int = 25            # rounds per rollout (HARL: 200; environments persist)

@@ -63,14 +63,15 @@ HYPER = ("lr_actor", "lr_critic", "lr_value", "entropy_weight", "noise_var", "no
 # factor alone is replaced by its expectation, answered by PPOConfig.credit_source (credit.py)
 CREDITS = ("team", "difference")
 CREDIT_SOURCES = credit.SOURCES
-# what a round's critic credit reads; rounds per vmapped batch of the critic's what-ifs
+# what a round's critic credit reads
 CREDIT_ITEMS = ("s", "edge", "mask", "x", "l", "a", "b", "p_x_pol", "p_l_pol", "a_mean", "b_mean")
-EXACT_BATCH = 8
 
 
 @dataclasses.dataclass(frozen=True)
 class PPOConfig(Config):
     """The stochastic-policy estimator's settings (``TACConfig.estimator = "ppo"``)."""
+
+    RESUMABLE = frozenset({"lr_value"})
 
     epochs: int = 2
     minibatches: int = 8
@@ -125,6 +126,7 @@ class TACConfig(Config):
     """
 
     _legacy_defaults = {"estimator": "critic", "critic_input": "probs"}
+    RESUMABLE = frozenset({"lr_actor", "lr_critic", "weight_decay", "grad_clip"})
 
     episodes: int = 60
     estimator: str = "ppo"
@@ -507,7 +509,7 @@ def make_tac(params: EnvParams, cfg: TACConfig):
         else:   # critic: 1 + N (2 + L) passes a round; rounds mapped in batches for memory
             flat = replay.flatten_rounds({k: items[k] for k in CREDIT_ITEMS})
             adv = jax.lax.map(lambda it: critic_advantages(ts.critic, it), flat,
-                              batch_size=EXACT_BATCH)
+                              batch_size=credit.exact_batch())
             ppo_credit = dict(adv=adv.reshape(items["x"].shape + (3,)))
         diag = {}
         if cfg.ppo.diagnose_credit and not team:

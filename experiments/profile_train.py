@@ -1,0 +1,162 @@
+"""Where one training episode's time goes: TAC's and DTAC's phases, by timed variants.
+
+Each phase is measured by removing it: the same compiled chunk (3 seeds vmapped, as the
+reproduction trains) with that phase cut to almost nothing, minus the full episode. The rows
+print side by side in one run, so their ratios hold on the machine that ran them::
+
+    python experiments/profile_train.py                       # small and large, TAC and DTAC
+    python experiments/profile_train.py --presets small --tiny  # a seconds-long smoke run
+    python experiments/profile_train.py --out benchmarks/profile_train
+
+TAC (``TACConfig.quick``): the critic updates (``updates`` 100 -> 1), the credit's exact
+what-ifs (``credit_source`` critic -> critic_linear, one pass and a tangent), the validation
+(``eval_envs`` x ``eval_rounds`` -> 1 x 1), the PPO epochs (2 -> 1), and the what-ifs'
+batch of states (``credit.exact_batch``: 1 on the CPU, against 8). DTAC (the reproduction's: ``TransferConfig.quick`` with
+``dtac.DTAC``, from a TAC state made here by ``init``): its updates (20 -> 1), eq. 22's what-ifs (``critic_gradient`` what_if ->
+straight_through), its validation and the what-ifs' batch (64 states).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import jax
+
+from benchio import choices, save_report, table
+from dtac_jax.algos import credit
+from dtac_jax.algos import dtac as D
+from dtac_jax.algos import tac as T
+from dtac_jax.env import make_params, make_scenario
+from dtac_jax.train import chunk_program, init_program
+
+SEEDS = 3
+
+
+def tac_variants(tiny: bool):
+    base = T.TACConfig.quick(episodes=60)
+    if tiny:
+        base = base.replace(updates=2, batch_size=8, buffer_size=512, eval_envs=2, eval_rounds=3,
+                            collect=base.collect.replace(envs=4, rounds=2))
+    ppo = base.ppo
+    return base, {
+        "full": (base, None),
+        "critic updates 1": (base.replace(updates=1), None),
+        "credit critic_linear": (base.replace(
+            ppo=dataclasses.replace(ppo, credit_source="critic_linear")), None),
+        "validation 1x1": (base.replace(eval_envs=1, eval_rounds=1), None),
+        "PPO epochs 1": (base.replace(ppo=dataclasses.replace(ppo, epochs=1)), None),
+        "what-ifs 8 rounds a batch": (base, 8),
+    }
+
+
+def transfer_variants(tiny: bool):
+    base = D.TransferConfig.quick(episodes=20).replace(**D.DTAC)   # the reproduction's DTAC
+    if tiny:
+        base = base.replace(updates=2, batch_size=8, eval_envs=2, eval_rounds=3,
+                            collect=base.collect.replace(envs=4, rounds=2))
+    return base, {
+        "full": base,
+        "updates 1": base.replace(updates=1),
+        "eq. 22 straight_through": base.replace(critic_gradient="straight_through"),
+        "validation 1x1": base.replace(eval_envs=1, eval_rounds=1),
+        "what-ifs: the whole batch at once": (base, base.batch_size),
+    }
+
+
+def time_chunk(init, episode, init_args=(), repeats: int = 2, n: int = 2):
+    """``(compile and first chunk s, best s per episode)`` of ``n``-episode chunks."""
+    keys = jax.random.split(jax.random.PRNGKey(0), SEEDS)
+    state = init_program(init, None)(keys, *init_args)
+    prog = chunk_program(episode, n, None)
+    t = time.perf_counter()
+    state, m, _ = prog(state)
+    jax.block_until_ready(m)
+    first = time.perf_counter() - t
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        state, m, _ = prog(state)
+        jax.block_until_ready(m)
+        best = min(best, (time.perf_counter() - t) / n)
+    return first, best, state
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", default="small,large")
+    ap.add_argument("--methods", default="tac,dtac")
+    ap.add_argument("--tiny", action="store_true", help="tiny configs: a smoke run")
+    ap.add_argument("--out", default=None, help="write OUT.md and OUT.json")
+    args = ap.parse_args(argv)
+    rows = []
+    from dtac_jax.env import PRESETS
+    for preset in choices("profile_train", "preset", args.presets, list(PRESETS)):
+        params = make_params(make_scenario(preset))
+        methods = choices("profile_train", "method", args.methods, ["tac", "dtac"])
+        tac_base, variants = tac_variants(args.tiny)
+        if "tac" not in methods:   # DTAC's teacher: the first variant's state alone
+            variants = dict(list(variants.items())[:1])
+        full = None
+        tac_state = None
+        for name, (cfg, batch) in variants.items():
+            saved = credit.exact_batch
+            if batch is not None:
+                credit.exact_batch = lambda b=batch: b
+            try:
+                init, episode = T.make_tac(params, cfg)
+                first, per_ep, state = time_chunk(init, episode)
+            finally:
+                credit.exact_batch = saved
+            full = per_ep if full is None else full
+            tac_state = state if tac_state is None else tac_state
+            if "tac" not in methods:
+                break
+            rows.append(dict(preset=preset, method="TAC", variant=name,
+                             compile_s=round(first - 2 * per_ep, 1),
+                             episode_s=round(per_ep, 3), of_full=round(per_ep / full, 3),
+                             phase_s=round(full - per_ep, 3)))
+            print(rows[-1], flush=True)
+        if "dtac" not in methods:
+            continue
+        tr_base, variants = transfer_variants(args.tiny)
+        teacher = (tac_state.best_actor, tac_state.critic, tac_state.buffer)
+        full = None
+        for name, cfg in variants.items():
+            cfg, batch = cfg if isinstance(cfg, tuple) else (cfg, None)
+            saved = credit.exact_batch
+            if batch is not None:
+                credit.exact_batch = lambda b=batch: b
+            try:
+                init, episode = D.make_transfer(params, cfg, tac_base.net, tac_base.cost_scale,
+                                                tac_base.buffer_size, tac_base.critic_input)
+                first, per_ep, _ = time_chunk(init, episode, teacher)
+            finally:
+                credit.exact_batch = saved
+            full = per_ep if full is None else full
+            rows.append(dict(preset=preset, method="DTAC", variant=name,
+                             compile_s=round(first - 2 * per_ep, 1),
+                             episode_s=round(per_ep, 3), of_full=round(per_ep / full, 3),
+                             phase_s=round(full - per_ep, 3)))
+            print(rows[-1], flush=True)
+    note = (f"{jax.default_backend()} backend, {jax.device_count()} device(s); {SEEDS} seeds "
+            "vmapped; seconds per training episode, best of 2 chunks of 2 episodes; compile: "
+            "the first chunk less two episodes. `phase` is the full episode's time less the "
+            "variant's: what the phase cut in the variant costs (negative: the variant is "
+            "slower).")
+    cols = ["preset", "method", "variant", "s / episode", "of full", "phase (s)", "compile (s)"]
+    md = note + "\n\n" + table(cols, [[r["preset"], r["method"], r["variant"],
+                                         f"{r['episode_s']:.2f}", f"{r['of_full']:.2f}",
+                                         f"{r['phase_s']:+.2f}", f"{r['compile_s']:.0f}"]
+                                        for r in rows], right=(3, 4, 5, 6))
+    if args.out:
+        save_report(dict(note=note, rows=rows), md, Path(args.out).with_suffix(".json"),
+                    "Where a training episode's time goes")
+    else:
+        print("\n" + md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
