@@ -35,6 +35,49 @@ VARIANTS = {"ppo-log1p": ("ppo", "log1p", 0.99), "ppo-raw": ("ppo", "raw", 0.99)
             "ippo-log1p": ("ippo", "log1p", 0.99), "ippo-raw": ("ippo", "raw", 0.99),
             "ippo-log1p-myopic": ("ippo", "log1p", 0.0)}
 REFERENCES = ("all_local", "random", "random_floor", "search")
+TITLE = "Ecosystem learners on the simulator (experiments/bench_ecosystem.py)"
+LEARNERS = {"ppo": "the PureJaxRL-style PPO (gymnax adapter)",
+            "ippo": "the IPPO-style learner (JaxMARL adapter)"}
+
+
+def render(report: dict) -> str:
+    """The Markdown of a report: the table, then each learner's verdict against the target
+    (below all-local's cost on every seed), with its best variant and every variant tried."""
+    from dtac_jax.algos import registry
+    refs, results = report["references"], report["variants"]
+    search, local = -refs["search"], -refs["all_local"]
+    rows = [[v, spread(r["weighted_reward"]), f"{-np.mean(r['weighted_reward']) / search:.2f}",
+             f"{-np.mean(r['weighted_reward']) / local:.2f}",
+             f"{sum(-w < local for w in r['weighted_reward'])}/{len(r['weighted_reward'])}",
+             f"{r['wall_s']:.0f}"] for v, r in results.items()]
+    rows += [[registry.get(n).label, f"{w:.2f}", f"{-w / search:.2f}", f"{-w / local:.2f}",
+              "", ""] for n, w in refs.items()]
+    verdicts = []
+    for kind, label in LEARNERS.items():
+        mine = {v: r for v, r in results.items() if r["learner"] == kind}
+        if not mine:
+            continue
+        ratio = {v: -np.mean(r["weighted_reward"]) / local for v, r in mine.items()}
+        best = min(ratio, key=ratio.get)
+        every = all(-w < local for w in mine[best]["weighted_reward"])
+        tried = ", ".join(f"`{v}` {ratio[v]:.2f}x" for v in mine)
+        verdicts.append(
+            f"- **{label}: {'target met' if every else 'target missed'}.** Best variant "
+            f"`{best}`: {ratio[best]:.2f}x all-local's cost"
+            + (", below it on every seed." if every else
+               f", {'above' if ratio[best] >= 1 else 'below on average but not on every seed'}"
+               f" (missed by {100 * (ratio[best] - 1):+.0f}% of all-local's cost).")
+            + f" Tried (cost / all-local's): {tried}.")
+    return "\n\n".join([
+        f"{report['date']}, {report.get('backend', 'cpu')}, preset `{report['preset']}`, "
+        f"{report['steps']:.3g} environment rounds per seed, {report['seeds']} seeds; every "
+        f"policy evaluated on the same {report['eval_episodes']} x {report.get('rounds', 50)}"
+        "-round episodes (UE counts drawn as in training).",
+        table(["policy", "weighted reward (mean ± std, per seed)", "cost / Search's",
+               "cost / all-local's", "seeds below all-local's cost", "training wall (s)"], rows,
+              right=(2, 3, 5)),
+        "Target (issue: both learners below all-local's cost within 1e6 rounds):\n\n"
+        + "\n".join(verdicts)])
 
 
 def learner(kind: str, transform: str, scn, steps: int, tiny: bool, gamma: float = 0.99):
@@ -86,7 +129,14 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", default="benchmarks/ecosystem.json")
     ap.add_argument("--tiny", action="store_true", help="tiny learners and rounds (a check)")
+    ap.add_argument("--render", metavar="JSON", default=None,
+                    help="only rewrite JSON's Markdown twin from it (no training)")
     args = ap.parse_args(argv)
+    if args.render:
+        import json
+        report = json.loads(Path(args.render).read_text())
+        save_report(report, render(report), args.render, TITLE)
+        return 0
     variants = choices("bench_ecosystem.py", "variant", args.variants, VARIANTS)
     if args.steps < 1 or args.seeds < 1 or args.eval_episodes < 1:
         print("bench_ecosystem.py: error: --steps, --seeds and --eval-episodes must be >= 1",
@@ -131,24 +181,10 @@ def main(argv=None) -> int:
                           config=cfg.to_dict())
         print(f"{v:<22} weighted reward {np.mean(wr):12.3f} ({wall:.0f} s; training reward "
               f"{first:.3g} -> {last:.3g})", flush=True)
-    search, local = -refs["search"], -refs["all_local"]
-    rows = [[v, spread(r["weighted_reward"]), f"{-np.mean(r['weighted_reward']) / search:.2f}",
-             f"{-np.mean(r['weighted_reward']) / local:.2f}",
-             f"{sum(-w < local for w in r['weighted_reward'])}/{len(r['weighted_reward'])}",
-             f"{r['wall_s']:.0f}"] for v, r in results.items()]
-    rows += [[registry.get(n).label, f"{w:.2f}", f"{-w / search:.2f}", f"{-w / local:.2f}",
-              "", ""] for n, w in refs.items()]
-    md = "\n\n".join([
-        f"{dt.date.today()}, {jax.default_backend()}, preset `{args.preset}`, {args.steps:.3g} "
-        f"environment rounds per seed, {args.seeds} seeds; every policy evaluated on the same "
-        f"{args.eval_episodes} x {scn.rounds}-round episodes (UE counts drawn as in training).",
-        table(["policy", "weighted reward (mean ± std, per seed)", "cost / Search's",
-               "cost / all-local's", "seeds below all-local's cost", "training wall (s)"], rows,
-              right=(2, 3, 5))])
-    save_report(dict(date=str(dt.date.today()), preset=args.preset, steps=args.steps,
-                     seeds=args.seeds, eval_episodes=args.eval_episodes, references=refs,
-                     variants=results), md, args.out,
-                "Ecosystem learners on the simulator (experiments/bench_ecosystem.py)")
+    report = dict(date=str(dt.date.today()), backend=jax.default_backend(), preset=args.preset,
+                  steps=args.steps, seeds=args.seeds, rounds=scn.rounds,
+                  eval_episodes=args.eval_episodes, references=refs, variants=results)
+    save_report(report, render(report), args.out, TITLE)
     return 0
 
 
