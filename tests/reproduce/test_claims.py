@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dtac_jax.reproduce import figures as F
+from dtac_jax.reproduce import checks
 from dtac_jax.reproduce import pipeline as P
 from dtac_jax.reproduce.claims import PAPER_CLAIMS, better, check, compare, family
 from dtac_jax.reproduce.report import claims_summary, verdict
@@ -96,9 +96,9 @@ def test_a_saving_the_measure_cannot_show_is_not_judged(tmp_path):
     slow = _curve(tmp_path, "tl_transformer", [[9, 8, 7, 6, 5, 4, 3, 1]] * 2)
     n95 = {"dtac": P.episodes_to_95(fast), "tl_transformer": P.episodes_to_95(slow)}
     assert n95["dtac"] == (3, 8) and n95["tl_transformer"][0] == 8   # as fast as can show
-    c = F.saving_check("C9", "DTAC saves 78%", 0.78, "dtac", "tl_transformer", n95)
+    c = checks.saving_check("C9", "DTAC saves 78%", 0.78, "dtac", "tl_transformer", n95)
     assert c["holds"] is None and "at most 62%" in c["reason"]
-    c = F.saving_check("C9", "DTAC saves 40%", 0.40, "dtac", "tl_transformer", n95)
+    c = checks.saving_check("C9", "DTAC saves 40%", 0.40, "dtac", "tl_transformer", n95)
     assert c["holds"] is True   # 1 - 3 / 8 = 62% >= 40%, within what can show
 
 
