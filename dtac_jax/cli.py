@@ -151,22 +151,24 @@ def cmd_evaluate(args) -> int:
 
 def tac_config_from_args(args):
     """The TAC configuration of ``train-tac``: ``--recipe`` (``--paper-lr`` is ``--recipe
-    paper``), then every option given explicitly."""
+    paper``), then every option of :func:`tac_options` given explicitly."""
     from dtac_jax.algos.tac import recipe
 
     name = "paper" if getattr(args, "paper_lr", False) else args.recipe
-    kw = _given(args, ("episodes", "updates", "batch_size", "estimator", "critic_input",
-                       "lr_actor", "lr_critic"))
-    collect = {k: v for k, v in dict(envs=args.envs, rounds=args.collect_rounds,
-                                     noise_var=args.noise_var, explore=args.explore,
-                                     floor=args.floor).items() if v is not None}
-    if collect:
-        kw["collect"] = collect
-    ppo = {k: v for k, v in dict(credit=args.credit, credit_source=args.credit_source,
-                                 horizon=args.horizon).items() if v is not None}
-    if ppo:
-        kw["ppo"] = ppo
-    return recipe(name, **kw)
+    return recipe(name, **_nested({field: getattr(args, dest) for dest, (field, _) in
+                                   tac_options().items() if getattr(args, dest) is not None}))
+
+
+def _nested(flat: dict) -> dict:
+    """``{"ppo.credit": v}`` -> ``{"ppo": {"credit": v}}``."""
+    out: dict = {}
+    for path, v in flat.items():
+        *parents, leaf = path.split(".")
+        node = out
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[leaf] = v
+    return out
 
 
 def _with_buffer(cfg):
@@ -281,44 +283,72 @@ def _add_train_parser(sub) -> None:
     t.set_defaults(func=cmd_train)
 
 
+def tac_options() -> dict[str, tuple[str, str]]:
+    """``train-tac``'s shortcut options: argparse dest -> (dotted ``TACConfig`` field, help).
+    Each flag is the dest with dashes; its type and choices come from the field
+    (:func:`_field_option`). Every other field is reached through ``--set``."""
+    return {
+        "episodes": ("episodes", "training episodes (default: the recipe's)"),
+        "estimator": ("estimator", "ppo (stochastic policy gradient) or critic (gradient "
+                      "through the critic, the paper's)"),
+        "credit": ("ppo.credit", "PPO advantages: team (GAE of the shared reward) or "
+                   "difference (per-UE counterfactual costs)"),
+        "credit_source": ("ppo.credit_source", "what answers the difference credit's "
+                          "what-ifs: critic (the learned critic, exactly), critic_linear (the "
+                          "critic to first order) or simulator (its cost function: "
+                          "model-based)"),
+        "horizon": ("ppo.horizon", "rounds after the current one whose discounted objective "
+                    "the critic predicts and the credit counts (0: the round alone)"),
+        "critic_input": ("critic_input", "what the critic sees of a decision: executed "
+                         "one-hots or probabilities"),
+        "explore": ("collect.explore", "critic estimator: noise on the probabilities or "
+                    "sampling"),
+        "floor": ("collect.floor", "weight of the uniform mixed into the sampled targets and "
+                  "channels (PPO, or --explore sample)"),
+        "noise_var": ("collect.noise_var", "initial exploration noise variance (critic "
+                      "estimator)"),
+        "envs": ("collect.envs", "parallel environments per episode"),
+        "collect_rounds": ("collect.rounds", "rounds collected per env"),
+        "updates": ("updates", "critic updates per episode (U)"),
+        "batch_size": ("batch_size", "joint rounds per critic update"),
+        "lr_actor": ("lr_actor", "actor learning rate"),
+        "lr_critic": ("lr_critic", "critic learning rate"),
+    }
+
+
+#: fields whose values are one of a fixed set: the set, for ``choices``
+def _field_choices() -> dict[str, tuple[str, ...]]:
+    from dtac_jax.algos.replay import EXPLORE
+    from dtac_jax.algos.tac import CREDIT_SOURCES, CREDITS, CRITIC_INPUTS, ESTIMATORS
+    return {"estimator": ESTIMATORS, "ppo.credit": CREDITS, "ppo.credit_source": CREDIT_SOURCES,
+            "critic_input": CRITIC_INPUTS, "collect.explore": EXPLORE}
+
+
+def _field_option(p, cls, dest: str, field: str, help: str) -> None:
+    """``--DEST`` for the dotted ``field`` of config class ``cls``: its type from the field's
+    annotation, its choices from :func:`_field_choices`, default None (the config's value)."""
+    import typing
+    hint: typing.Any = cls
+    for part in field.split("."):
+        hint = typing.get_type_hints(hint)[part]
+    kw = dict(type=hint) if hint in (int, float) else {}
+    choices = _field_choices().get(field)
+    if choices:
+        kw = dict(choices=choices)
+    p.add_argument("--" + dest.replace("_", "-"), dest=dest, default=None, help=help, **kw)
+
+
 def _tac_run_args(p):
     """The TAC options of ``train-tac``: the recipe and its most used settings (every other
     field through --set). Settings left out take the recipe's value."""
-    from dtac_jax.algos.replay import EXPLORE
-    from dtac_jax.algos.tac import CREDIT_SOURCES, CREDITS, CRITIC_INPUTS, ESTIMATORS, RECIPES
+    from dtac_jax.algos.tac import RECIPES, TACConfig
     p.add_argument("--recipe", choices=RECIPES, default="default",
                    help="named TAC configuration: default (PPO with difference credit from the "
                         "learned critic), oracle-credit (the same credit from the simulator's "
                         "cost function: a model-based reference), critic (the paper's "
                         "estimator, tuned learning rates), paper (the paper's recipe, lr 2e-5)")
-    p.add_argument("--estimator", choices=ESTIMATORS, default=None,
-                   help="ppo (stochastic policy gradient) or critic (gradient through the "
-                        "critic, the paper's)")
-    p.add_argument("--credit", choices=CREDITS, default=None,
-                   help="PPO advantages: team (GAE of the shared reward) or difference "
-                        "(per-UE counterfactual costs)")
-    p.add_argument("--credit-source", choices=CREDIT_SOURCES, default=None,
-                   help="what answers the difference credit's what-ifs: critic (the learned "
-                        "critic, exactly), critic_linear (the critic to first order) or "
-                        "simulator (its cost function: model-based)")
-    p.add_argument("--horizon", type=int, default=None,
-                   help="rounds after the current one whose discounted objective the critic "
-                        "predicts and the credit counts (0: the round alone)")
-    p.add_argument("--critic-input", choices=CRITIC_INPUTS, default=None,
-                   help="what the critic sees of a decision: executed one-hots or probabilities")
-    p.add_argument("--explore", choices=EXPLORE, default=None,
-                   help="critic estimator: noise on the probabilities or sampling")
-    p.add_argument("--floor", type=float, default=None,
-                   help="weight of the uniform mixed into the sampled targets and channels "
-                        "(PPO, or --explore sample)")
-    p.add_argument("--noise-var", type=float, default=None,
-                   help="initial exploration noise variance (critic estimator)")
-    p.add_argument("--envs", type=int, default=None, help="parallel environments per episode")
-    p.add_argument("--collect-rounds", type=int, default=None, help="rounds collected per env")
-    p.add_argument("--updates", type=int, default=None, help="critic updates per episode (U)")
-    p.add_argument("--batch-size", type=int, default=None, help="joint rounds per critic update")
-    p.add_argument("--lr-actor", type=float, default=None)
-    p.add_argument("--lr-critic", type=float, default=None)
+    for dest, (field, help) in tac_options().items():
+        _field_option(p, TACConfig, dest, field, help)
     p.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
 
 
@@ -347,8 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Evaluate policies on the same episodes; print a table and "
                                    "write CSV/JSON/Markdown to --out.")
     e.add_argument("--preset", default="small", choices=_presets())
-    e.add_argument("--policies", default="random,all_local,all_edge,all_cloud,greedy,search",
-                   help="comma-separated policy names")
+    from dtac_jax.algos import registry
+    e.add_argument("--policies", default=",".join(registry.names(learned=False)),
+                   help="comma-separated policy names (default: every registered policy that "
+                        "needs no training)")
     e.add_argument("--episodes", type=int, default=16)
     e.add_argument("--rounds", type=int, default=None, help="rounds per episode (preset default)")
     e.add_argument("--ues-per-edge", type=int, default=None, help="fix the UE count per edge")
@@ -367,8 +399,6 @@ def build_parser() -> argparse.ArgumentParser:
                                    "The config is the --recipe's with the options given, then "
                                    "--config and --set.")
     t.add_argument("--preset", default="small", choices=_presets())
-    t.add_argument("--episodes", type=int, default=None,
-                   help="training episodes (default: the recipe's)")
     _tac_run_args(t)
     t.add_argument("--paper-lr", action="store_true", help="the same as --recipe paper")
     _add_config_options(t, "tac, scenario", "--set entropy_weight=0.02 --set net.d_model=64")
