@@ -86,14 +86,14 @@ def learner(kind: str, transform: str, scn, steps: int, tiny: bool, gamma: float
 
     if kind == "ppo":
         from dtac_jax.compat.gymnax import CloudEdgeGymnax, decode
-        from dtac_jax.compat.ppo import ActorCritic, PPOConfig, make_train
+        from dtac_jax.compat.ppo import ActorCritic, PureJaxRLConfig, make_train
         # PureJaxRL's convention: actions in [-1, 1] (the Gaussian's initial mean, 0, is then
         # the middle of every range rather than a = b = A_MIN)
         env = CloudEdgeGymnax(scn, action_range=(-1.0, 1.0), reward=transform, obs=transform)
         p = env.default_params
-        cfg = (PPOConfig(num_envs=4, num_steps=8, total_timesteps=max(steps, 32),
+        cfg = (PureJaxRLConfig(num_envs=4, num_steps=8, total_timesteps=max(steps, 32),
                          num_minibatches=2, hidden=16, gamma=gamma) if tiny else
-               PPOConfig(num_envs=64, num_steps=32, total_timesteps=steps, update_epochs=4,
+               PureJaxRLConfig(num_envs=64, num_steps=32, total_timesteps=steps, update_epochs=4,
                          num_minibatches=8, lr=3e-4, hidden=64, gamma=gamma))
         net = ActorCritic(env.action_space(p).shape[0], cfg.hidden)
         low, high = env.action_range

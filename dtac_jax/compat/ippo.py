@@ -21,12 +21,12 @@ import optax
 from flax.training.train_state import TrainState
 
 from dtac_jax.algos.losses import gae
-from dtac_jax.compat.ppo import PPOConfig, clipped_surrogate, epochs
+from dtac_jax.compat.ppo import PureJaxRLConfig, clipped_surrogate, epochs
 
 
 @dataclasses.dataclass(frozen=True)
-class IPPOConfig(PPOConfig):
-    """:class:`PPOConfig`'s fields; minibatches split the environments (whole rollouts), and
+class IPPOConfig(PureJaxRLConfig):
+    """:class:`PureJaxRLConfig`'s fields; minibatches split the environments (whole rollouts), and
     ``total_timesteps`` counts environment rounds (every agent acts in each)."""
 
     num_envs: int = 16

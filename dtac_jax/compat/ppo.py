@@ -7,9 +7,9 @@ into five values and gymnax 1.0 returns six (``terminated`` and ``truncated``); 
 gymnax rejax needs, JaxMARL's wrappers do not import. Usage::
 
     from dtac_jax.compat.gymnax import CloudEdgeGymnax
-    from dtac_jax.compat.ppo import PPOConfig, make_train
+    from dtac_jax.compat.ppo import PureJaxRLConfig, make_train
     env = CloudEdgeGymnax()
-    train = jax.jit(make_train(env, env.default_params, PPOConfig(total_timesteps=4096)))
+    train = jax.jit(make_train(env, env.default_params, PureJaxRLConfig(total_timesteps=4096)))
     state, metrics = train(jax.random.PRNGKey(0))   # metrics: [updates] losses and returns
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dtac_jax.config import Config
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig(Config):
+class PureJaxRLConfig(Config):
     num_envs: int = 8
     num_steps: int = 16              # rollout length per environment and update
     total_timesteps: int = 1024
@@ -46,9 +46,9 @@ class PPOConfig(Config):
 
     def __post_init__(self):
         if self.num_envs * self.num_steps % self.num_minibatches:
-            raise ValueError("PPOConfig: num_envs * num_steps must divide into num_minibatches")
+            raise ValueError("PureJaxRLConfig: num_envs * num_steps must divide into num_minibatches")
         if self.total_timesteps < self.num_envs * self.num_steps:
-            raise ValueError("PPOConfig: total_timesteps below one rollout "
+            raise ValueError("PureJaxRLConfig: total_timesteps below one rollout "
                              "(num_envs * num_steps)")
 
 
@@ -109,7 +109,7 @@ class Transition(NamedTuple):
     obs: jax.Array
 
 
-def make_train(env, env_params, cfg: PPOConfig = PPOConfig()):
+def make_train(env, env_params, cfg: PureJaxRLConfig = PureJaxRLConfig()):
     """``train(key) -> (train_state, metrics)`` for a gymnax ``env`` with a ``Box`` action
     space; ``metrics`` holds per update the mean ``loss``, ``value_loss``, ``actor_loss``,
     ``entropy`` and the mean ``reward`` of its rollout."""

@@ -20,7 +20,7 @@ def test_gymnax_adapter_truncates_resets_and_trains_a_ppo():
     from gymnax.wrappers.purerl import LogWrapper
 
     from dtac_jax.compat.gymnax import CloudEdgeGymnax, decode
-    from dtac_jax.compat.ppo import PPOConfig, make_train
+    from dtac_jax.compat.ppo import PureJaxRLConfig, make_train
 
     env = CloudEdgeGymnax(SCN)
     params = env.default_params
@@ -43,7 +43,7 @@ def test_gymnax_adapter_truncates_resets_and_trains_a_ppo():
         assert not bool(terminated) and bool(truncated) == (i == ROUNDS - 1)
     assert int(st.t) == 0 and int(st_ref.t) == ROUNDS   # gymnax reset the adapter's episode
     # PureJaxRL-style PPO through gymnax's LogWrapper, a few hundred steps
-    cfg = PPOConfig(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 4, hidden=32)
+    cfg = PureJaxRLConfig(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 4, hidden=32)
     train = jax.jit(make_train(LogWrapper(env), params, cfg))
     ts, metrics = train(jax.random.PRNGKey(4))
     assert metrics["loss"].shape == (4,)
