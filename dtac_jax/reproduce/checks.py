@@ -9,8 +9,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from dtac_jax.reproduce.claims import (MARGIN_RULE, Margin, all_hold, better, check, compare,
-                                       family, no_noise_reason)
+from dtac_jax.reproduce.claims import (MARGIN_RULE, WORDS, Margin, all_hold, better, check,
+                                       compare, family, no_noise_reason)
 from dtac_jax.reproduce.pipeline import convergence_window, episodes_to_95, label
 
 
@@ -61,8 +61,8 @@ def _per_point(points: dict, ns, a: str, others, higher: bool = True) -> str:
     for i, n in enumerate(ns):
         at = {p: v[:, i] for p, v in points.items()}
         held.append(all_hold([compare(at, a, o, higher) for o in others]))
-    word = {True: "holds", False: "does not hold", None: "undecided"}
-    return "per x-axis point: " + ", ".join(f"{n} UEs {word[h]}" for n, h in zip(ns, held))
+    return "per x-axis point: " + ", ".join(f"{n} UEs {WORDS[h]}" for n, h in zip(ns, held))
+
 
 def linear_decline(values, tol: float = 0.25) -> bool:
     """``values`` (over increasing UE counts) fall steadily: never rise by more than ``tol``
@@ -184,7 +184,7 @@ def performance_claims(preset: str, rows: list[dict], happo_late: float,
         add("C5", "HAPPO the poorest learned method in time at every UE count, and worse "
             "than Random at the most UEs (large)", "poorest, worse than Random as UEs grow",
             (verdict, "HAPPO the slowest learned method: "
-             + ", ".join(f"{n} UEs {_WORD[h]}" for n, h in zip(ns, per_point))
+             + ", ".join(f"{n} UEs {WORDS[h]}" for n, h in zip(ns, per_point))
              + f"; at {ns[-1]} UEs {t_rand}; the literal Random "
                f"{float(np.mean(last['random'])):.3g} s",
              no_noise_reason([m_rand]) if verdict is None else None),
@@ -226,9 +226,6 @@ def performance_claims(preset: str, rows: list[dict], happo_late: float,
     return claims
 
 
-_WORD = {True: "holds", False: "does not hold", None: "undecided"}
-
-
 def all_hold_v(*verdicts) -> bool | None:
     """Several verdicts together: False if any fails, None if any is undecided, else True."""
     if any(v is False for v in verdicts):
@@ -257,6 +254,7 @@ def degrade_check(small_rows: list[dict] | None, medium_rows: list[dict]) -> dic
                      f"above TAC ({mg.text('medium')})"
                      for m, mg in zip(("tl", "tl_transformer"), ms))
     return check("C10", what, words, ours, threshold, all_hold(ms), no_noise_reason(ms))
+
 
 def seed_preferences(rows) -> dict[str, np.ndarray]:
     """``{policy: [seeds, 3]}``: each seed's (local, edge, cloud) fractions over the x-axis."""

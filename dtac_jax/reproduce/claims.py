@@ -116,6 +116,8 @@ UNJUDGED = (
 )
 
 #: How an ordering's verdict beats seed noise, for the thresholds' text.
+#: a verdict in words: the report's, and a check's per-point list
+WORDS = {True: "holds", False: "does not hold", None: "cannot be judged"}
 MARGIN_RULE = ("by more than 2 standard errors over seeds, every compared pair the same way")
 
 

@@ -21,6 +21,7 @@ from dtac_jax.reproduce.claims import MARGIN_RULE, all_hold, check, compare, no_
 from dtac_jax.reproduce.pipeline import (GENERALIZATION, Pipeline, episodes_to_95, label,
                                          learned, policies, read_csv, write_csv)
 
+
 PERF_FIG = {"small": "fig5", "medium": "fig6", "large": "fig7"}
 PREF_FIG = {"medium": "fig8", "large": "fig9"}
 # Table III's "small area" and "large area": the paper's Table III discussion follows its Figs.

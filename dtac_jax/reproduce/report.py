@@ -11,7 +11,7 @@ from typing import Any, Callable
 from dtac_jax.algos.happo import HAPPOConfig
 from dtac_jax.algos.tac import RECIPES, TACConfig, recipe
 from dtac_jax.reproduce import figures as F
-from dtac_jax.reproduce.claims import MARGIN_RULE, PAPER_CLAIMS, UNJUDGED
+from dtac_jax.reproduce.claims import MARGIN_RULE, PAPER_CLAIMS, UNJUDGED, WORDS
 from dtac_jax.algos import registry
 from dtac_jax import runfolder
 from dtac_jax.atomic import write_atomic
@@ -95,14 +95,16 @@ def reproduce(profile: str | Profile = "quick", only: str | None = None, out="re
     return path
 
 
-VERDICT = {True: "holds", False: "**does not hold**", None: "cannot be judged"}
+def word(holds: bool | None) -> str:
+    """A verdict in words (:data:`~dtac_jax.reproduce.claims.WORDS`), a failure in bold."""
+    return f"**{WORDS[False]}**" if holds is False else WORDS[holds]
 
 
 def verdict(c: dict) -> str:
     """A check's verdict in words; one that cannot be judged says why."""
     if c["holds"] is None:
-        return f"cannot be judged ({c.get('reason', 'no reason given')})"
-    return VERDICT[c["holds"]]
+        return f"{WORDS[None]} ({c.get('reason', 'no reason given')})"
+    return word(c["holds"])
 
 
 def claims_summary(secs: dict) -> list[str]:
@@ -153,7 +155,7 @@ def claims_summary(secs: dict) -> list[str]:
              "first.", ""]
     for cid, cs in checks.items():
         text, words = PAPER_CLAIMS.get(cid, ("(unlisted)", ""))
-        lines += [f"### {cid}: {text} — {VERDICT[whole[cid]] if cs else 'not checked here'}",
+        lines += [f"### {cid}: {text} — {word(whole[cid]) if cs else 'not checked here'}",
                   "", f"Paper: {words}", ""]
         if not cs:
             lines += ["No figure of this report checks it (not produced yet).", ""]
