@@ -7,7 +7,7 @@ identity, its output equals the batched DTAC actor's output for that UE.
 
 On the CPU a deployment process should call ``jax.config.update("jax_cpu_enable_async_dispatch",
 False)`` before its first JAX computation: a decision then runs in the calling thread, about
-2.2x a trivial jitted call instead of 5.7x (``benchmarks/deploy.md``). The setting is
+2.3x a trivial jitted call instead of 6x (``benchmarks/deploy.md``). The setting is
 process-wide and fixed when JAX starts, so ``make_act`` does not change it for you.
 
 ``make_act`` reads the run folder alone: its ``config.json`` (the transfer config and the
