@@ -51,6 +51,17 @@ def write_atomic(path, data: str | bytes) -> Path:
     return Path(path)
 
 
+def write_csv_atomic(path, rows: list[dict], columns: list[str]) -> Path:
+    """Write ``rows`` (dicts) under the header ``columns`` to the CSV ``path`` atomically."""
+    import csv
+    import io
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=columns)
+    w.writeheader()
+    w.writerows(rows)
+    return write_atomic(path, buf.getvalue())
+
+
 def remove_stale(folder) -> int:
     """Delete the temporary files that writers killed in ``folder`` left (not recursive);
     returns how many. Only for a folder that no other process is writing."""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 import time
@@ -134,12 +132,8 @@ def cmd_evaluate(args) -> int:
     table = format_table(results)
     print(table)
     rows = [dict(policy=k, **v.as_dict()) for k, v in results.items()]
-    from dtac_jax.atomic import write_atomic   # each file whole or not at all
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    write_atomic(out / "evaluate.csv", buf.getvalue())
+    from dtac_jax.atomic import write_atomic, write_csv_atomic   # each file whole or not at all
+    write_csv_atomic(out / "evaluate.csv", rows, list(rows[0]))
     write_atomic(out / "evaluate.json", json.dumps(
         dict(scenario=scn.to_dict(), search=search.to_dict(), seed=args.seed, results=rows),
         indent=2))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
-import io
 import itertools
 import json
 import shutil
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dtac_jax import runfolder
-from dtac_jax.atomic import write_atomic
+from dtac_jax.atomic import write_atomic, write_csv_atomic
 from dtac_jax.config import Config, resumable
 
 #: name -> (type, help). ``lr`` sets both learning rates.
@@ -345,11 +344,7 @@ def write_csv(out, columns: list[str]) -> None:
         have.update(str(r["run"]) for r in new)
     if not rows and (out / "sweep.csv").exists():
         return
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=columns)
-    w.writeheader()
-    w.writerows(rows)
-    write_atomic(out / "sweep.csv", buf.getvalue())
+    write_csv_atomic(out / "sweep.csv", rows, columns)
 
 
 def read_rows(csv_path) -> list[dict]:

@@ -18,6 +18,7 @@ straight_through), its validation and the what-ifs' batch (64 states).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -65,6 +66,18 @@ def transfer_variants(tiny: bool):
     }
 
 
+@contextlib.contextmanager
+def what_if_batch(batch: int | None):
+    """``credit.exact_batch`` returning ``batch`` inside the block (None: unchanged)."""
+    saved = credit.exact_batch
+    if batch is not None:
+        credit.exact_batch = lambda: batch
+    try:
+        yield
+    finally:
+        credit.exact_batch = saved
+
+
 def time_chunk(init, episode, init_args=(), repeats: int = 2, n: int = 2):
     """``(compile and first chunk s, best s per episode)`` of ``n``-episode chunks."""
     keys = jax.random.split(jax.random.PRNGKey(0), SEEDS)
@@ -101,14 +114,9 @@ def main(argv=None) -> int:
         full = None
         tac_state = None
         for name, (cfg, batch) in variants.items():
-            saved = credit.exact_batch
-            if batch is not None:
-                credit.exact_batch = lambda b=batch: b
-            try:
+            with what_if_batch(batch):
                 init, episode = T.make_tac(params, cfg)
                 first, per_ep, state = time_chunk(init, episode)
-            finally:
-                credit.exact_batch = saved
             full = per_ep if full is None else full
             tac_state = state if tac_state is None else tac_state
             if "tac" not in methods:
@@ -125,15 +133,10 @@ def main(argv=None) -> int:
         full = None
         for name, cfg in variants.items():
             cfg, batch = cfg if isinstance(cfg, tuple) else (cfg, None)
-            saved = credit.exact_batch
-            if batch is not None:
-                credit.exact_batch = lambda b=batch: b
-            try:
+            with what_if_batch(batch):
                 init, episode = D.make_transfer(params, cfg, tac_base.net, tac_base.cost_scale,
                                                 tac_base.buffer_size, tac_base.critic_input)
                 first, per_ep, _ = time_chunk(init, episode, teacher)
-            finally:
-                credit.exact_batch = saved
             full = per_ep if full is None else full
             rows.append(dict(preset=preset, method="DTAC", variant=name,
                              compile_s=round(first - 2 * per_ep, 1),
