@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from dtac_jax.env import physics, rng
+from dtac_jax.env import generators, physics, rng
 from dtac_jax.env.scenarios import EnvParams
 
 OBS_DIM = 6
@@ -61,6 +61,11 @@ class Obs(NamedTuple):
     edge: jax.Array  # int32[N]
 
 
+#: the system model's generators (docs/model.md)
+DEFAULT_UE_COUNTS = generators.UniformUECounts()
+DEFAULT_ARRIVALS = generators.ZipfArrivals()
+
+
 def _dtype(params: EnvParams):
     return params.s_in.dtype
 
@@ -74,33 +79,19 @@ def slot_mask(params: EnvParams, n_per_edge: jax.Array) -> jax.Array:
     return within < jnp.repeat(n_per_edge, params.ue_max)
 
 
-def _alias_draw(params: EnvParams, ue_type, u):
-    """Task kinds from each UE type's Zipf law by the alias method, one uniform ``u`` per UE.
-
-    ``u * M`` picks a column (its integer part) and a uniform for the keep-or-alias choice (its
-    fraction, ~15 bits in float32); over all 2**23 float32 uniforms every task's probability is
-    within 1e-4 (relative) of the Zipf law's.
-    """
-    m = params.n_tasks
-    um = u * m
-    col = jnp.minimum(um.astype(jnp.int32), m - 1)
-    frac = um - col.astype(um.dtype)
-    flat = ue_type * m + col
-    keep = frac < params.pop_alias_prob.reshape(-1)[flat]
-    return jnp.where(keep, col, params.pop_alias.reshape(-1)[flat])
-
-
-def _draw_round(key, state_mask, ue_type, path_gain, params: EnvParams):
-    """Tasks (type-specific Zipf) and Rayleigh fading for one round.
+def _draw_round(key, state_mask, ue_type, path_gain, params: EnvParams,
+                arrivals: generators.Arrivals):
+    """Tasks (from ``arrivals``) and Rayleigh fading for one round.
 
     One hash call draws the round's ``2 N + K`` uniforms (:mod:`dtac_jax.env.rng`): the first
-    ``N`` pick the tasks, the next ``N`` the UE-edge fading, the last ``K`` the edge-cloud
-    fading.
+    ``N`` go to ``arrivals`` (the system model's :class:`~dtac_jax.env.generators.ZipfArrivals`
+    picks each task from its UE type's Zipf law with one), the next ``N`` the UE-edge fading,
+    the last ``K`` the edge-cloud fading.
     """
     dtype = _dtype(params)
     n, k_edges = ue_type.shape[0], params.n_edges
     u = rng.uniforms(key, 1, 2 * n + k_edges, dtype)[0]
-    task = jnp.where(state_mask, _alias_draw(params, ue_type, u[:n]), 0)
+    task = jnp.where(state_mask, arrivals(key, u[:n], state_mask, ue_type, params), 0)
     fade_up = rng.exponential_from_uniform(u[n:2 * n])        # |g|^2 ~ Exp(1)
     fade_back = rng.exponential_from_uniform(u[2 * n:])
     g_up = path_gain * fade_up
@@ -108,17 +99,20 @@ def _draw_round(key, state_mask, ue_type, path_gain, params: EnvParams):
     return task, g_up, g_back
 
 
-def reset(key: chex.PRNGKey, params: EnvParams, n_per_edge: jax.Array | None = None):
+def reset(key: chex.PRNGKey, params: EnvParams, n_per_edge: jax.Array | None = None, *,
+          ue_counts: generators.UECounts = DEFAULT_UE_COUNTS,
+          arrivals: generators.Arrivals = DEFAULT_ARRIVALS):
     """New episode: UE counts, positions, types, empty caches, first round's draws.
 
-    ``n_per_edge`` (int[K], optional) fixes the number of UEs of each edge instead of drawing
-    it uniformly in ``[ue_min, ue_max]``.
+    The number of UEs of each edge comes from ``ue_counts`` (default: uniform in
+    ``[ue_min, ue_max]``), or is ``n_per_edge`` (int[K]) when given; the tasks from
+    ``arrivals`` (default: each UE type's Zipf law). See :mod:`dtac_jax.env.generators`.
     """
     k_n, k_r, k_type, k_round = jax.random.split(key, 4)
     dtype = _dtype(params)
     n = params.n_max
     if n_per_edge is None:
-        n_per_edge = jax.random.randint(k_n, (params.n_edges,), params.ue_min, params.ue_max + 1)
+        n_per_edge = ue_counts(k_n, params)
     n_per_edge = jnp.asarray(n_per_edge, jnp.int32)
     mask = slot_mask(params, n_per_edge)
     # uniform in the annulus [min_dist, r_edge] around the server (area-uniform radius)
@@ -126,7 +120,7 @@ def reset(key: chex.PRNGKey, params: EnvParams, n_per_edge: jax.Array | None = N
     dist = jnp.sqrt(u * (params.r_edge ** 2 - params.min_dist ** 2) + params.min_dist ** 2)
     ue_type = jax.random.randint(k_type, (n,), 0, params.n_ue_types).astype(jnp.int32)
     path_gain = physics.pathloss_gain(dist, params.pl_db_1km, params.pl_exp_db)
-    task, g_up, g_back = _draw_round(k_round, mask, ue_type, path_gain, params)
+    task, g_up, g_back = _draw_round(k_round, mask, ue_type, path_gain, params, arrivals)
     state = EnvState(
         edge=slot_edges(params), mask=mask, n_per_edge=n_per_edge, dist=dist,
         path_gain=path_gain, ue_type=ue_type,
@@ -219,7 +213,7 @@ def update_cache(state: EnvState, x, params: EnvParams) -> jax.Array:
     Returns the new ``cache_task`` int32[K, C].
     """
     k_edges, u_max, c = params.n_edges, params.ue_max, params.cache_slots
-    rev = lambda v: v.reshape(k_edges, u_max)[:, ::-1]  # noqa: E731  (newest slot first)
+    rev = lambda v: v.reshape(k_edges, u_max)[:, ::-1]  # newest slot first
     off = rev(state.mask & ((x == physics.EDGE) | (x == physics.CLOUD)))
     task = rev(state.task)
     size = rev(round_inputs(state, params).s_out)  # the costs' gather (XLA shares it)
@@ -266,8 +260,10 @@ def update_cache(state: EnvState, x, params: EnvParams) -> jax.Array:
     return jnp.where(packed >= 0, packed >> bits, -1)
 
 
-def step(key: chex.PRNGKey, state: EnvState, action: Action, params: EnvParams):
-    """Apply ``action`` to the current round, update caches, draw the next round.
+def step(key: chex.PRNGKey, state: EnvState, action: Action, params: EnvParams, *,
+         arrivals: generators.Arrivals = DEFAULT_ARRIVALS):
+    """Apply ``action`` to the current round, update caches, draw the next round (its tasks
+    from ``arrivals``, :mod:`dtac_jax.env.generators`).
 
     Returns ``(obs, state, reward, done, info)`` with the per-UE vector reward
     ``(-w_time t_ue, -w_energy e_ue)`` float[N, 2] (paper eq. 17).
@@ -282,7 +278,8 @@ def step(key: chex.PRNGKey, state: EnvState, action: Action, params: EnvParams):
                 cache_hit=cached & state.mask & (action.x == physics.EDGE),
                 cached=cached, n_ues=jnp.sum(state.mask))
     cache_task = update_cache(state, action.x, params)
-    task, g_up, g_back = _draw_round(key, state.mask, state.ue_type, state.path_gain, params)
+    task, g_up, g_back = _draw_round(key, state.mask, state.ue_type, state.path_gain, params,
+                                     arrivals)
     state = state.replace(task=task, g_up=g_up, g_back_edge=g_back, cache_task=cache_task,
                           t=state.t + 1)
     done = state.t >= params.rounds

@@ -11,7 +11,8 @@ LOCAL, EDGE, CLOUD = 0, 1, 2
 
 
 def pathloss_gain(distance_m, pl_db_1km=128.1, pl_exp_db=37.6):
-    """Linear large-scale gain of ``128.1 + 37.6 log10(d / 1 km)`` dB (docs/model.md, "The network")."""
+    """Linear large-scale gain of ``128.1 + 37.6 log10(d / 1 km)`` dB (docs/model.md, "The
+    network")."""
     loss_db = pl_db_1km + pl_exp_db * jnp.log10(distance_m / 1000.0)
     return 10.0 ** (-loss_db / 10.0)
 
@@ -85,7 +86,7 @@ def round_costs(*, x, channel, a, b, edge, mask, s_in, cycles, s_out, cached, g_
     # Uplink with same-edge, same-channel interference from real offloaders (eq. 4-5, with gain).
     rx = a * p_ue * g_up
     if blocked:  # [K, U, U] per-edge blocks instead of the [N, N] matrix
-        blk = lambda v: v.reshape(n // edge_block, edge_block)  # noqa: E731
+        blk = lambda v: v.reshape(n // edge_block, edge_block)
         interference = block_interference(blk(rx), blk(channel), blk(off)).reshape(n)
     else:
         same_edge = edge[:, None] == edge[None, :]

@@ -1,4 +1,5 @@
-"""Scenario presets: the cloud-edge network of docs/model.md, "The network" as frozen, validated configs.
+"""Scenario presets: the cloud-edge network of docs/model.md, "The network", as frozen,
+validated configs.
 
 A :class:`Scenario` holds plain Python numbers (JSON-able, hashable, saved with every
 checkpoint). :func:`make_params` turns it into :class:`EnvParams`, the pytree of arrays the
@@ -55,7 +56,8 @@ class Scenario(Config):
     s_out_range: tuple[float, float] = (2e6, 40e6)    # bits                          [paper]
     cycles_range: tuple[float, float] = (600.0, 1200.0)  # cycles per bit             [paper]
     zipf_alpha: float = 0.8          # Zipf exponent of task popularity              [calibrated]
-    f_ue: tuple[float, ...] = (1.0e9, 1.5e9, 2.0e9, 2.5e9, 3.0e9, 3.5e9)  # Hz, max CPU per type [calibrated]
+    # Hz, max CPU per type [calibrated]
+    f_ue: tuple[float, ...] = (1.0e9, 1.5e9, 2.0e9, 2.5e9, 3.0e9, 3.5e9)
     kappa: float = 5e-29             # J/(cycle Hz^2), effective capacitance         [calibrated]
     # --- radio
     l_channels: int = 4              # L orthogonal channels                         [paper]
@@ -283,7 +285,7 @@ def make_params(scn: Scenario, dtype=None) -> EnvParams:
     s_in, s_out, cycles, order = task_table(scn)
     logits = zipf_logits(scn, order)
     keep, alias = alias_table(np.exp(logits))
-    f = lambda v: jnp.asarray(v, dtype=dtype)  # noqa: E731
+    f = lambda v: jnp.asarray(v, dtype=dtype)
     return EnvParams(
         n_edges=scn.n_edges, ue_min=scn.ue_min, ue_max=scn.ue_max, n_ue_types=scn.n_ue_types,
         n_tasks=scn.n_tasks, l_channels=scn.l_channels, rounds=scn.rounds,

@@ -33,36 +33,47 @@ from typing import Any
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
 from dtac_jax.config import Config
 from dtac_jax.env import env as _env
-from dtac_jax.env import rng, spaces
+from dtac_jax.env import generators, rng, spaces
 from dtac_jax.env.scenarios import EnvParams, Scenario, make_params, make_scenario
 
 
 class CloudEdgeEnv:
     """The cloud-edge simulator: ``reset`` / ``step`` of :mod:`dtac_jax.env.env`.
 
-    ``reward`` is the per-UE vector ``(-w_time t_ue, -w_energy e_ue)`` float[N, 2] (paper
-    eq. 17) and ``done`` is the time limit ``params.rounds``; ``info`` holds the round's costs
+    ``ue_counts`` draws each episode's number of UEs per edge and ``arrivals`` each round's
+    tasks (:mod:`dtac_jax.env.generators`; default: the system model's uniform counts and Zipf
+    tasks): replace either to change who is in the network and what they ask for. ``reward``
+    is the per-UE vector ``(-w_time t_ue, -w_energy e_ue)`` float[N, 2] (paper eq. 17) and
+    ``done`` is the time limit ``params.rounds``; ``info`` holds the round's costs
     (``objective`` is eq. 27's). Wrap with :class:`TeamReward` for a scalar reward and with
     :class:`AutoReset` to continue past the limit.
     """
 
-    def __init__(self, scenario: Scenario | None = None):
+    def __init__(self, scenario: Scenario | None = None, *,
+                 ue_counts: generators.UECounts | None = None,
+                 arrivals: generators.Arrivals | None = None):
         self.scenario = make_scenario("small") if scenario is None else scenario
+        self.ue_counts = _env.DEFAULT_UE_COUNTS if ue_counts is None else ue_counts
+        self.arrivals = _env.DEFAULT_ARRIVALS if arrivals is None else arrivals
+        for name, want in (("ue_counts", generators.UECounts),
+                           ("arrivals", generators.Arrivals)):
+            if not isinstance(getattr(self, name), want):
+                raise ValueError(f"CloudEdgeEnv: {name} must be a generators.{want.__name__}, "
+                                 f"got {type(getattr(self, name)).__name__}")
 
     @property
     def default_params(self) -> EnvParams:
         return make_params(self.scenario)
 
     def reset(self, key: chex.PRNGKey, params: EnvParams):
-        return _env.reset(key, params)
+        return _env.reset(key, params, ue_counts=self.ue_counts, arrivals=self.arrivals)
 
     def step(self, key: chex.PRNGKey, state, action: _env.Action, params: EnvParams):
-        return _env.step(key, state, action, params)
+        return _env.step(key, state, action, params, arrivals=self.arrivals)
 
     def observation_space(self, params: EnvParams) -> spaces.Dict:
         return spaces.observation_space(params)
@@ -145,26 +156,19 @@ class FlatObs(Wrapper):
 
 class FixedUECount(Wrapper):
     """Episodes with a fixed number of UEs on each edge (int[K], each in ``[0, ue_max]``)
-    instead of drawn counts. Wraps the simulator itself (it calls :func:`dtac_jax.env.reset`
-    with the counts). The counts may be traced (e.g. ``vmap`` over UE counts); concrete ones
-    are checked against the scenario."""
+    instead of drawn counts: the simulator it wraps with its UE-count generator replaced by
+    :class:`~dtac_jax.env.generators.FixedUECounts` (its arrivals kept). The counts may be
+    traced (e.g. ``vmap`` over UE counts); concrete ones are checked against the scenario."""
 
     def __init__(self, env, n_per_edge):
         if not isinstance(env, CloudEdgeEnv):
             raise ValueError(f"FixedUECount wraps the CloudEdgeEnv itself (it draws the UEs at "
                              f"reset), not {type(env).__name__}: put it innermost")
         super().__init__(env)
-        self.n_per_edge = (n_per_edge if isinstance(n_per_edge, jax.core.Tracer)
-                           else np.asarray(n_per_edge, np.int32))
+        self.ue_counts = generators.FixedUECounts(n_per_edge)
 
     def reset(self, key, params):
-        n = self.n_per_edge
-        if n.shape != (params.n_edges,):
-            raise ValueError(f"FixedUECount: counts of shape {n.shape} for "
-                             f"{params.n_edges} edges")
-        if isinstance(n, np.ndarray) and not (0 <= n.min() and n.max() <= params.ue_max):
-            raise ValueError(f"FixedUECount: counts {n.tolist()} outside [0, {params.ue_max}]")
-        return _env.reset(key, params, jnp.asarray(n, jnp.int32))
+        return _env.reset(key, params, ue_counts=self.ue_counts, arrivals=self._env.arrivals)
 
 
 class Batched(Wrapper):
@@ -197,7 +201,7 @@ class AutoReset(Wrapper):
     def step(self, key, state, action, params):
         obs, state_st, reward, done, info = self._env.step(key, state, action, params)
         obs_re, state_re = self._env.reset(jax.random.fold_in(key, 1), params)
-        pick = lambda re, st: jax.tree_util.tree_map(  # noqa: E731
+        pick = lambda re, st: jax.tree_util.tree_map(
             lambda a, b: jax.lax.select(done, a, b), re, st)
         return (pick(obs_re, obs), pick(state_re, state_st), reward, done,
                 dict(info, final_obs=obs))
@@ -237,8 +241,8 @@ class EpisodeStats(Wrapper):
         length = state.episode_length + 1
         time_ = state.episode_time + info["t_round"]
         energy = state.episode_energy + jnp.sum(info["e_ue"])
-        keep = lambda new, old: jnp.where(done, new, old)  # noqa: E731
-        zero = lambda v: jnp.where(done, jnp.zeros_like(v), v)  # noqa: E731
+        keep = lambda new, old: jnp.where(done, new, old)
+        zero = lambda v: jnp.where(done, jnp.zeros_like(v), v)
         new = EpisodeStatsState(
             env_state, zero(ret), zero(length), zero(time_), zero(energy),
             keep(ret, state.returned_return), keep(length, state.returned_length),
@@ -292,17 +296,21 @@ def register_effect(name: str, cls: type) -> None:
 _SPEC = re.compile(r"\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*$", re.S)
 
 
-def parse_effect(spec: str) -> tuple[str, dict]:
-    """``"bursty(p=0.5)"`` -> ``("bursty", {"p": 0.5})``: a registered effect's name, and its
-    options as Python literals; anything else is a one-line ``ValueError``."""
+def parse_effect(spec: str, field: str = "env.wrappers",
+                 known: dict[str, type] | None = None) -> tuple[str, dict]:
+    """``"bursty(p=0.5)"`` -> ``("bursty", {"p": 0.5})``: a registered name (of ``known``,
+    default :data:`EFFECTS`) and its options as Python literals; anything else is a one-line
+    ``ValueError`` naming ``field``."""
+    known = EFFECTS if known is None else known
+    register = ("register_effect" if known is EFFECTS
+                else "dtac_jax.env.generators.register_generator")
     m = _SPEC.match(spec) if isinstance(spec, str) else None
     if m is None:
-        raise ValueError(f"env.wrappers: {spec!r} is not NAME or NAME(option=value, ...)")
+        raise ValueError(f"{field}: {spec!r} is not NAME or NAME(option=value, ...)")
     name, args = m.group(1), m.group(2)
-    if name not in EFFECTS:
-        raise ValueError(f"env.wrappers: unknown effect {name!r} (known: "
-                         f"{', '.join(sorted(EFFECTS))}; add one with "
-                         "dtac_jax.env.wrappers.register_effect)")
+    if name not in known:
+        raise ValueError(f"{field}: unknown name {name!r} (known: "
+                         f"{', '.join(sorted(known))}; add one with {register})")
     options = {}
     if args and args.strip():
         try:
@@ -311,25 +319,42 @@ def parse_effect(spec: str) -> tuple[str, dict]:
                 raise ValueError("options are given by name")
             options = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
         except (SyntaxError, ValueError) as err:
-            raise ValueError(f"env.wrappers: bad options in {spec!r} ({err}): write "
+            raise ValueError(f"{field}: bad options in {spec!r} ({err}): write "
                              f"{name}(option=value, ...)") from None
     return name, options
 
 
 @dataclasses.dataclass(frozen=True)
 class EnvConfig(Config):
-    """The environment a training rollout steps: the simulator inside the registered effects
-    ``wrappers`` (innermost first), e.g. ``("bursty(p=0.5)",)``; the training stack
+    """The environment a training rollout steps: the simulator with the generators
+    ``ue_counts`` and ``arrivals`` (registered names, :data:`dtac_jax.env.generators.GENERATORS`,
+    e.g. ``"fixed(n=[3, 3, 3, 3, 3])"``), inside the registered effects ``wrappers``
+    (innermost first), e.g. ``("bursty(p=0.5)",)``; the training stack
     (``Batched(AutoReset(...))``) goes around it. Evaluation and validation step the scenario's
     own simulator, so every policy is measured on the same episodes."""
 
     wrappers: tuple[str, ...] = ()
+    ue_counts: str = "uniform"
+    arrivals: str = "zipf"
 
     def __post_init__(self):
-        self.make()   # an unknown effect, bad options or an impossible order: one line now
+        self.make()   # an unknown name, bad options or an impossible order: one line now
 
     def make(self):
-        env = CloudEdgeEnv()
+        made = {}
+        for field, want in (("ue_counts", generators.UECounts),
+                            ("arrivals", generators.Arrivals)):
+            spec = getattr(self, field)
+            name, options = parse_effect(spec, f"env.{field}", generators.GENERATORS)
+            cls = generators.GENERATORS[name]
+            if not issubclass(cls, want):
+                raise ValueError(f"env.{field}: {name!r} is a generator of "
+                                 f"{'arrivals' if want is generators.UECounts else 'UE counts'}")
+            try:
+                made[field] = cls(**options)
+            except TypeError as err:
+                raise ValueError(f"env.{field}: {spec!r}: {err}") from None
+        env = CloudEdgeEnv(**made)
         for spec in self.wrappers:
             name, options = parse_effect(spec)
             try:

@@ -12,6 +12,8 @@ from dtac_jax import cli, runs
 from dtac_jax.env.wrappers import EnvConfig
 
 BURSTY = EnvConfig(wrappers=("bursty(p=1.0)",))
+#: ... around a simulator whose UE-count generator is replaced: two UEs on every edge
+FIXED_BURSTY = EnvConfig(wrappers=("bursty(p=1.0)",), ue_counts="fixed(n=[2, 2, 2, 2, 2])")
 
 
 def shared_task(trained) -> np.ndarray:
@@ -27,7 +29,7 @@ def test_tac_happo_and_a_transfer_train_on_an_effect_named_in_their_config(tiny_
                                                                            tmp_path):
     plain = tiny_reproduction.runs
     run = dict(seeds=1, chunk=1, progress=False)
-    runs.train("tac", tiny.scenario(), tiny.TAC.replace(episodes=1, env=BURSTY),
+    runs.train("tac", tiny.scenario(), tiny.TAC.replace(episodes=1, env=FIXED_BURSTY),
                tmp_path / "tac", **run)
     runs.train("dtac", None, tiny.TRANSFER.replace(episodes=1, env=BURSTY), tmp_path / "dtac",
                deps={"tac": plain / "tac"}, **run)
@@ -39,13 +41,17 @@ def test_tac_happo_and_a_transfer_train_on_an_effect_named_in_their_config(tiny_
                      "--chunk", "1", "--out", str(tmp_path / "happo")]) == 0
     for name in ("tac", "dtac", "happo"):
         trained = runs.load(tmp_path / name)
-        assert trained.config.env == BURSTY, name
+        assert trained.config.env == (FIXED_BURSTY if name == "tac" else BURSTY), name
         assert shared_task(trained).all(), name                 # the effect was stepped
         assert not shared_task(runs.load(plain / name)).all(), name   # and is not the default
+    # TAC's rollouts drew their UEs from the configured generator, the plain run's did not
+    counts = lambda name, root: np.asarray(runs.load(root / name).state.env_state.n_per_edge)
+    assert (counts("tac", tmp_path) == 2).all()
+    assert not (counts("tac", plain) == 2).all() and not (counts("dtac", tmp_path) == 2).all()
 
 
 def test_a_bad_effect_is_refused_in_one_line():
-    for bad, said in ((("bursty(p=2)",), "not a probability"), (("nope",), "unknown effect"),
+    for bad, said in ((("bursty(p=2)",), "not a probability"), (("nope",), "unknown name .nope."),
                       (("bursty(0.5)",), "options are given by name")):
         with pytest.raises(ValueError, match=said) as err:
             tiny.TAC.replace(env=EnvConfig(wrappers=bad))

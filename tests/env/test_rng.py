@@ -8,6 +8,7 @@ import pytest
 from dtac_jax.algos.heuristics import random_policy
 from dtac_jax.env import env as E
 from dtac_jax.env import make_params, make_scenario, rng
+from dtac_jax.env.generators import ZipfArrivals
 
 
 def _max_z(counts, probs):
@@ -32,14 +33,15 @@ def test_split_is_bit_identical_to_jax_split():
         np.testing.assert_array_equal(np.asarray(rng.split(key, num)),
                                       np.asarray(jax.random.split(key, num)))
         typed = jax.random.key(num)
-        out = jax.jit(lambda k: rng.split(k, num))(typed)  # noqa: B023
+        out = jax.jit(lambda k, num=num: rng.split(k, num))(typed)
         assert jnp.issubdtype(out.dtype, jax.dtypes.prng_key)
         np.testing.assert_array_equal(np.asarray(jax.random.key_data(out)),
                                       np.asarray(jax.random.key_data(jax.random.split(typed, num))))
     keys = jax.vmap(lambda k: rng.split(k, 3))(jax.random.split(jax.random.PRNGKey(1), 5))
     np.testing.assert_array_equal(
         np.asarray(keys),
-        np.asarray(jax.vmap(lambda k: jax.random.split(k, 3))(jax.random.split(jax.random.PRNGKey(1), 5))))
+        np.asarray(jax.vmap(lambda k: jax.random.split(k, 3))(
+            jax.random.split(jax.random.PRNGKey(1), 5))))
 
 
 def test_random_bits_use_both_words_of_each_hash_and_other_impls_fall_back():
@@ -78,7 +80,7 @@ def test_task_draws_follow_each_types_zipf_law():
     u = rng.uniforms(jax.random.PRNGKey(4), 1, 400_000)[0]
     for ue_type in (0, 5):
         types = jnp.full(u.shape, ue_type, jnp.int32)
-        tasks = np.asarray(E._alias_draw(p, types, u))
+        tasks = np.asarray(ZipfArrivals()(None, u, types >= 0, types, p))
         probs = np.exp(np.asarray(p.pop_logits[ue_type], np.float64))
         assert _max_z(np.bincount(tasks, minlength=p.n_tasks), probs) < 5.5
     # the two types rank the tasks differently (their own popularity orders)
