@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import orbax.checkpoint as ocp
@@ -43,7 +43,8 @@ def first_difference(expected: dict, found: dict) -> str | None:
     fe, ff = _flatten(expected), _flatten(found)
     for k in sorted(set(fe) | set(ff)):
         if fe.get(k, "<missing>") != ff.get(k, "<missing>"):
-            return f"{k}: checkpoint has {ff.get(k, '<missing>')!r}, expected {fe.get(k, '<missing>')!r}"
+            return (f"{k}: checkpoint has {ff.get(k, '<missing>')!r}, expected "
+                    f"{fe.get(k, '<missing>')!r}")
     return None
 
 
@@ -86,11 +87,21 @@ def record_changes(run_dir: Path, expected: dict, found: dict, episode: int,
     return changes
 
 
-def check_config(run_dir: Path, expected: dict, resumable=frozenset()) -> dict:
-    """Raise :class:`CheckpointMismatch` naming the first field that differs from the run's;
-    the ``resumable`` fields may differ (:func:`changed_settings`; :func:`record_changes`
-    stores the new values)."""
+def check_config(run_dir: Path, expected: dict, resumable=frozenset(),
+                 read_as: Callable[[dict], dict] | None = None) -> dict:
+    """The run's stored config; raise :class:`CheckpointMismatch` naming the first field that
+    differs from ``expected``. The ``resumable`` fields may differ (:func:`changed_settings`;
+    :func:`record_changes` stores the new values). ``read_as`` maps the stored config to the
+    spelling ``expected`` is in before they are compared (fields renamed or added since the
+    run was written, :meth:`dtac_jax.config.Config.from_dict`); what it returns is returned,
+    and a ``ValueError`` from it is a mismatch."""
     found = read_config(run_dir)
+    if read_as is not None:
+        try:
+            found = read_as(found)
+        except (ValueError, TypeError, KeyError) as err:
+            raise CheckpointMismatch(f"checkpoint at {run_dir} was made for another "
+                                     f"configuration ({err})") from None
     same = {k: v for k, v in found.items() if k != RESUMED}
     flat = _flatten(same)
     flat.update({k: new for k, (_, new) in changed_settings(expected, found,
@@ -141,18 +152,33 @@ def latest_step(run_dir: Path) -> int | None:
     return manager(run_dir).latest_step()
 
 
-def restore(run_dir: Path, like, step: int | None = None):
-    """Restore the state saved in ``run_dir`` into the structure of ``like``."""
+def restore(run_dir: Path, like, step: int | None = None,
+            upgrade: Callable[[Any], tuple[Any, Callable]] | None = None):
+    """Restore the state saved in ``run_dir`` into the structure of ``like``.
+
+    ``upgrade(like) -> (old_like, convert)``, when given, names an earlier layout of the same
+    state: a checkpoint that does not fit ``like`` is restored into ``old_like`` and returned
+    as ``convert(restored)`` (a run written by an earlier version loads and resumes)."""
     mngr = manager(run_dir)
     step = mngr.latest_step() if step is None else step
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {run_dir / 'ckpt'}")
-    abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
+
+    def into(target):
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target)
+        return mngr.restore(step, args=ocp.args.StandardRestore(abstract))
     try:
-        return mngr.restore(step, args=ocp.args.StandardRestore(abstract)), step
+        return into(like), step
     except ValueError as err:  # shapes or tree structure differ
-        raise CheckpointMismatch(f"checkpoint at {run_dir} does not fit this configuration: "
-                                 f"{str(err).splitlines()[0]}") from None
+        first = err
+    if upgrade is not None:
+        old_like, convert = upgrade(like)
+        try:
+            return convert(into(old_like)), step
+        except ValueError:
+            pass
+    raise CheckpointMismatch(f"checkpoint at {run_dir} does not fit this configuration: "
+                             f"{str(first).splitlines()[0]}")
 
 
 def restore_part(run_dir: Path, field: str, step: int | None = None):

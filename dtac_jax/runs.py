@@ -5,8 +5,9 @@ A run folder is what :mod:`dtac_jax.train` writes: ``config.json``, ``ckpt/``, `
 config (under the kind's key), the folders of the runs it started from (``<name>_run``, a path
 relative to the run's own folder: :func:`dependency`) and whatever the entry's ``record`` adds,
 so a run can be rebuilt, resumed and evaluated from its folder and the folders it names, from
-any working directory and after the folders are copied together elsewhere. Every algorithm goes through the same two functions, :func:`train` and
-:func:`load`, driven by its :mod:`~dtac_jax.algos.registry` entry.
+any working directory and after the folders are copied together elsewhere. Every algorithm
+goes through the same two functions, :func:`train` and :func:`load`, driven by its
+:mod:`~dtac_jax.algos.registry` entry.
 """
 from __future__ import annotations
 
@@ -72,7 +73,6 @@ def train(name: str, scn: Scenario, cfg, run_dir, *, deps: dict | None = None, s
         seed = int(first.record["seed"]) + DEPENDENT_SEED_OFFSET
     algo_dict = cfg.to_dict()
     algo_dict.pop("episodes")  # the budget may grow on resume
-    algo_dict = _stored_spelling(run_dir, algo, cfg) or algo_dict
     conf = dict(kind=algo.kind, name=getattr(cfg, "name", algo.name), scenario=scn.to_dict(),
                 **{algo.kind: algo_dict})
     if algo.record is not None:
@@ -82,20 +82,19 @@ def train(name: str, scn: Scenario, cfg, run_dir, *, deps: dict | None = None, s
     return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
                         seed=seed, chunk=chunk, resume=resume, progress=progress,
                         desc=algo.label, init_args=init_args, callback=callback, log_to=log_to,
-                        resumable=resumable(algo.config))
+                        resumable=resumable(algo.config), read_as=_current_spelling(algo),
+                        upgrade=algo.upgrade)
 
 
-def _stored_spelling(run_dir, algo: registry.Algorithm, cfg) -> dict | None:
-    """The algorithm section of ``run_dir``'s stored config when it means ``cfg`` (fields it
-    lacks take the values ``from_dict`` gives them), else None: a run written before a config
-    field existed resumes with its config as stored."""
-    try:
-        stored = ckpt.read_config(Path(run_dir))[algo.kind]
-        if algo.config.from_dict(dict(stored, episodes=cfg.episodes)) == cfg:
-            return stored
-    except (OSError, ValueError, KeyError, TypeError):   # no run there, or another config
-        pass
-    return None
+def _current_spelling(algo: registry.Algorithm):
+    """A stored config with its algorithm section as the config class reads it today (a
+    field added since takes the value ``from_dict`` gives it, a renamed one its new name), so
+    a run written by an earlier version resumes."""
+    def read_as(conf: dict) -> dict:
+        section = algo.config.from_dict(conf[algo.kind]).to_dict()
+        section.pop("episodes")
+        return dict(conf, **{algo.kind: section})
+    return read_as
 
 
 def _dependency_entry(run_dir, name: str, dep_dir) -> str:
@@ -209,19 +208,8 @@ def _load(run_dir: Path) -> Trained:
     # the state's shapes and dtypes only: init is traced, not run (no environment is reset)
     keys = jax.random.split(jax.random.PRNGKey(0), conf["seeds"])
     like = init_program(init, None).eval_shape(keys, *init_args)
-    state = ckpt.restore(run_dir, like)[0]
+    state = ckpt.restore(run_dir, like, upgrade=algo.upgrade)[0]
     return Trained(algo, run_dir, scn, cfg, state, deps, conf)
-
-
-def _check_kind(trained: Trained, kind: str) -> Trained:
-    if trained.algo.kind != kind:
-        raise ValueError(f"{trained.run_dir} is not a {kind} run (kind {trained.algo.kind!r})")
-    return trained
-
-
-def train_tac(scn: Scenario, cfg, run_dir, **kw):
-    """:func:`train` of ``"tac"``."""
-    return train("tac", scn, cfg, run_dir, **kw)
 
 
 def train_transfer(tac_dir, cfg, run_dir, **kw):
@@ -229,17 +217,6 @@ def train_transfer(tac_dir, cfg, run_dir, **kw):
     ``cfg.student``) from the TAC run in ``tac_dir`` (same scenario and seeds)."""
     name = cfg.name if cfg.name in registry.names(learned=True) else "dtac"
     return train(name, None, cfg, run_dir, deps={"tac": tac_dir}, **kw)
-
-
-def train_happo(scn: Scenario, cfg, run_dir, **kw):
-    """:func:`train` of ``"happo"``."""
-    return train("happo", scn, cfg, run_dir, **kw)
-
-
-def load_tac(run_dir):
-    """``(scenario, TACConfig, state stacked over seeds)`` of a TAC run."""
-    t = _check_kind(load(run_dir), "tac")
-    return t.scenario, t.config, t.state
 
 
 def family(trained: Trained):

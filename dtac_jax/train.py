@@ -43,15 +43,19 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
                  seeds: int = 1, seed: int = 0, chunk: int = 10, resume: bool = False,
                  progress: bool = True, desc: str = "train", init_args: tuple = (),
                  callback: Callable | None = None, log_to: Sequence[str] = (),
-                 resumable: frozenset[str] = frozenset()):
+                 resumable: frozenset[str] = frozenset(),
+                 read_as: Callable[[dict], dict] | None = None,
+                 upgrade: Callable | None = None):
     """Train ``seeds`` independent runs at once for ``episodes`` episodes; returns the state.
 
     ``config`` (JSON-able) is written to ``run_dir/config.json``; on ``resume`` it must equal
     the stored one (except the episode budget and the ``resumable`` fields of the algorithm's
     section, dotted: the optimiser-step settings its config class declares,
     :func:`dtac_jax.config.resumable`; ``config.json`` records their changes), else
-    :class:`checkpoint.CheckpointMismatch`. A non-finite metric or state stops the run with
-    :class:`TrainingDiverged`, its last checkpoint and metrics kept as they were.
+    :class:`checkpoint.CheckpointMismatch`; ``read_as`` maps a stored config to the current
+    spelling first (:func:`checkpoint.check_config`), ``upgrade`` a checkpoint in an earlier
+    state layout (:func:`checkpoint.restore`). A non-finite metric or state stops the
+    run with :class:`TrainingDiverged`, its last checkpoint and metrics kept as they were.
     ``init_args`` are pytrees with a leading seed axis passed to ``init(key, *init_args)``
     (e.g. the TAC parameters a transfer starts from). ``callback(episodes_done, n, rows)``, if
     given, runs after each chunk of ``n`` episodes, its metrics and checkpoint written;
@@ -76,14 +80,15 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
         if not resume:
             raise ValueError(f"{run_dir} already holds a checkpoint: pass --resume to continue "
                              f"it, or choose another --out")
-        found = ckpt.check_config(run_dir, config, resumable)   # learning rates etc. may change
+        # learning rates etc. may change
+        found = ckpt.check_config(run_dir, config, resumable, read_as)
     elif (run_dir / "metrics.jsonl").exists() and not resume:
         raise ValueError(f"{run_dir} already holds a run: choose another --out")
     runfolder.check_metrics(run_dir)   # damage is refused before the folder is touched
     runfolder.claim(run_dir)
     start, changes = 0, {}
     if resuming:
-        state, start = ckpt.restore(run_dir, init_fn.eval_shape(keys, *init_args))
+        state, start = ckpt.restore(run_dir, init_fn.eval_shape(keys, *init_args), upgrade=upgrade)
         changes = ckpt.changed_settings(config, found, resumable)   # recorded with the 1st chunk
         if changes:
             # learning rates held in optimiser states take the new config's values

@@ -27,6 +27,9 @@ Learned entries have ``make``; reference entries (heuristics, Search) only ``pol
 * ``record(cfg, deps) -> dict``: extra fields for the run's ``config.json`` (optional).
 * ``actor(cfg, deps) -> act``: ``act(theta, obs) -> ActionDist`` of a method whose decisions
   come from an actor network's action probabilities (optional; Table III compares them).
+* ``upgrade(like) -> (old_like, convert)``: an earlier layout of the training state, so that
+  checkpoints written by an earlier version load and resume (optional;
+  :func:`dtac_jax.checkpoint.restore`).
 """
 from __future__ import annotations
 
@@ -51,6 +54,7 @@ class Algorithm:
     record: Callable | None = None
     actor: Callable | None = None        # actor network, for Table III's KL (see below)
     reproduce: bool = True               # one of the reproduction's compared policies
+    upgrade: Callable | None = None      # earlier state layouts (checkpoint.restore)
 
     def __post_init__(self):
         if not self.kind:
@@ -120,10 +124,10 @@ def _heuristic(name: str) -> Callable:
 
 
 register(Algorithm("tac", "TAC", "tab:blue", tac.TACConfig, tac.make, tac.deliverable,
-                   tac.policy, actor=tac.actor))
+                   tac.policy, actor=tac.actor, upgrade=tac.upgrade))
 register(Algorithm("dtac", "DTAC", "tab:red", dtac.TransferConfig, dtac.make, dtac.deliverable,
-                   dtac.policy, needs=("tac",), kind="transfer", record=dtac.record, actor=dtac.actor,
-                   fixed=dtac.DTAC))
+                   dtac.policy, needs=("tac",), kind="transfer", record=dtac.record,
+                   actor=dtac.actor, fixed=dtac.DTAC))
 # DTAC with the MSE anchor to TAC's actions (100 x eq. 26 added to eq. 22): an ablation row
 register(Algorithm("dtac_anchor", "DTAC + MSE anchor", "salmon", dtac.TransferConfig, dtac.make,
                    dtac.deliverable, dtac.policy, needs=("tac",), kind="transfer",
@@ -131,10 +135,11 @@ register(Algorithm("dtac_anchor", "DTAC + MSE anchor", "salmon", dtac.TransferCo
                    fixed=dict(dtac.DTAC, trust_weight=0.0, anchor_weight=100.0)))
 register(Algorithm("tl_transformer", "TL transformer", "tab:orange", dtac.TransferConfig,
                    dtac.make, dtac.deliverable, dtac.policy, needs=("tac",), kind="transfer",
-                   record=dtac.record, actor=dtac.actor, fixed=dict(loss="mse", student="transformer")))
+                   record=dtac.record, actor=dtac.actor,
+                   fixed=dict(loss="mse", student="transformer")))
 register(Algorithm("tl", "TL", "tab:green", dtac.TransferConfig, dtac.make, dtac.deliverable,
-                   dtac.policy, needs=("tac",), kind="transfer", record=dtac.record, actor=dtac.actor,
-                   fixed=dict(loss="mse", student="mlp")))
+                   dtac.policy, needs=("tac",), kind="transfer", record=dtac.record,
+                   actor=dtac.actor, fixed=dict(loss="mse", student="mlp")))
 register(Algorithm("happo", "HAPPO", "tab:purple", happo.HAPPOConfig, happo.make,
                    happo.deliverable, happo.policy))
 register(Algorithm("random", "Random", "tab:gray", policy=_heuristic("random")))

@@ -20,10 +20,14 @@ from dtac_jax.nets.distributions import ActionDist
 
 @dataclasses.dataclass(frozen=True)
 class CollectConfig(Config):
-    envs: int = 32            # parallel episodes stepped together
-    rounds: int = 10          # rounds collected per env per training episode
-    noise_var: float = 0.05   # initial variance v of the Gaussian exploration noise
-    noise_decay: float = 0.98  # v <- v * eps every training episode (Algorithm 1 line 12)
+    """How an algorithm collects its training rounds. The four sizes and noise levels have no
+    default here: each owner (``TACConfig.collect``, ``TransferConfig.collect``) states its
+    own, and a dict of some fields changes the owner's."""
+
+    envs: int                 # parallel episodes stepped together
+    rounds: int               # rounds collected per env per training episode
+    noise_var: float          # initial variance v of the Gaussian exploration noise
+    noise_decay: float        # v <- v * eps every training episode (Algorithm 1 line 12)
     explore: str = "prob_noise"  # how targets and channels explore (EXPLORE)
     floor: float = 0.0        # when sampling (PPO; explore="sample"): p mixed with the uniform
 
@@ -93,8 +97,8 @@ def noisy_behaviour(act: Callable, actor_params, noise_var, a_min: float,
         p_x, p_l, a, b = jax.vmap(act, in_axes=(None, 0))(actor_params, obs)
         kx, kl, ka, kb = rng.split(key, 4)
         if explore == "sample":
-            mix = lambda p: (1.0 - floor) * p + floor / p.shape[-1]  # noqa: E731
-            draw = lambda k, p: jax.nn.one_hot(  # noqa: E731
+            mix = lambda p: (1.0 - floor) * p + floor / p.shape[-1]
+            draw = lambda k, p: jax.nn.one_hot(
                 jax.random.categorical(k, jnp.log(mix(p) + 1e-12)), p.shape[-1], dtype=p.dtype)
             p_x, p_l = draw(kx, p_x), draw(kl, p_l)
         else:
@@ -112,12 +116,14 @@ def noisy_behaviour(act: Callable, actor_params, noise_var, a_min: float,
 
 
 def collect(key, act: Callable, actor_params, obs, env_state, noise_var, params: EnvParams,
-            cfg: CollectConfig, a_min: float, critic_input: str = "probs"):
-    """Step ``cfg.envs`` episodes for ``cfg.rounds`` rounds with noisy argmax actions.
+            cfg: CollectConfig, a_min: float, critic_input: str = "probs", env=None):
+    """Step ``cfg.envs`` episodes of ``env`` (default: the simulator; :func:`~dtac_jax.algos.
+    rollouts.rollout`) for ``cfg.rounds`` rounds with noisy argmax actions.
 
     Returns ``(items [rounds*envs, ...], objective [rounds, envs], obs, env_state)``.
     """
     behave = noisy_behaviour(act, actor_params, noise_var, a_min, critic_input, cfg.explore,
                              cfg.floor)
-    items, obs, env_state = rollout(key, behave, obs, env_state, params, cfg.envs, cfg.rounds)
+    items, obs, env_state = rollout(key, behave, obs, env_state, params, cfg.envs, cfg.rounds,
+                                    env=env)
     return flatten_rounds(critic_item(items)), items["objective"], obs, env_state

@@ -10,7 +10,8 @@ import pytest
 from reference_numpy import round_costs_ref
 
 from dtac_jax.algos import credit, losses
-from dtac_jax.algos.tac import PPOConfig, TACConfig, log_probs, make_tac, recipe
+from dtac_jax.algos.estimators.ppo import log_probs
+from dtac_jax.algos.tac import PPOConfig, TACConfig, make_tac, recipe
 from dtac_jax.env import env as E
 from dtac_jax.env import make_params, make_scenario
 from dtac_jax.env.env import Action
@@ -37,7 +38,8 @@ def test_counterfactual_objectives_match_one_ue_at_a_time():
                channel=rng.integers(0, params.l_channels, n).astype(np.int32),
                a=rng.uniform(0.2, 1.0, n).astype(np.float32),
                b=rng.uniform(0.2, 1.0, n).astype(np.float32))
-    mean = (rng.uniform(0.2, 1.0, n).astype(np.float32), rng.uniform(0.2, 1.0, n).astype(np.float32))
+    mean = (rng.uniform(0.2, 1.0, n).astype(np.float32),
+            rng.uniform(0.2, 1.0, n).astype(np.float32))
     base, per_x, per_l, at_mean = jax.jit(
         lambda st, ac, m: credit.counterfactual_objectives(
             credit.simulator_objective(st, params), ac, m, params.l_channels))(
@@ -91,7 +93,7 @@ def test_log_probs_count_only_the_factors_that_act():
     x, l = jnp.array([1, 0]), jnp.array([3, 2])
     a_raw, b_raw = jnp.array([0.55, 0.1]), jnp.array([0.0, 0.7])
     lp = np.asarray(log_probs((p_x, p_l, a, b), log_std, x, l, a_raw, b_raw))
-    gauss = lambda v, m, s: -0.5 * ((v - m) / s) ** 2 - np.log(s * np.sqrt(2 * np.pi))  # noqa: E731
+    gauss = lambda v, m, s: -0.5 * ((v - m) / s) ** 2 - np.log(s * np.sqrt(2 * np.pi))
     np.testing.assert_allclose(lp[0], [np.log(0.5), np.log(0.4), gauss(0.55, 0.5, 0.1)],
                                rtol=1e-5)
     np.testing.assert_allclose(lp[1], [np.log(0.6), 0.0, gauss(0.7, 0.9, 0.2)], rtol=1e-5)

@@ -88,3 +88,28 @@ def test_a_folder_naming_its_tac_run_from_its_working_directory(tiny_reproductio
     assert cli.main(["evaluate", "--preset", "small", "--rounds", "3", "--episodes", "1",
                      "--policies", "all_local", "--runs", str(base / "runs" / "dtac"),
                      "--out", "x"]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("tiny_reproduction")
+def test_a_tac_checkpoint_in_the_earlier_state_layout_loads(tiny_reproduction, tmp_path):
+    # dtac-jax 0.3 kept the PPO estimator's state in TACState fields of its own (log_std,
+    # value, value_opt); the same run rewritten in that layout loads to the same state
+    from dtac_jax import checkpoint as ckpt
+    from dtac_jax.algos import tac
+    original = tiny_reproduction.runs / "tac"
+    old = tmp_path / "tac"
+    shutil.copytree(original, old)
+    now = runs.load(original).state
+    assert set(now.estimator) == {"log_std"}                 # the default: difference credit
+    layout, _ = tac.upgrade(now)
+    assert isinstance(layout, tac._LayoutV0) and layout.value is None
+    step = ckpt.latest_step(old)
+    shutil.rmtree(old / "ckpt")
+    ckpt.save(ckpt.manager(old), step, layout)
+    with pytest.raises(ValueError):                         # the layouts really differ
+        ckpt.restore(old, now)
+    loaded = runs.load(old).state
+    assert jax.tree_util.tree_structure(loaded) == jax.tree_util.tree_structure(now)
+    for a, b in zip(jax.tree_util.tree_leaves(loaded), jax.tree_util.tree_leaves(now)):
+        np.testing.assert_array_equal(a, b)
