@@ -149,8 +149,14 @@ def tac_config_from_args(args):
     from dtac_jax.algos.tac import recipe
 
     name = "paper" if getattr(args, "paper_lr", False) else args.recipe
-    return recipe(name, **_nested({field: getattr(args, dest) for dest, (field, _) in
-                                   tac_options().items() if getattr(args, dest) is not None}))
+    return recipe(name, **_nested(_given_fields(args, tac_options())))
+
+
+def _given_fields(args, options: dict) -> dict:
+    """``{dotted field: value}`` of the options of table ``options`` (dest -> (field, help))
+    given on the command line."""
+    return {field: getattr(args, dest) for dest, (field, _) in options.items()
+            if getattr(args, dest, None) is not None}
 
 
 def _nested(flat: dict) -> dict:
@@ -184,8 +190,7 @@ def cmd_transfer(args) -> int:
     from dtac_jax.algos.dtac import TransferConfig
     from dtac_jax.runs import train_transfer
 
-    given = _given(args, ("episodes", "updates", "loss", "student", "anchor_weight",
-                          "trust_weight"))
+    given = _nested(_given_fields(args, transfer_options()))
     names = [n for n in registry.names(learned=True) if registry.get(n).kind == "transfer"]
     # the registered method of this loss and student (DTAC, TL transformer, TL) with its fields
     plain = TransferConfig.quick(**{k: v for k, v in given.items() if k in ("loss", "student")})
@@ -201,8 +206,7 @@ def cmd_train_happo(args) -> int:
     from dtac_jax.algos.happo import HAPPOConfig
     from dtac_jax.runs import train
 
-    kw = _given(args, ("episodes", "policy", "share_param", "envs", "rollout", "epochs", "lr",
-                       "critic_lr"))
+    kw = _nested(_given_fields(args, happo_options()))
     cfg = (HAPPOConfig.paper if args.paper else HAPPOConfig.quick)(**kw)
     conf = configure(args, {"happo": cfg, "scenario": _scenario(args)})
     t0 = time.time()
@@ -310,26 +314,61 @@ def tac_options() -> dict[str, tuple[str, str]]:
     }
 
 
+def happo_options() -> dict[str, tuple[str, str]]:
+    """``train-happo``'s shortcut options, as :func:`tac_options` (fields of ``HAPPOConfig``)."""
+    return {
+        "episodes": ("episodes", "training iterations (default: the config's)"),
+        "policy": ("policy", "the actor: mlp (HARL's default) or gru (the paper's)"),
+        "share_param": ("share_param", "one actor for every UE slot, or one per slot"),
+        "envs": ("envs", "parallel environments"),
+        "rollout": ("rollout", "rounds per rollout"),
+        "epochs": ("epochs", "actor epochs per agent"),
+        "lr_actor": ("lr_actor", "actor learning rate"),
+        "lr_critic": ("lr_critic", "critic learning rate"),
+    }
+
+
+def transfer_options() -> dict[str, tuple[str, str]]:
+    """``transfer``'s shortcut options, as :func:`tac_options` (fields of ``TransferConfig``)."""
+    return {
+        "loss": ("loss", "critic (DTAC, the default) or mse (TL)"),
+        "student": ("student", "transformer (the default) or mlp"),
+        "episodes": ("episodes", "training iterations (default: the method's)"),
+        "updates": ("updates", "student updates per iteration"),
+        "anchor_weight": ("anchor_weight", "weight of the MSE-to-TAC anchor in the critic loss "
+                          "(0, the default: paper eq. 22)"),
+        "trust_weight": ("trust_weight", "weight of KL(TAC || student) of the targets and "
+                         "channels added to eq. 22 (0, the default: none)"),
+        "lr_actor": ("lr_actor", "the student's learning rate"),
+    }
+
+
 #: fields whose values are one of a fixed set: the set, for ``choices``
 def _field_choices() -> dict[str, tuple[str, ...]]:
+    from dtac_jax.algos import dtac, happo
     from dtac_jax.algos.replay import EXPLORE
     from dtac_jax.algos.tac import CREDIT_SOURCES, CREDITS, CRITIC_INPUTS, ESTIMATORS
     return {"estimator": ESTIMATORS, "ppo.credit": CREDITS, "ppo.credit_source": CREDIT_SOURCES,
-            "critic_input": CRITIC_INPUTS, "collect.explore": EXPLORE}
+            "critic_input": CRITIC_INPUTS, "collect.explore": EXPLORE,
+            "policy": happo.POLICIES, "loss": dtac.LOSSES, "student": dtac.STUDENTS}
 
 
-def _field_option(p, cls, dest: str, field: str, help: str) -> None:
-    """``--DEST`` for the dotted ``field`` of config class ``cls``: its type from the field's
-    annotation, its choices from :func:`_field_choices`, default None (the config's value)."""
+def _field_options(p, cls, options: dict[str, tuple[str, str]]) -> None:
+    """One ``--DEST`` per entry ``dest -> (dotted field of config class cls, help)``: its type
+    from the field's annotation (a bool field gives ``--DEST`` / ``--no-DEST``), its choices
+    from :func:`_field_choices`, default None (the config's value)."""
     import typing
-    hint: typing.Any = cls
-    for part in field.split("."):
-        hint = typing.get_type_hints(hint)[part]
-    kw = dict(type=hint) if hint in (int, float) else {}
-    choices = _field_choices().get(field)
-    if choices:
-        kw = dict(choices=choices)
-    p.add_argument("--" + dest.replace("_", "-"), dest=dest, default=None, help=help, **kw)
+    for dest, (field, help) in options.items():
+        hint: typing.Any = cls
+        for part in field.split("."):
+            hint = typing.get_type_hints(hint)[part]
+        kw = dict(type=hint) if hint in (int, float) else {}
+        if hint is bool:
+            kw = dict(action=argparse.BooleanOptionalAction)
+        choices = _field_choices().get(field)
+        if choices:
+            kw = dict(choices=choices)
+        p.add_argument("--" + dest.replace("_", "-"), dest=dest, default=None, help=help, **kw)
 
 
 def _tac_run_args(p):
@@ -341,8 +380,7 @@ def _tac_run_args(p):
                         "learned critic), oracle-credit (the same credit from the simulator's "
                         "cost function: a model-based reference), critic (the paper's "
                         "estimator, tuned learning rates), paper (the paper's recipe, lr 2e-5)")
-    for dest, (field, help) in tac_options().items():
-        _field_option(p, TACConfig, dest, field, help)
+    _field_options(p, TACConfig, tac_options())
     p.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
 
 
@@ -367,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _add_train_parser(sub)
     _add_sweep_parser(sub)
+    from dtac_jax.algos.dtac import TransferConfig
+    from dtac_jax.algos.happo import HAPPOConfig
     e = sub.add_parser("evaluate", help="evaluate policies on the same episodes",
                        description="Evaluate policies on the same episodes; print a table and "
                                    "write CSV/JSON/Markdown to --out.")
@@ -382,7 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--search-candidates", type=int, default=None,
                    help="Search's candidates per iteration (default: SearchConfig's)")
     e.add_argument("--search-iterations", type=int, default=None)
-    _add_config_options(e, "scenario, search", "--set total_bandwidth=40e6 --set search.iterations=8")
+    _add_config_options(e, "scenario, search",
+                        "--set total_bandwidth=40e6 --set search.iterations=8")
     e.add_argument("--out", default="results/evaluate", help="output folder")
     e.add_argument("--runs", nargs="*", default=[],
                    help="run folders of trained policies (TAC, DTAC, TL, ...) to evaluate too")
@@ -404,18 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "from HAPPOConfig.quick() (or .paper() with --paper) with "
                                    "the options given, then --config and --set.")
     h.add_argument("--preset", default="small", choices=_presets())
-    h.add_argument("--episodes", type=int, default=None,
-                   help="training iterations (default: the config's)")
     h.add_argument("--paper", action="store_true",
                    help="HAPPOConfig.paper(): reference widths 128x128 and the GRU actor")
-    h.add_argument("--policy", choices=("mlp", "gru"), default=None)
-    h.add_argument("--share-param", action=argparse.BooleanOptionalAction, default=None,
-                   help="one actor for every UE slot, or one per slot")
-    h.add_argument("--envs", type=int, default=None)
-    h.add_argument("--rollout", type=int, default=None, help="rounds per rollout")
-    h.add_argument("--epochs", type=int, default=None)
-    h.add_argument("--lr", type=float, default=None, help="actor learning rate")
-    h.add_argument("--critic-lr", type=float, default=None)
+    _field_options(h, HAPPOConfig, happo_options())
     h.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
     _add_config_options(h, "happo, scenario", "--set hidden=[128,128] --set clip=0.1")
     _add_run_options(h, "runs/happo")
@@ -429,19 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "then --config and --set. The scenario and seeds are the "
                                    "TAC run's.")
     d.add_argument("--tac", default="runs/tac", help="TAC run folder")
-    d.add_argument("--loss", choices=["critic", "mse"], default=None,
-                   help="critic (DTAC, the default) or mse (TL)")
-    d.add_argument("--student", choices=["transformer", "mlp"], default=None,
-                   help="transformer (the default) or mlp")
-    d.add_argument("--episodes", type=int, default=None)
-    d.add_argument("--updates", type=int, default=None)
-    d.add_argument("--anchor-weight", type=float, default=None,
-                   help="weight of the MSE-to-TAC anchor in the critic loss (0, the default: "
-                        "paper eq. 22)")
-    d.add_argument("--trust-weight", type=float, default=None,
-                   help="weight of KL(TAC || student) of the targets and channels added to "
-                        "eq. 22 (0, the default: none)")
-    _add_config_options(d, "transfer", "--set lr=1e-4 --set collect.noise_var=0.02")
+    _field_options(d, TransferConfig, transfer_options())
+    _add_config_options(d, "transfer", "--set lr_actor=1e-4 --set collect.noise_var=0.02")
     d.add_argument("--chunk", type=int, default=None,
                    help="episodes per compiled chunk and checkpoint (default 10)")
     d.add_argument("--out", default="runs/dtac", help="run folder (default runs/dtac)")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 import types
 import typing
 from typing import Any, ClassVar, Self, TypeVar
@@ -51,20 +52,32 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def from_dict(cls: type[T], d: dict[str, Any]) -> T:
+def from_dict(cls: type[T], d: dict[str, Any], base: T | None = None) -> T:
     """Build ``cls`` from a dict such as :func:`to_dict` writes.
 
-    Nested dataclass fields are built from their dicts, tuples from lists; a missing key takes
-    the field's default, or the class's ``_legacy_defaults[key]`` when it names one (the value
-    configs written before that field existed meant). An unknown key raises a one-line
-    ``ValueError`` naming the class, the unknown and the known fields.
+    A missing key takes the field's value in ``base`` (default: the field's default), or the
+    class's ``_legacy_defaults[key]`` when it names one (the value configs written before that
+    field existed meant). Nested dataclass fields are built from their dicts the same way with
+    the field's default as their ``base`` (so ``{"collect": {"envs": 4}}`` changes one field of
+    the owner's collection settings, and a nested class's legacy defaults still apply), tuples
+    from lists. An unknown key raises a one-line ``ValueError`` naming the class, the unknown
+    and the known fields. A key the class has renamed (``RENAMED``) is read as its new name,
+    with one line on stderr.
     """
     if not isinstance(d, dict):
         raise ValueError(f"{cls.__name__} needs a dict of its fields, got {type(d).__name__}")
+    d = renamed(cls, d)
     known = _check_known(cls, d)
     hints = _hints(cls)
     kw = {**getattr(cls, "_legacy_defaults", {}), **d}
-    kw = {k: _build(hints[k], v) for k, v in kw.items()}
+    nested = {f.name: getattr(base, f.name) if base is not None else f.default
+              for f in dataclasses.fields(cls)}
+    nested = {k: v for k, v in nested.items()
+              if dataclasses.is_dataclass(v) and not isinstance(v, type)}
+    kw = {k: from_dict(type(nested[k]), v, nested[k]) if k in nested and isinstance(v, dict)
+          else _build(hints[k], v) for k, v in kw.items()}
+    if base is not None:
+        return dataclasses.replace(base, **kw)
     missing = [f.name for f in dataclasses.fields(cls) if f.name in known and f.name not in kw
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
@@ -77,6 +90,7 @@ def replace(cfg: T, **kw: Any) -> T:
     field also takes a dict of its own fields, merged into the current value. An unknown field
     raises the one-line ``ValueError`` of :func:`from_dict`."""
     cls = type(cfg)
+    kw = renamed(cls, kw)
     _check_known(cls, kw)
     hints = _hints(cls)
     new = {}
@@ -95,7 +109,7 @@ class Config:
 
     ``_config_label`` names the class in error messages (default: the class name);
     ``_legacy_defaults`` maps a field to the value a dict without it means (default: the
-    field's default).
+    field's default); ``RENAMED`` maps a field's former name to its name (:func:`renamed`).
     """
 
     _config_label: ClassVar[str | None] = None
@@ -104,6 +118,8 @@ class Config:
     #: (learning rates, weight decay, clipping) and no shape in the saved state
     #: (:func:`resumable`; nested configs declare their own)
     RESUMABLE: ClassVar[frozenset[str]] = frozenset()
+    #: former field names -> current ones: old config files and ``--set`` paths still load
+    RENAMED: ClassVar[dict[str, str]] = {}
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict (:func:`to_dict`)."""
@@ -120,6 +136,30 @@ class Config:
 
 
 # --------------------------------------------------------------------------- helpers
+_WARNED: set[tuple[str, str]] = set()
+
+
+def renamed(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` with the keys ``cls.RENAMED`` lists under their current names; each former name
+    prints one deprecation line on stderr (once per process). A dict giving a field under both
+    names raises a one-line ``ValueError``."""
+    old = {k: new for k, new in getattr(cls, "RENAMED", {}).items() if k in d}
+    if not old:
+        return d
+    label = getattr(cls, "_config_label", None) or cls.__name__
+    out = {k: v for k, v in d.items() if k not in old}
+    for k, new in old.items():
+        if new in d:
+            raise ValueError(f"{label}: {k!r} and {new!r} name the same field: give {new!r} "
+                             "alone")
+        out[new] = d[k]
+        if (label, k) not in _WARNED:
+            _WARNED.add((label, k))
+            print(f"dtac: {label}.{k} is deprecated: it is read as {label}.{new}; write "
+                  f"{new!r}", file=sys.stderr)
+    return out
+
+
 def _check_known(cls: type, d: dict[str, Any]) -> set[str]:
     known = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(k for k in d if k not in known)
@@ -175,7 +215,7 @@ def read_file(path) -> dict[str, Any]:
             d = yaml.safe_load(text)
         else:
             d = json.loads(text)
-    except Exception as err:  # noqa: BLE001 - any parse error, reported with the file
+    except Exception as err:  # any parse error, reported with the file
         raise ValueError(f"config file {path} is not valid "
                          f"{'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'}: "
                          f"{str(err).splitlines()[0]}") from None
@@ -198,6 +238,7 @@ def set_path(cfg: T, path: str, value: Any) -> T:
     checked against the field's type hint."""
     head, _, rest = path.partition(".")
     cls = type(cfg)
+    head = next(iter(renamed(cls, {head: None})))
     _check_known(cls, {head: None})
     if rest:
         current = getattr(cfg, head)
@@ -249,7 +290,7 @@ def configure(sections: dict[str, Any], default: str, *, file: dict[str, Any] | 
             if not isinstance(value, dict):
                 raise ValueError(f"{source}: section {key!r} must be a mapping of fields")
             out[names[key]] = _replace_in(out[names[key]], value, f"{source}: {key}")
-        elif _has_field(out[default], key):
+        elif _has_field(out[default], next(iter(renamed(type(out[default]), {key: None})))):
             out[default] = _replace_in(out[default], {key: value}, source)
         elif "kind" not in (file or {}):
             raise ValueError(f"{source}: unknown section or field {key!r} (sections: "

@@ -7,7 +7,7 @@ x seeds are the members of one vmapped, compiled program (the values are part of
 whose ``config.json`` lists the points under ``sweep`` (member ``m`` is point
 ``m // seeds``, seed ``m % seeds``). A point alone in its group (or every point, with
 ``vmap_hyper=False``) is a TAC run folder ``<name>=<value>__...`` trained by
-:func:`dtac_jax.runs.train_tac` with its seeds vmapped. Either way, seed ``s`` of a point
+:func:`dtac_jax.runs.train` (``"tac"``) with its seeds vmapped. Either way, seed ``s`` of a point
 starts from the same key, so a member computes what the point trained alone does (up to
 float round-off). Seeds (and members) are split over the devices when there are several.
 
@@ -26,6 +26,7 @@ import hashlib
 import itertools
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,8 @@ from dtac_jax.config import Config, resumable
 
 #: name -> (type, help). ``lr`` sets both learning rates.
 PARAMS: dict[str, tuple[type, str]] = {
-    "actor_lr": (float, "actor learning rate"),
-    "critic_lr": (float, "critic learning rate"),
+    "lr_actor": (float, "actor learning rate"),
+    "lr_critic": (float, "critic learning rate"),
     "lr": (float, "both learning rates"),
     "noise_var": (float, "initial exploration noise variance"),
     "noise_decay": (float, "exploration noise decay per episode"),
@@ -49,9 +50,12 @@ PARAMS: dict[str, tuple[type, str]] = {
     "episodes": (int, "training episodes"),
 }
 
+#: former parameter names -> current ones (the config fields' names)
+RENAMED = {"actor_lr": "lr_actor", "critic_lr": "lr_critic"}
+
 #: parameters that are values in the TAC state, not constants of the compiled program: points
 #: that differ only in these train vmapped in one program
-CONTINUOUS = ("actor_lr", "critic_lr", "lr", "noise_var", "noise_decay", "entropy_weight")
+CONTINUOUS = ("lr_actor", "lr_critic", "lr", "noise_var", "noise_decay", "entropy_weight")
 
 # train_s: wall time of the run that trained the point (a group's, for all its members);
 # run: that run's folder under the sweep's
@@ -61,12 +65,17 @@ COLUMNS = ["point", "seed_index", "seed", "preset", "episodes", "final_objective
 
 
 def parse_grid(specs: list[str]) -> dict[str, list]:
-    """``["actor_lr=1e-3,3e-4", "preset=small,medium"]`` -> ``{"actor_lr": [1e-3, 3e-4], ...}``
-    (in the order given). One-line ``ValueError`` for unknown names or bad values."""
+    """``["lr_actor=1e-3,3e-4", "preset=small,medium"]`` -> ``{"lr_actor": [1e-3, 3e-4], ...}``
+    (in the order given). One-line ``ValueError`` for unknown names or bad values; a former
+    name (:data:`RENAMED`) is read as its current one with one line on stderr."""
     grid: dict[str, list] = {}
     for spec in specs:
         name, sep, values = spec.partition("=")
         name = name.strip()
+        if name in RENAMED:
+            print(f"dtac sweep: --grid {name} is deprecated: it is read as {RENAMED[name]}",
+                  file=sys.stderr)
+            name = RENAMED[name]
         if not sep or not values.strip():
             raise ValueError(f"bad --grid {spec!r}: expected NAME=V1,V2,... "
                              f"(valid names: {', '.join(PARAMS)})")
@@ -85,9 +94,9 @@ def parse_grid(specs: list[str]) -> dict[str, list]:
         if len(set(out)) != len(out):
             raise ValueError(f"--grid {name}: repeated value")
         grid[name] = out
-    if "lr" in grid and ({"actor_lr", "critic_lr"} & set(grid)):
+    if "lr" in grid and ({"lr_actor", "lr_critic"} & set(grid)):
         raise ValueError("--grid lr sets both learning rates: do not combine it with "
-                         "actor_lr / critic_lr")
+                         "lr_actor / lr_critic")
     return grid
 
 
@@ -134,7 +143,7 @@ def _build(base: SweepBase, point: dict):
     if "ues_per_edge" in p:
         scn = scn.with_fixed_ues(p["ues_per_edge"])
     d = recipe(base.recipe).replace(**base.tac)
-    pick = lambda name, field, default: p.get(name, default if field is None else field)  # noqa: E731
+    pick = lambda name, field, default: p.get(name, default if field is None else field)
     collect = dict(envs=pick("envs", base.envs, d.collect.envs),
                    rounds=pick("collect_rounds", base.collect_rounds, d.collect.rounds),
                    noise_var=p.get("noise_var", d.collect.noise_var),
@@ -145,8 +154,8 @@ def _build(base: SweepBase, point: dict):
                     buffer_size=max(pick("buffer_size", base.buffer_size, d.buffer_size), batch),
                     eval_envs=pick("eval_envs", base.eval_envs, d.eval_envs),
                     eval_rounds=pick("eval_rounds", base.eval_rounds, d.eval_rounds),
-                    lr_actor=p.get("actor_lr", p.get("lr", d.lr_actor)),
-                    lr_critic=p.get("critic_lr", p.get("lr", d.lr_critic)),
+                    lr_actor=p.get("lr_actor", p.get("lr", d.lr_actor)),
+                    lr_critic=p.get("lr_critic", p.get("lr", d.lr_critic)),
                     entropy_weight=p.get("entropy_weight", d.entropy_weight), collect=collect)
     return scn, cfg
 
@@ -234,7 +243,7 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, vmap_hyper: bool =
     from dtac_jax.algos.policy import actor_fn, greedy
     from dtac_jax.env import make_params
     from dtac_jax.evaluate import evaluate_stacked
-    from dtac_jax.runs import train_tac
+    from dtac_jax.runs import train
     from dtac_jax.train import read_metrics
 
     # check every point's configuration before training any (or creating the folder)
@@ -288,8 +297,8 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, vmap_hyper: bool =
             + (" (resuming)" if resume else ""))
         t0 = time.time()
         if len(members) == 1:
-            state = train_tac(scn, cfg, run_dir, seeds=seeds, seed=base.seed, chunk=base.chunk,
-                              resume=resume, progress=progress, log_to=log_to)
+            state = train("tac", scn, cfg, run_dir, seeds=seeds, seed=base.seed, chunk=base.chunk,
+                          resume=resume, progress=progress, log_to=log_to)
         else:
             state = train_group(scn, [built[n][1] for n in names], run_dir, seeds=seeds,
                                 seed=base.seed, chunk=base.chunk, resume=resume,
@@ -300,7 +309,7 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, vmap_hyper: bool =
         for m in read_metrics(run_dir):
             if m["episode"] == cfg.episodes:
                 last[m["seed"]] = m["objective"]
-        results = evaluate_stacked(lambda a: greedy(actor_fn(cfg.net, "full"), a),
+        results = evaluate_stacked(lambda a, net=cfg.net: greedy(actor_fn(net, "full"), a),
                                    state.best_actor, make_params(scn),
                                    jax.random.PRNGKey(base.eval_seed),
                                    episodes=base.eval_episodes)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import choices, save_report, spread, table  # noqa: E402
+from benchio import choices, save_report, spread, table
 
 #: name -> (registered algorithm, overrides, what it shows)
 VARIANTS: dict[str, tuple[str, dict, str]] = {
@@ -75,8 +75,9 @@ def main(argv=None) -> int:
         tac_dir = Path(args.tac_run) if args.tac_run else tmp / "tac"
         if args.tac_run is None:
             t = time.time()
-            runs.train_tac(make_scenario(args.preset), TACConfig.quick(episodes=args.tac_episodes),
-                           tac_dir, seeds=args.seeds, progress=not args.no_progress)
+            runs.train("tac", make_scenario(args.preset),
+                       TACConfig.quick(episodes=args.tac_episodes), tac_dir, seeds=args.seeds,
+                       progress=not args.no_progress)
             print(f"TAC trained ({time.time() - t:.0f} s)", flush=True)
         tac = runs.load(tac_dir)
         params = make_params(tac.scenario)
@@ -139,7 +140,8 @@ def _critic_fit(rows) -> dict:
            for k in keys for w, e in (("first", first), ("last", last))}
     fit["text"] = (f"{fit['critic_err_teacher_first']:.2f} -> {fit['critic_err_teacher_last']:.2f}"
                    f" / {fit['critic_err_student_first']:.2f} -> "
-                   f"{fit['critic_err_student_last']:.2f} (bias {fit['critic_bias_student_last']:+.2f})")
+                   f"{fit['critic_err_student_last']:.2f} "
+                   f"(bias {fit['critic_bias_student_last']:+.2f})")
     return fit
 
 

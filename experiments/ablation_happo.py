@@ -2,7 +2,7 @@
 presets and seeds, on the same evaluation episodes as all-local and Search.
 
 Each variant is :meth:`HAPPOConfig.quick` plus overrides (``VARIANTS``). It trains ``--seeds``
-seeds in one vmapped program (``runs.train_happo``); each seed's delivered actor (the
+seeds in one vmapped program (``runs.train("happo", ...)``); each seed's delivered actor (the
 validation-best, ``best_actors``) is evaluated on the same ``--eval-episodes`` x 50-round
 episodes (``evaluate.evaluate_stacked``) as all-local (the best heuristic) and Search. Printed
 and written (``--out``): weighted reward (mean and spread over seeds), cost relative to
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import choices, save_report  # noqa: E402
+from benchio import choices, save_report
 
 #: name -> (overrides of HAPPOConfig.quick(), what it shows)
 VARIANTS: dict[str, tuple[dict, str]] = {
@@ -38,7 +38,7 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "no-stabilisers": (dict(value_norm=False, huber_delta=0.0, value_clip=0.0),
                        "no value normalisation, squared error, unclipped value loss"),
     "envs128": (dict(envs=128), "128 environments instead of 32"),
-    "lr2e-3": (dict(lr=2e-3, critic_lr=2e-3), "learning rate 2e-3 instead of HARL's 5e-4"),
+    "lr2e-3": (dict(lr_actor=2e-3, lr_critic=2e-3), "learning rate 2e-3 instead of HARL's 5e-4"),
 }
 
 
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     from dtac_jax.evaluate import evaluate, evaluate_stacked
     from dtac_jax.reproduce.figures import late_over_mid
     from dtac_jax.reproduce.profiles import PROFILES
-    from dtac_jax.runs import train_happo
+    from dtac_jax.runs import train
     from dtac_jax.train import read_metrics
 
     iterations = args.iterations or PROFILES["quick"].happo.episodes
@@ -97,15 +97,16 @@ def main(argv=None) -> int:
                 over, what = VARIANTS[name]
                 cfg = HAPPOConfig.quick(episodes=iterations, **over)
                 t = time.time()
-                state = train_happo(scn, cfg, tmp / f"{preset}_{name}", seeds=args.seeds,
-                                    progress=not args.no_progress)
+                state = train("happo", scn, cfg, tmp / f"{preset}_{name}", seeds=args.seeds,
+                              progress=not args.no_progress)
                 wall = time.time() - t
                 metrics = read_metrics(tmp / f"{preset}_{name}")
                 obj = np.array([[m["objective"] for m in metrics if m["seed"] == s]
                                 for s in range(args.seeds)])
                 late = late_over_mid(tmp / f"{preset}_{name}")
-                res = evaluate_stacked(lambda a: happo_policy(a, params, cfg), state.best_actors,
-                                       params, key, episodes=args.eval_episodes)
+                res = evaluate_stacked(
+                    lambda a, params=params, cfg=cfg: happo_policy(a, params, cfg),
+                    state.best_actors, params, key, episodes=args.eval_episodes)
                 wr = np.array([r.weighted_reward for r in res])
                 mix = np.array([[r.frac_local, r.frac_edge, r.frac_cloud] for r in res]).mean(0)
                 entry["variants"][name] = dict(what=what, config=cfg.to_dict(), train_wall_s=wall,
@@ -114,7 +115,8 @@ def main(argv=None) -> int:
                                                validation_curve=obj.tolist())
                 rows.append([preset, name, what,
                              f"{wr.mean():.2f} ({', '.join(f'{v:.1f}' for v in wr)})",
-                             f"{(-wr / local_cost).mean():.2f} (max {(-wr / local_cost).max():.2f})",
+                             f"{(-wr / local_cost).mean():.2f} "
+                             f"(max {(-wr / local_cost).max():.2f})",
                              f"{(-wr / search_cost).mean():.2f}", f"{late:.2f}",
                              f"{wall:.0f}",
                              f"{mix[0]:.2f} / {mix[1]:.2f} / {mix[2]:.2f}"])

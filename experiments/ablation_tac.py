@@ -2,7 +2,7 @@
 evaluation episodes, several seeds, beside the Search reference.
 
 Every variant is a :func:`dtac_jax.algos.tac.recipe` plus overrides (``VARIANTS``). Each trains
-``--seeds`` seeds in one vmapped program (``runs.train_tac``); each seed's delivered actor
+``--seeds`` seeds in one vmapped program (``runs.train("tac", ...)``); each seed's delivered actor
 (``best_actor``) is evaluated on the same ``--eval-episodes`` x 50-round episodes
 (``evaluate.evaluate_stacked``, UE counts drawn as in training), and so is Search. Printed and
 written (``--out``): weighted reward (mean and spread over seeds), ratio of the cost to
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import choices, save_report, spread, table  # noqa: E402
+from benchio import choices, save_report, spread, table
 
 #: name -> (recipe, overrides, what it shows)
 VARIANTS: dict[str, tuple[str, dict, str]] = {
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     from dtac_jax.algos.tac import recipe
     from dtac_jax.env import make_params, make_scenario
     from dtac_jax.evaluate import evaluate, evaluate_stacked
-    from dtac_jax.runs import train_tac
+    from dtac_jax.runs import train
 
     scn = make_scenario(args.preset)
     params = make_params(scn)
@@ -105,9 +105,10 @@ def main(argv=None) -> int:
             print(f"== {name}: {what} ({cfg.episodes} episodes x {args.seeds} seeds)",
                   flush=True)
             t = time.time()
-            state = train_tac(scn, cfg, tmp / name, seeds=args.seeds, progress=not args.no_progress)
+            state = train("tac", scn, cfg, tmp / name, seeds=args.seeds,
+                          progress=not args.no_progress)
             wall = time.time() - t
-            res = evaluate_stacked(lambda a: greedy(actor_fn(cfg.net, "full"), a),
+            res = evaluate_stacked(lambda a, cfg=cfg: greedy(actor_fn(cfg.net, "full"), a),
                                    state.best_actor, params, key, episodes=args.eval_episodes)
             wr = np.array([r.weighted_reward for r in res])
             mix = np.array([[r.frac_local, r.frac_edge, r.frac_cloud] for r in res]).mean(0)

@@ -42,12 +42,13 @@ import jaxlib
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import save_report  # noqa: E402
+from benchio import save_report
 from dtac_jax import deploy
-from dtac_jax.algos.dtac import TransferConfig
+from dtac_jax.algos import registry
+from dtac_jax.algos.tac import TACConfig
 from dtac_jax.env.env import OBS_DIM
 from dtac_jax.nets.complexity import param_count
-from dtac_jax.nets.transformer import NetConfig, init_actor_critic
+from dtac_jax.nets.transformer import init_actor_critic
 
 TARGET_US = 100.0
 TARGET_FLOOR_RATIO = 2.0
@@ -55,8 +56,8 @@ TARGET_FLOOR_RATIO = 2.0
 
 def fresh_act(seed: int = 0):
     """``act(obs[6], edge_id)`` of a DTAC student with random parameters of the right shape."""
-    cfg = TransferConfig()                      # student="transformer", loss="critic": DTAC
-    net = NetConfig()
+    cfg = registry.get("dtac").quick()          # student="transformer", loss="critic"
+    net = TACConfig.quick().net                 # the network DTAC's teacher has
     actor = init_actor_critic(jax.random.PRNGKey(seed), net)["actor"]
     return deploy.act_fn(actor, cfg, net), actor, net
 
@@ -168,7 +169,7 @@ def measure(argv) -> dict:
             fn(s[i], edge[i])
             samples[k].append(time.perf_counter() - t0)
     res = {k: stats_us(v) for k, v in samples.items()}
-    for k, r in res.items():
+    for _k, r in res.items():
         r["meets_target"] = r["median_us"] < TARGET_US
         r["over_floor"] = r["median_us"] / res["floor"]["median_us"]
 

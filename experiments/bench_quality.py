@@ -3,8 +3,8 @@ objective first reaches 3x, 2x and 1.5x the Search reference's cost, per preset 
 
 For each preset, every recipe (``--recipes``, default: the default recipe, whose credit the
 learned critic answers, the ``oracle-credit`` reference, whose credit the simulator answers, and
-the ``critic`` one) trains ``--seeds`` seeds in one vmapped run (``runs.train_tac``, the CLI's code
-path, progress and checkpoints included). Both recipes are scored on the same kind of
+the ``critic`` one) trains ``--seeds`` seeds in one vmapped run (``runs.train("tac", ...)``,
+the CLI's code path, progress and checkpoints included). Both recipes are scored on the same kind of
 validation set, ``--val-envs`` episodes x ``--val-rounds`` rounds drawn from each seed's fixed
 validation key (the default recipe's own protocol; for the ``critic`` recipe this replaces its
 16 x 10-round set, which only changes which actor it reports as best, not its training). The
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import choices, save_report  # noqa: E402
+from benchio import choices, save_report
 
 THRESHOLDS = (3.0, 2.0, 1.5)
 
@@ -64,7 +64,7 @@ def first_reach(objective: np.ndarray, target: float) -> int | None:
 def run_recipe(preset: str, name: str, args, run_dir: Path):
     from dtac_jax.algos.tac import recipe
     from dtac_jax.env import make_scenario
-    from dtac_jax.runs import train_tac
+    from dtac_jax.runs import train
     from dtac_jax.train import read_metrics
 
     episodes = {"default": args.episodes_default, "oracle-credit": args.episodes_default,
@@ -72,8 +72,8 @@ def run_recipe(preset: str, name: str, args, run_dir: Path):
     cfg = recipe(name, episodes=episodes, eval_envs=args.val_envs, eval_rounds=args.val_rounds)
     scn = make_scenario(preset)
     t0 = time.time()
-    state = train_tac(scn, cfg, run_dir, seeds=args.seeds, seed=args.seed, chunk=args.chunk,
-                      progress=not args.no_progress)
+    state = train("tac", scn, cfg, run_dir, seeds=args.seeds, seed=args.seed, chunk=args.chunk,
+                  progress=not args.no_progress)
     wall = time.time() - t0
     rows = read_metrics(run_dir)
     per_seed = {s: sorted((r for r in rows if r["seed"] == s), key=lambda r: r["episode"])

@@ -43,7 +43,7 @@ import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import save_report  # noqa: E402
+from benchio import save_report
 
 
 # ============================================================================ children
@@ -57,7 +57,7 @@ def _tac_child(q, preset: str, envs: int | None, chunk: int, seconds: float, see
         from dtac_jax.env.scenarios import make_params, make_scenario
 
         params = make_params(make_scenario(preset))
-        cfg = TACConfig()
+        cfg = TACConfig.quick()
         if envs is not None:   # the default's collection (rounds, exploration) at more envs
             cfg = cfg.replace(collect=dict(envs=envs))
         init, episode = make_tac(params, cfg)
@@ -88,7 +88,7 @@ def _tac_child(q, preset: str, envs: int | None, chunk: int, seconds: float, see
             peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             rss_mib=psutil.Process().memory_info().rss / 2 ** 20,
             finite=bool(np.isfinite(np.asarray(metrics["objective"])).all())))
-    except Exception:  # noqa: BLE001 - reported to the parent
+    except Exception:  # reported to the parent
         q.put(dict(algo="TAC", error=traceback.format_exc()))
 
 
@@ -139,7 +139,7 @@ def _happo_child(q, preset: str, seconds: float, seed: int):
             peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             rss_mib=psutil.Process().memory_info().rss / 2 ** 20,
             finite=bool(np.isfinite(float(metrics["rollout_objective"])))))
-    except Exception:  # noqa: BLE001
+    except Exception:  # reported to the parent
         q.put(dict(algo="HAPPO", error=traceback.format_exc()))
 
 
@@ -152,7 +152,7 @@ def run_child(target, args, timeout: float) -> dict:
     proc.start()
     try:
         res = q.get(timeout=timeout)
-    except Exception:  # noqa: BLE001 - queue.Empty: timed out
+    except Exception:  # queue.Empty: timed out
         res = dict(error=f"timed out after {timeout:.0f} s (killed)", timed_out=True)
     proc.join(timeout=10)
     if proc.is_alive():
@@ -194,7 +194,8 @@ def markdown(report: dict) -> str:
     tac = next((r for r in report["throughput"] if r.get("algo") == "TAC" and "error" not in r),
                None)
     if tac:
-        lines.append(f"- TAC episode (`TACConfig()`, the default recipe): {tac['envs']} envs x "
+        lines.append(f"- TAC episode (`TACConfig.quick()`, the default recipe): "
+                     f"{tac['envs']} envs x "
                      f"{tac['rounds_per_episode']} rounds collected, then the PPO epochs and "
                      f"{tac['updates_per_episode']} critic minibatch updates (batch "
                      f"{tac['batch_size']} joint rounds); run as `jit(scan)` over "

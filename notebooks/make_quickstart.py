@@ -3,8 +3,8 @@
     python notebooks/make_quickstart.py            # rewrite the notebook, outputs cleared
     python notebooks/make_quickstart.py --execute  # and run it, storing the outputs (make notebook)
 
-The notebook is executed by ``tests/notebooks/test_notebook.py``; keep every size tiny so that it runs in
-well under two minutes on a 2-core CPU.
+The notebook is executed by ``tests/notebooks/test_notebook.py``; keep every size tiny so that it
+runs in well under two minutes on a 2-core CPU.
 """
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ the pytree of arrays the jitted simulator reads (task table, Zipf popularity per
 powers and noise in watts). UE slots are padded to `N_max = K * ue_max`; slot `n` belongs to
 edge `n // ue_max` and is real when `n % ue_max < n_k`, with `n_k` drawn at each reset."""),
     ("code", """\
-scn = make_scenario("small", l_channels=4)   # presets: small, medium, large; any field can be overridden
+# presets: small, medium, large; any field can be overridden
+scn = make_scenario("small", l_channels=4)
 params = make_params(scn)
 
 print(f"edge servers K          {scn.n_edges}  (UE disc radius {scn.r_edge:.0f} m, "
@@ -75,13 +76,16 @@ print(f"edge servers K          {scn.n_edges}  (UE disc radius {scn.r_edge:.0f} 
 print(f"UEs per edge            {scn.ue_min}..{scn.ue_max}  -> N_max = {scn.n_max} UE slots")
 print(f"channels L              {scn.l_channels} x {scn.bandwidth / 1e6:.1f} MHz "
       f"(noise {scn.noise:.2e} W per channel)")
-print(f"UE power                {scn.p_ue:.3f} W, CPU {min(scn.f_ue) / 1e9:.1f}-{max(scn.f_ue) / 1e9:.1f} GHz "
+print(f"UE power                {scn.p_ue:.3f} W, "
+      f"CPU {min(scn.f_ue) / 1e9:.1f}-{max(scn.f_ue) / 1e9:.1f} GHz "
       f"over {scn.n_ue_types} UE types")
 print(f"edge / cloud CPU        {scn.f_edge / 1e9:.1f} / {scn.f_cloud / 1e9:.1f} GHz")
 print(f"edge cache              {scn.cache_capacity / 1e6:.0f} Mbit of results per edge")
 work = np.asarray(params.s_in * params.cycles)
-print(f"task kinds M            {scn.n_tasks}: input {np.asarray(params.s_in).mean() / 1e6:.1f} Mbit, "
-      f"output {np.asarray(params.s_out).mean() / 1e6:.1f} Mbit, {work.mean():.2e} cycles on average")
+print(f"task kinds M            {scn.n_tasks}: "
+      f"input {np.asarray(params.s_in).mean() / 1e6:.1f} Mbit, "
+      f"output {np.asarray(params.s_out).mean() / 1e6:.1f} Mbit, "
+      f"{work.mean():.2e} cycles on average")
 print(f"objective               {scn.w_time} x round time (s) + {scn.w_energy} x UE energy (J), "
       f"{scn.rounds} rounds per episode")"""),
     ("md", """\
@@ -131,7 +135,8 @@ print(f"{EPISODES} episodes x {params.rounds} rounds = {ue_rounds:,} UE-rounds: 
       f"({ue_rounds / t_run:,.0f} UE-rounds/s)")
 
 obj, t_round, energy = (np.asarray(out[k]) for k in ("objective", "t_round", "energy"))
-print("\\nround | objective: median   mean     | round time (s): median  mean  | UE energy (J): median  mean")
+print("\\nround | objective: median   mean     | round time (s): median  mean  "
+      "| UE energy (J): median  mean")
 for t in (0, 1, 2, 5, 10, 20, params.rounds - 1):
     print(f"{t:5d} | {np.median(obj[:, t]):17.1f} {obj[:, t].mean():8.1f} | "
           f"{np.median(t_round[:, t]):22.1f} {t_round[:, t].mean():6.1f} | "
@@ -214,17 +219,18 @@ trains several independent seeds in the same compiled program (what `dtac train-
 does). We keep the seed whose actor measured best during training.
 
 The sizes are tiny (defaults: 60 episodes of 32 environments x 8 rounds, 100 critic steps,
-2 epochs of 8 minibatches). `dtac_jax.runs.train_tac(scn, cfg, run_dir)` runs the same functions in chunks
-and writes a resumable run folder (`config.json`, an Orbax checkpoint, `metrics.jsonl`)."""),
+2 epochs of 8 minibatches). `dtac_jax.runs.train("tac", scn, cfg, run_dir)` runs the same
+functions in chunks and writes a resumable run folder (`config.json`, an Orbax checkpoint,
+`metrics.jsonl`)."""),
     ("code", """\
 from dtac_jax.algos.policy import actor_fn, greedy
-from dtac_jax.algos.replay import CollectConfig
 from dtac_jax.algos.tac import TACConfig, make_tac
 from dtac_jax.train import seed_slice
 
 SEEDS = 3
-tac_cfg = TACConfig(episodes=20, updates=8, batch_size=16, buffer_size=2_000, eval_envs=8,
-                    eval_rounds=20, collect=CollectConfig(envs=8, rounds=5))
+# the default recipe, shrunk: nested settings are dicts of the fields that change
+tac_cfg = TACConfig.quick(episodes=20, updates=8, batch_size=16, buffer_size=2_000, eval_envs=8,
+                          eval_rounds=20, collect=dict(envs=8, rounds=5))
 tac_init, tac_episode = make_tac(params, tac_cfg)
 
 
@@ -247,9 +253,9 @@ print(f"best measured objective per seed: {np.round(np.asarray(tac_states.best_s
       f"-> seed {best_seed}")"""),
     ("md", """\
 `objective` is the measured round objective of the deterministic actor (argmax target and
-channel) on fixed validation episodes (the real simulator, not the critic); `critic_loss` is the MSE of the critic to
-the log-transformed costs. With so few updates the curves are noisy and the seeds differ a
-lot; in a full run they flatten after a few tens of episodes."""),
+channel) on fixed validation episodes (the real simulator, not the critic); `critic_loss` is
+the MSE of the critic to the log-transformed costs. With so few updates the curves are noisy
+and the seeds differ a lot; in a full run they flatten after a few tens of episodes."""),
     ("code", """\
 episodes = np.arange(1, tac_cfg.episodes + 1)
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3))
@@ -276,8 +282,8 @@ version, behind `dtac transfer`.)"""),
     ("code", """\
 from dtac_jax.algos.dtac import TransferConfig, final_student, make_transfer, student_model
 
-dtac_cfg = TransferConfig(episodes=10, updates=8, batch_size=16, eval_envs=8, eval_rounds=20,
-                          collect=CollectConfig(envs=8, rounds=5, noise_var=0.01, noise_decay=1.0))
+dtac_cfg = TransferConfig.quick(episodes=10, updates=8, batch_size=16, eval_envs=8,
+                                eval_rounds=20, collect=dict(envs=8, rounds=5))
 tr_init, tr_episode = make_transfer(params, dtac_cfg, tac_cfg.net, tac_cfg.cost_scale,
                                     tac_cfg.buffer_size, tac_cfg.critic_input)
 

@@ -52,7 +52,7 @@ class TransferConfig(Config):
     episodes: int = 100
     updates: int = 20
     batch_size: int = 64
-    lr: float = 3e-4
+    lr_actor: float = 3e-4
     weight_decay: float = 1e-4
     entropy_weight: float = 0.01
     grad_clip: float = 1.0
@@ -68,12 +68,14 @@ class TransferConfig(Config):
     score_ema: float = 0.0            # optional EMA of that score over episodes (0: none)
     student: str = "transformer"
     mlp_hidden: tuple[int, ...] = (64, 64)
-    collect: replay.CollectConfig = replay.CollectConfig(noise_var=0.01, noise_decay=1.0)
+    collect: replay.CollectConfig = replay.CollectConfig(envs=32, rounds=10, noise_var=0.01,
+                                                         noise_decay=1.0)
     env: EnvConfig = EnvConfig()      # the training rollouts' environment (effects)
 
     # a dict without critic_gradient was written when eq. 22 used the straight-through tangent
     _legacy_defaults = {"critic_gradient": "straight_through"}
-    RESUMABLE = frozenset({"lr", "weight_decay", "grad_clip"})
+    RESUMABLE = frozenset({"lr_actor", "weight_decay", "grad_clip"})
+    RENAMED = {"lr": "lr_actor"}
 
     def budget(self, params) -> dict:
         """Training budget (:func:`budget.budget`): teacher rollouts and student steps."""
@@ -106,7 +108,7 @@ class TransferConfig(Config):
     @staticmethod
     def paper(**kw) -> TransferConfig:
         """The paper's learning rate (Table II: 2e-5, AdamW) with overrides ``kw``."""
-        return TransferConfig().replace(**{"lr": 2e-5, **kw})
+        return TransferConfig().replace(**{"lr_actor": 2e-5, **kw})
 
     @property
     def name(self) -> str:
@@ -150,7 +152,7 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
     buffer = replay.make_buffer(buffer_size, cfg.batch_size)
     env = cfg.env.make()   # the simulator inside the config's effects
     opt = optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
-                      optax.adamw(cfg.lr, weight_decay=cfg.weight_decay))
+                      optax.adamw(cfg.lr_actor, weight_decay=cfg.weight_decay))
     module, act = student_model(cfg, net)
     teacher_act = actor_fn(net, "full")
 
@@ -293,7 +295,7 @@ def _diagnostics(teacher, student):
     absolute log error of each, and the critic's mean optimism on the student's (prediction
     minus truth, in log units: positive means the critic thinks the student's decisions cost
     more than they do)."""
-    err = lambda d: jnp.mean(jnp.abs(d[..., 1] - d[..., 0]))  # noqa: E731
+    err = lambda d: jnp.mean(jnp.abs(d[..., 1] - d[..., 0]))
     return dict(critic_err_teacher=err(teacher), critic_err_student=err(student),
                 critic_bias_student=jnp.mean(student[..., 1] - student[..., 0]),
                 student_log_objective=jnp.mean(student[..., 0]),

@@ -70,7 +70,8 @@ class HAPPOConfig(Config):
     """Defaults are HARL's ``happo.yaml`` except where a comment says otherwise; ``quick()``
     is the CPU budget of ``dtac reproduce --profile quick``."""
 
-    RESUMABLE = frozenset({"lr", "critic_lr", "max_grad_norm"})
+    RESUMABLE = frozenset({"lr_actor", "lr_critic", "max_grad_norm"})
+    RENAMED = {"lr": "lr_actor", "critic_lr": "lr_critic"}
 
     episodes: int = 300          # training iterations: one rollout and one update each
     envs: int = 128              # parallel environments (HARL: 20; cheap here)
@@ -81,8 +82,8 @@ class HAPPOConfig(Config):
     critic_epochs: int = 5
     clip: float = 0.2
     entropy: float = 0.01
-    lr: float = 5e-4
-    critic_lr: float = 5e-4
+    lr_actor: float = 5e-4
+    lr_critic: float = 5e-4
     gamma: float = 0.99
     gae_lambda: float = 0.95
     hidden: tuple[int, ...] = (128, 128)
@@ -110,7 +111,7 @@ class HAPPOConfig(Config):
             raise ValueError("HAPPOConfig.ab_init concentrations must be > 1")
         if len(self.hidden) != 2 or min(self.hidden) < 1:
             raise ValueError("HAPPOConfig.hidden must be two positive widths")
-        for f in ("lr", "critic_lr", "clip"):
+        for f in ("lr_actor", "lr_critic", "clip"):
             if not getattr(self, f) > 0:
                 raise ValueError(f"HAPPOConfig.{f} must be > 0")
         if not (0 < self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
@@ -164,7 +165,10 @@ def orthogonal_no_qr(scale: float = 1.0, iterations: int = 60):
     return init
 
 
-def _dense(width, gain=math.sqrt(2.0), name=None):
+SQRT2 = math.sqrt(2.0)   # the orthogonal gain of ReLU layers (HARL's)
+
+
+def _dense(width, gain=SQRT2, name=None):
     return nn.Dense(width, kernel_init=orthogonal_no_qr(gain), name=name)
 
 
@@ -388,9 +392,9 @@ def update_actors(key, actors, opt_states, batch: Batch, adv, policy: nn.Module,
     n = batch.mask.shape[-1]
     order = jax.random.permutation(key, n)
     share = cfg.share_param
-    take = (lambda tree, i: tree) if share else (  # noqa: E731
+    take = (lambda tree, i: tree) if share else (
         lambda tree, i: jax.tree_util.tree_map(lambda v: v[i], tree))
-    put = (lambda tree, i, x: x) if share else (  # noqa: E731
+    put = (lambda tree, i, x: x) if share else (
         lambda tree, i, x: jax.tree_util.tree_map(lambda v, y: v.at[i].set(y), tree, x))
 
     def evaluate(p, i):
@@ -454,9 +458,10 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
     n = params.n_max
     policy, hdim = make_policy_net(cfg, params.l_channels)
     value = ValueNet(cfg.hidden)
-    opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.lr, eps=1e-5))
+    opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
+                      optax.adam(cfg.lr_actor, eps=1e-5))
     copt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
-                       optax.adam(cfg.critic_lr, eps=1e-5))
+                       optax.adam(cfg.lr_critic, eps=1e-5))
     dtype = params.s_in.dtype
     env = cfg.env.make()   # the simulator inside the config's effects
     apply_agents = agents_apply(policy, cfg.share_param)
@@ -469,7 +474,7 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
 
     def init(key) -> HAPPOState:
         ka, kc, ke, kr = rng.split(key, 4)
-        one = lambda k: policy.init(k, jnp.zeros((hdim,), dtype),  # noqa: E731
+        one = lambda k: policy.init(k, jnp.zeros((hdim,), dtype),
                                     jnp.zeros((LOCAL_DIM,), dtype))
         if cfg.share_param:
             actors = one(ka)

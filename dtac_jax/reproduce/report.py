@@ -204,9 +204,11 @@ def settings_table(pl: Pipeline, preset: str = "large") -> list[str]:
                    f"{tac.collect.rounds} rounds per episode",
             "happo": f"{happo_label}: {happo.policy} actor "
                      f"{'shared' if happo.share_param else 'per slot'} "
-                     f"{'x'.join(map(str, happo.hidden))}, lr {happo.lr:g}, {happo.envs} envs x "
+                     f"{'x'.join(map(str, happo.hidden))}, lr {happo.lr_actor:g}, "
+                     f"{happo.envs} envs x "
                      f"{happo.rollout} rounds per iteration, {happo.epochs} epochs"}
-    desc.update({m: f"loss `{c.loss}`, {c.student} student, lr {c.lr:g}, {c.collect.envs} envs "
+    desc.update({m: f"loss `{c.loss}`, {c.student} student, lr {c.lr_actor:g}, "
+                    f"{c.collect.envs} envs "
                     f"x {c.collect.rounds} rounds, {c.updates} updates per episode"
                  for m, c in ((m, pl.config(m)) for m in learned())
                  if registry.get(m).kind == "transfer"})
@@ -333,8 +335,9 @@ def write_report(pl: Pipeline) -> Path:
 def add_arguments(ap):
     """The options of ``dtac reproduce``."""
     from dtac_jax.reproduce.profiles import PROFILES
-    ap.add_argument("--profile", default="quick", choices=tuple(PROFILES), help="quick (CPU, ~1 hour on 2 cores), paper (the paper's settings; GPU), full "
-                    "(paper scale, the project's recipes; GPU), tiny")
+    ap.add_argument("--profile", default="quick", choices=tuple(PROFILES),
+                    help="quick (CPU, ~40 minutes on 2 cores), paper (the paper's settings; "
+                         "GPU), full (paper scale, the project's recipes; GPU), tiny")
     ap.add_argument("--only", default=None,
                     help="comma-separated figures: fig5..fig11, fig5_7, fig8_9, table3, table4")
     ap.add_argument("--presets", default=None, help="restrict training to these presets")

@@ -202,7 +202,7 @@ def test_tiny_happo_runs_improve_and_deliver_the_validation_best(tmp_path):
     from dtac_jax.train import read_metrics, run_training
     params = make_params(make_scenario("small", rounds=10, ue_min=1, ue_max=2))
     cfg = H.HAPPOConfig.quick(hidden=(32, 32), envs=16, rollout=10, episodes=60, eval_envs=4,
-                              eval_rounds=10, lr=2e-3, critic_lr=2e-3)
+                              eval_rounds=10, lr_actor=2e-3, lr_critic=2e-3)
     init, episode = H.make_happo(params, cfg)
     run = tmp_path / "happo"
     run_training(init, episode, {"kind": "test"}, run, episodes=20, chunk=20, progress=False)

@@ -5,6 +5,7 @@ import jax
 import numpy as np
 import pytest
 
+from dtac_jax import checkpoint as ckpt
 from dtac_jax import cli, runs
 from dtac_jax.algos import registry
 from dtac_jax.evaluate import evaluate_grid
@@ -35,6 +36,24 @@ def test_a_toy_algorithm_runs_everywhere_from_one_registry_line(registered, tmp_
     trained = runs.load(tmp_path / "toy")
     assert trained.algo.name == "toy" and trained.seeds == 2
     np.testing.assert_array_equal(np.asarray(trained.state["best"]), np.asarray(state["best"]))
+    # a run folder whose config.json spells a field by its former name resumes, and a
+    # resumable field changed on resume is recorded under its current name
+    conf = ckpt.read_config(tmp_path / "toy")
+    conf["toy"]["lr"] = conf["toy"].pop("lr_actor")
+    ckpt.write_config(tmp_path / "toy", conf)
+    assert runs.load(tmp_path / "toy").config.lr_actor == 1.0
+    runs.train("toy", scn, toy.ToyConfig(episodes=4), tmp_path / "toy", seeds=2, chunk=1,
+               progress=False, resume=True)
+    assert ckpt.read_config(tmp_path / "toy")["toy"]["lr"] == 1.0      # kept as stored
+    runs.train("toy", scn, toy.ToyConfig(episodes=5, lr_actor=0.5), tmp_path / "toy",
+               seeds=2, chunk=1, progress=False, resume=True)
+    conf = ckpt.read_config(tmp_path / "toy")
+    assert conf["toy"]["lr_actor"] == 0.5 and "lr" not in conf["toy"]
+    assert conf[ckpt.RESUMED] == [dict(episode=4, changed={"toy.lr_actor": [1.0, 0.5]})]
+    with pytest.raises(ckpt.CheckpointMismatch, match="eval_envs"):
+        runs.train("toy", scn, toy.ToyConfig(episodes=6, eval_envs=3), tmp_path / "toy",
+                   seeds=2, chunk=1, progress=False, resume=True)
+    trained = runs.load(tmp_path / "toy")
     # all-local is by far the cheapest fixed target on the small preset
     assert np.asarray(trained.state["best"]).argmax(-1).tolist() == [0, 0]
     name, _, stacked, make = runs.load_family(tmp_path / "toy")

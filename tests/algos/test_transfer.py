@@ -52,7 +52,7 @@ def test_mse_falls_to_near_zero_for_a_representable_teacher(kind):
         student = init_actor_critic(jax.random.PRNGKey(2), NET)["actor"]
     else:
         model = MLPActor(n_channels=4, hidden=(32, 32))
-        act = lambda p, o: model.apply(p, o.s, o.edge, o.mask)  # noqa: E731
+        act = lambda p, o: model.apply(p, o.s, o.edge, o.mask)
         x = jnp.ones((12, 6))
         e = jnp.zeros((12,), jnp.int32)
         m = jnp.ones((12,), bool)
@@ -73,7 +73,8 @@ def test_students_act_on_local_state_only(student):
     else:
         params = module.init(jax.random.PRNGKey(0), obs.s, obs.edge, obs.mask)
     out = act(params, obs)
-    obs2 = Obs(s=obs.s.at[5].multiply(9.0), edge=obs.edge.at[5].set(3), mask=obs.mask.at[7].set(False))
+    obs2 = Obs(s=obs.s.at[5].multiply(9.0), edge=obs.edge.at[5].set(3),
+               mask=obs.mask.at[7].set(False))
     out2 = act(params, obs2)
     keep = np.array([i not in (5, 7) for i in range(12)])
     for x, y in zip(out, out2):
@@ -99,12 +100,13 @@ def test_transfer_scores_the_starting_student_before_fine_tuning():
     from dtac_jax.env import make_params, make_scenario
     params = make_params(make_scenario("small", rounds=3))
     cfg = TransferConfig(episodes=2, updates=1, batch_size=8, eval_envs=3, eval_rounds=2,
-                         collect=CollectConfig(envs=2, rounds=2))
+                         collect=CollectConfig(envs=2, rounds=2, noise_var=0.05,
+                                               noise_decay=0.98))
     nets = init_actor_critic(jax.random.PRNGKey(4), NET)
     buf = replay.make_buffer(64, cfg.batch_size)
     item = jax.jit(lambda a, k: replay.collect(
         k, actor_fn(NET, "full"), a, *rollouts.init_envs(jax.random.PRNGKey(1), params, 1), 0.0,
-        params, CollectConfig(envs=1, rounds=1), NET.a_min)[0])(nets["actor"],
+        params, cfg.collect.replace(envs=1, rounds=1), NET.a_min)[0])(nets["actor"],
                                                                  jax.random.PRNGKey(0))
     init, episode = make_transfer(params, cfg, NET, cost_scale=1.0, buffer_size=64)
     ts = jax.jit(init)(jax.random.PRNGKey(2), nets["actor"], nets["critic"],
@@ -132,7 +134,7 @@ def test_teacher_kl_is_the_kl_of_targets_and_channels_over_real_ues():
     obs = Obs(s=batch["s"], mask=batch["mask"], edge=batch["edge"])
     s = jax.vmap(act, in_axes=(None, 0))(nets[0], obs)
     t = jax.vmap(teacher_act, in_axes=(None, 0))(nets[1], obs)
-    kl = lambda p, q: np.sum(p * (np.log(p) - np.log(q)), -1)  # noqa: E731
+    kl = lambda p, q: np.sum(p * (np.log(p) - np.log(q)), -1)
     per = (kl(np.asarray(t.p_x, np.float64), np.asarray(s.p_x, np.float64))
            + kl(np.asarray(t.p_l, np.float64), np.asarray(s.p_l, np.float64)))
     m = np.asarray(batch["mask"])
@@ -166,7 +168,8 @@ def test_dtac_what_if_transfer_trains_and_measures_the_critic_fit():
     buf = replay.make_buffer(64, cfg.batch_size)
     item = replay.example_item(params, NET.n_channels)
     state = buf.add(buf.init(item), jax.tree_util.tree_map(
-        lambda v: jnp.broadcast_to(v, (8,) + v.shape), dict(item, mask=jnp.ones_like(item["mask"]))))
+        lambda v: jnp.broadcast_to(v, (8,) + v.shape),
+        dict(item, mask=jnp.ones_like(item["mask"]))))
     init, episode = make_transfer(params, cfg, NET, cost_scale=0.01, buffer_size=64,
                                   critic_input="executed")
     ts0 = jax.jit(init)(jax.random.PRNGKey(2), nets["actor"], nets["critic"], state)

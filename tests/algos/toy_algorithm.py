@@ -21,9 +21,10 @@ from dtac_jax.env.env import Action
 
 @dataclasses.dataclass(frozen=True)
 class ToyConfig(Config):
-    RESUMABLE = frozenset({"lr"})   # a resumed run may take another step size
+    RESUMABLE = frozenset({"lr_actor"})   # a resumed run may take another step size
+    RENAMED = {"lr": "lr_actor"}          # config files naming it "lr" still load
     episodes: int = 3
-    lr: float = 1.0
+    lr_actor: float = 1.0
     eval_envs: int = 2
     eval_rounds: int = 3
 
@@ -62,7 +63,7 @@ def make(params, cfg: ToyConfig, deps: dict):
 
     def episode(st):
         costs = jnp.stack([score(t, st["eval_key"]) for t in range(3)])
-        logits = st["logits"] + cfg.lr * jax.nn.one_hot(jnp.argmin(costs), 3)
+        logits = st["logits"] + cfg.lr_actor * jax.nn.one_hot(jnp.argmin(costs), 3)
         measured = costs[jnp.argmax(logits)]
         best, best_score, score_ = validation.track_best(st["best"], st["best_score"],
                                                          st["score"], logits, measured, 0.0)

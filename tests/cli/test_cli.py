@@ -44,7 +44,7 @@ def test_cli_unknown_parameter_is_one_line(capsys, monkeypatch, tmp_path):
     rc = cli.main(["sweep", "--grid", "speed=1,2", "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err
-    assert err.startswith("dtac sweep: error: unknown sweep parameter 'speed' (valid: actor_lr")
+    assert err.startswith("dtac sweep: error: unknown sweep parameter 'speed' (valid: lr_actor")
 
 
 def test_train_config_file_and_overrides_reach_every_field(tmp_path):
@@ -62,7 +62,7 @@ def test_train_config_file_and_overrides_reach_every_field(tmp_path):
     # a run's config.json is a valid --config; a transfer starts from runs/tac by default
     args = cli.build_parser().parse_args(["train", "tl", "--paper", "--set", "mlp_hidden=[8,8]"])
     algo, _, cfg, deps = cli.train_setup(args)
-    assert (cfg.loss, cfg.student, cfg.lr, cfg.mlp_hidden) == ("mse", "mlp", 2e-5, (8, 8))
+    assert (cfg.loss, cfg.student, cfg.lr_actor, cfg.mlp_hidden) == ("mse", "mlp", 2e-5, (8, 8))
     assert deps == {"tac": "runs/tac"}
 
 

@@ -17,17 +17,20 @@ from dtac_jax.nets.transformer import NetConfig
 from dtac_jax.reproduce.profiles import PROFILES, Profile
 from dtac_jax.sweep import SweepBase
 
-DEFAULTS = [Scenario(), NetConfig(), CollectConfig(), PPOConfig(), TACConfig(), TransferConfig(),
-            HAPPOConfig(), SearchConfig(), SweepBase(), PROFILES["quick"]]
+DEFAULTS = [Scenario(), NetConfig(), TACConfig().collect, PPOConfig(), TACConfig(),
+            TransferConfig(), HAPPOConfig(), SearchConfig(), SweepBase(), PROFILES["quick"]]
 CLASSES = [type(c) for c in DEFAULTS]
 NON_DEFAULT = [
     make_scenario("large", f_ue=(1e9, 2e9, 3e9), n_ue_types=3, s_in_range=(1e6, 2e6)),
-    NetConfig(d_model=32, heads=4, encoders=0), CollectConfig(envs=3, explore="sample"),
+    NetConfig(d_model=32, heads=4, encoders=0),
+    CollectConfig(envs=3, rounds=4, noise_var=0.0, noise_decay=1.0, explore="sample"),
     PPOConfig(credit="team", epochs=1),
     TACConfig(estimator="critic", net=NetConfig(d_model=8, heads=1, n_channels=6),
-              collect=CollectConfig(envs=3, rounds=5, noise_var=0.1), ppo=PPOConfig(clip=0.1)),
+              collect=CollectConfig(envs=3, rounds=5, noise_var=0.1, noise_decay=0.9),
+              ppo=PPOConfig(clip=0.1)),
     recipe("paper"), TransferConfig(loss="mse", student="mlp", mlp_hidden=(32, 16, 8),
-                                    collect=CollectConfig(envs=7, noise_decay=0.5)),
+                                    collect=CollectConfig(envs=7, rounds=3, noise_var=0.2,
+                                                          noise_decay=0.5)),
     HAPPOConfig.paper(hidden=(16, 8), ab_init=(2.0, 3.0)), SearchConfig(candidates=8, elites=2),
     SweepBase(rounds=3, envs=4, recipe="paper", tac={"net": {"d_model": 16}},
               scenario={"l_channels": 6}), *PROFILES.values()]
@@ -70,9 +73,18 @@ def test_unknown_field_is_a_one_line_error(cls):
 def test_nested_dicts_missing_keys_and_legacy_defaults():
     with pytest.raises(ValueError, match=r"^unknown CollectConfig field\(s\): nvs \(known: "):
         TACConfig.from_dict({"collect": {"nvs": 4}})
-    # a missing key takes the field's default; nested dicts are built from their class
+    # a missing key takes the field's default; a nested dict changes the owner's default
     assert HAPPOConfig.from_dict({"episodes": 3}) == HAPPOConfig(episodes=3)
-    assert TransferConfig.from_dict({"collect": {"envs": 4}}).collect == CollectConfig(envs=4)
+    assert (TransferConfig.from_dict({"collect": {"envs": 4}}).collect
+            == TransferConfig().collect.replace(envs=4))
+    new = dict(estimator="ppo", critic_input=TACConfig().critic_input)   # not a legacy dict
+    ppo = {"clip": 0.1, "credit_source": "critic"}   # a PPO dict without it is a legacy one
+    assert (TACConfig.from_dict({**new, "collect": {"envs": 4}, "ppo": ppo})
+            == TACConfig().replace(collect=dict(envs=4), ppo=dict(clip=0.1)))
+    assert TACConfig.from_dict({**new, "ppo": {"clip": 0.1}}).ppo.credit_source == "simulator"
+    # the shared collection settings have no defaults of their own for an owner to override
+    with pytest.raises(TypeError, match="missing 4 required"):
+        CollectConfig()
     # TAC configs without the estimator fields are the paper's estimator's
     old = TACConfig.from_dict({"collect": recipe("critic").collect.to_dict()})
     assert (old.estimator, old.critic_input) == ("critic", "probs")
@@ -97,6 +109,31 @@ def test_factories():
     assert TACConfig.paper(episodes=3) == recipe("paper", episodes=3)
     assert TACConfig.paper().lr_actor == TACConfig.paper().lr_critic == 2e-5
     assert TransferConfig.quick() == TransferConfig()
-    assert TransferConfig.paper() == TransferConfig(lr=2e-5)
-    assert TransferConfig.paper(episodes=3, lr=1e-4) == TransferConfig(episodes=3, lr=1e-4)
+    assert TransferConfig.paper() == TransferConfig(lr_actor=2e-5)
+    assert (TransferConfig.paper(episodes=3, lr_actor=1e-4)
+            == TransferConfig(episodes=3, lr_actor=1e-4))
     assert HAPPOConfig.quick().hidden == (64, 64) and HAPPOConfig.paper().policy == "gru"
+
+
+def test_renamed_fields_load_under_their_new_names_with_one_line(capsys):
+    # HAPPO's and the transfers' learning rates were `lr` / `critic_lr`: one spelling now
+    config._WARNED.clear()
+    old = {**HAPPOConfig().to_dict(), "lr": 1e-3, "critic_lr": 2e-3}
+    del old["lr_actor"], old["lr_critic"]
+    assert HAPPOConfig.from_dict(old) == HAPPOConfig(lr_actor=1e-3, lr_critic=2e-3)
+    assert HAPPOConfig.from_dict(old) == HAPPOConfig(lr_actor=1e-3, lr_critic=2e-3)
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["dtac: HAPPOConfig.lr is deprecated: it is read as HAPPOConfig.lr_actor; "
+                   "write 'lr_actor'",
+                   "dtac: HAPPOConfig.critic_lr is deprecated: it is read as "
+                   "HAPPOConfig.lr_critic; write 'lr_critic'"]          # once per process
+    assert TransferConfig().replace(lr=1e-4).lr_actor == 1e-4
+    assert config.set_path(TransferConfig(), "lr", 5e-5).lr_actor == 5e-5
+    out = config.configure({"transfer": TransferConfig()}, "transfer", file={"lr": 7e-5})
+    assert out["transfer"].lr_actor == 7e-5
+    with pytest.raises(ValueError, match="'lr' and 'lr_actor' name the same field"):
+        TransferConfig.from_dict({"lr": 1e-4, "lr_actor": 1e-4})
+    for cls in (HAPPOConfig, TransferConfig, TACConfig):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        assert not fields & set(cls.RENAMED) and set(cls.RENAMED.values()) <= fields
+        assert {"lr", "critic_lr", "actor_lr"}.isdisjoint(fields)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import tiny
-from dtac_jax.algos.replay import CollectConfig
 from dtac_jax.checkpoint import CheckpointMismatch
 from dtac_jax.nets.transformer import NetConfig
 
@@ -20,32 +19,32 @@ TINY = tiny.TAC
 def test_resume_is_bit_identical_and_mismatch_is_reported(tmp_path, tiny_reproduction):
     """A run stopped half-way and resumed equals the tiny reproduction's uninterrupted TAC run
     (the same config, scenario, seeds and chunks) bit for bit."""
-    from dtac_jax.runs import load, train_tac
+    from dtac_jax.runs import load, train
     scn, run = tiny.scenario(), dict(seeds=tiny.SEEDS, chunk=tiny.CHUNK, progress=False)
     full = load(tiny_reproduction.runs / "tac").state
     half = dataclasses.replace(TINY, episodes=2)
-    train_tac(scn, half, tmp_path / "b", **run)
+    train("tac", scn, half, tmp_path / "b", **run)
     with pytest.raises(ValueError, match="--resume"):
-        train_tac(scn, TINY, tmp_path / "b", **run)
-    resumed = train_tac(scn, TINY, tmp_path / "b", resume=True, **run)
+        train("tac", scn, TINY, tmp_path / "b", **run)
+    resumed = train("tac", scn, TINY, tmp_path / "b", resume=True, **run)
     for x, y in zip(jax.tree_util.tree_leaves((full.actor, full.critic, full.key)),
                     jax.tree_util.tree_leaves((resumed.actor, resumed.critic, resumed.key))):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == TINY.episodes * tiny.SEEDS
-    other = dataclasses.replace(TINY, collect=CollectConfig(envs=8, rounds=2))
+    other = dataclasses.replace(TINY, collect=TINY.collect.replace(envs=8))
     with pytest.raises(CheckpointMismatch, match="tac.collect.envs: checkpoint has 4, expected 8"):
-        train_tac(scn, other, tmp_path / "b", resume=True, **run)
+        train("tac", scn, other, tmp_path / "b", resume=True, **run)
     with pytest.raises(CheckpointMismatch, match="scenario.l_channels"):
-        train_tac(tiny.scenario(l_channels=6),
-                  dataclasses.replace(TINY, net=NetConfig(n_channels=6)), tmp_path / "b",
-                  resume=True, **run)
+        train("tac", tiny.scenario(l_channels=6),
+              dataclasses.replace(TINY, net=NetConfig(n_channels=6)), tmp_path / "b",
+              resume=True, **run)
     # a run made by another simulator version (other state layout and random streams)
     cfg_path = tmp_path / "b" / "config.json"
     old = json.loads(cfg_path.read_text())
     cfg_path.write_text(json.dumps(dict(old, sim_version=2)))
     with pytest.raises(CheckpointMismatch, match="sim_version: checkpoint has 2, expected 3"):
-        train_tac(scn, TINY, tmp_path / "b", resume=True, **run)
+        train("tac", scn, TINY, tmp_path / "b", resume=True, **run)
     cfg_path.write_text(json.dumps(old))
     # a transfer run records the TAC run it started from and delivers finite students
     dtac = load(tiny_reproduction.runs / "dtac")

@@ -25,7 +25,7 @@ CHILD = textwrap.dedent(r'''
     from dtac_jax.algos.policy import actor_fn, greedy
     from dtac_jax.env import make_params, make_scenario
     from dtac_jax.evaluate import evaluate, evaluate_stacked
-    from dtac_jax.runs import train_tac
+    from dtac_jax.runs import train
     from dtac_jax.train import read_metrics, seed_slice
 
     out = sys.argv[1]
@@ -34,7 +34,7 @@ CHILD = textwrap.dedent(r'''
     cfg = get_profile("tiny").tac              # tests/tiny.py: the tests' shared programs
     scn = make_scenario("small")
     params = make_params(scn)
-    state = train_tac(scn, cfg, f"{out}/a", seeds=4, chunk=2, progress=False)
+    state = train("tac", scn, cfg, f"{out}/a", seeds=4, chunk=2, progress=False)
     info = {"devices": n_dev}
     leaf = jax.tree_util.tree_leaves(state.actor)[0]
     info["actor_devices"] = len(leaf.sharding.device_set)
@@ -43,20 +43,20 @@ CHILD = textwrap.dedent(r'''
     if n_dev > 1:
         # resume a half-finished run: the restored state is sharded again and continues
         # exactly (the parent compares it with the uninterrupted run)
-        train_tac(scn, dataclasses.replace(cfg, episodes=2), f"{out}/b", seeds=4, chunk=2,
-                  progress=False)
-        resumed = train_tac(scn, cfg, f"{out}/b", seeds=4, chunk=2, resume=True,
-                            progress=False)
+        train("tac", scn, dataclasses.replace(cfg, episodes=2), f"{out}/b", seeds=4, chunk=2,
+              progress=False)
+        resumed = train("tac", scn, cfg, f"{out}/b", seeds=4, chunk=2, resume=True,
+                        progress=False)
         info["resumed_devices"] = len(
             jax.tree_util.tree_leaves(resumed.actor)[0].sharding.device_set)
     # a run saved from 4 devices loads into one (dtac evaluate --runs, transfers)
-    from dtac_jax.runs import load_tac
-    loaded = load_tac(f"{out}/a")[2]
+    from dtac_jax.runs import load
+    loaded = load(f"{out}/a").state
     info["loaded_equal"] = all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(
         jax.tree_util.tree_leaves(loaded.actor), jax.tree_util.tree_leaves(state.actor)))
     if n_dev > 1:
         try:
-            train_tac(scn, cfg, f"{out}/c", seeds=3, chunk=2, progress=False)
+            train("tac", scn, cfg, f"{out}/c", seeds=3, chunk=2, progress=False)
         except ValueError as err:
             info["error"] = str(err)
     policy = greedy(actor_fn(cfg.net, "full"), seed_slice(state.best_actor, 1))
@@ -264,7 +264,7 @@ def test_training_compiles_once_per_chunk_length(tmp_path, caplog):
     assert [n for n, _ in chunks] == [2, 2, 1]   # the resumed runs have no callback
     before = {k: 0 for k in events}
     new = []
-    for n, c in chunks:
+    for _n, c in chunks:
         new.append({k: c[k] - before[k] for k in c})
         before = c
     lower = "/jax/core/compile/jaxpr_to_mlir_module_duration"

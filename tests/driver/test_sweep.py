@@ -14,20 +14,20 @@ from dtac_jax.sweep import (PARAMS, SweepBase, _build, group_name, groups, parse
 
 
 def test_parse_grid_and_errors():
-    g = parse_grid(["actor_lr=1e-3,3e-4", "preset=small,medium", "ues_per_edge=4,6"])
-    assert g == {"actor_lr": [1e-3, 3e-4], "preset": ["small", "medium"], "ues_per_edge": [4, 6]}
-    assert point_name({"actor_lr": 3e-4, "preset": "small"}) == "actor_lr=0.0003__preset=small"
-    with pytest.raises(ValueError, match=r"unknown sweep parameter 'lrr' \(valid: actor_lr, "):
+    g = parse_grid(["lr_actor=1e-3,3e-4", "preset=small,medium", "ues_per_edge=4,6"])
+    assert g == {"lr_actor": [1e-3, 3e-4], "preset": ["small", "medium"], "ues_per_edge": [4, 6]}
+    assert point_name({"lr_actor": 3e-4, "preset": "small"}) == "lr_actor=0.0003__preset=small"
+    with pytest.raises(ValueError, match=r"unknown sweep parameter 'lrr' \(valid: lr_actor, "):
         parse_grid(["lrr=1"])
     with pytest.raises(ValueError, match="not a valid int"):
         parse_grid(["updates=2.5"])
     with pytest.raises(ValueError, match="NAME=V1,V2"):
-        parse_grid(["actor_lr"])
+        parse_grid(["lr_actor"])
     scn, cfg = _build(SweepBase(), {"lr": 3e-4, "noise_decay": 0.9, "ues_per_edge": 5,
                                     "preset": "medium"})
     assert (cfg.lr_actor, cfg.lr_critic, cfg.collect.noise_decay) == (3e-4, 3e-4, 0.9)
     assert scn.name == "medium" and scn.ue_min == scn.ue_max == 5
-    assert set(PARAMS) >= {"actor_lr", "critic_lr", "noise_decay", "ues_per_edge", "preset",
+    assert set(PARAMS) >= {"lr_actor", "lr_critic", "noise_decay", "ues_per_edge", "preset",
                            "episodes"}
 
 
@@ -52,7 +52,7 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
     import jax
     import numpy as np
 
-    from dtac_jax.runs import load, train_tac
+    from dtac_jax.runs import load, train
     from dtac_jax.train import read_metrics
 
     assert _build(TINY_BASE, {}) == (tiny.scenario(), tiny.TAC)
@@ -70,7 +70,7 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
     monkeypatch.setattr(tac, "make_tac", counting)
     # built afresh here: dtac_jax.runs keeps the functions of a config it built before
     monkeypatch.setattr(runs, "_BUILT", collections.OrderedDict())
-    grid = parse_grid(["actor_lr=1e-3,3e-4"])   # the critic's stays tiny.TAC's
+    grid = parse_grid(["lr_actor=1e-3,3e-4"])   # the critic's stays tiny.TAC's
     out = tmp_path / "sweep"
     logs = []
     rows = run_sweep(grid, TINY_BASE, out, progress=False, log=logs.append)
@@ -78,15 +78,15 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
     folders = [p for p in out.iterdir() if p.is_dir()]
     assert len(folders) == 1 and folders[0].name.startswith("vmap2_")
     group = load(folders[0])
-    assert [p["actor_lr"] for p in group.record["sweep"]["points"]] == [1e-3, 3e-4]
+    assert [p["lr_actor"] for p in group.record["sweep"]["points"]] == [1e-3, 3e-4]
     assert len(rows) == 2 * tiny.SEEDS                        # points x seeds
-    assert [r["point"] for r in rows] == ["actor_lr=0.001", "actor_lr=0.0003"]
+    assert [r["point"] for r in rows] == ["lr_actor=0.001", "lr_actor=0.0003"]
     assert all(r["run"] == folders[0].name for r in rows)
     alone = [tiny_reproduction.runs / "tac", tmp_path / "alone"]
-    train_tac(tiny.scenario(), tac.with_hyper(tiny.TAC, dict(lr_actor=3e-4)),
-              alone[1], seeds=tiny.SEEDS, chunk=tiny.CHUNK, progress=False)
+    train("tac", tiny.scenario(), tac.with_hyper(tiny.TAC, dict(lr_actor=3e-4)),
+          alone[1], seeds=tiny.SEEDS, chunk=tiny.CHUNK, progress=False)
     flat = jax.tree_util.tree_flatten_with_path
-    curve = lambda d, s: [x["objective"] for x in read_metrics(d) if x["seed"] == s]  # noqa: E731
+    curve = lambda d, s: [x["objective"] for x in read_metrics(d) if x["seed"] == s]
     for m, (r, run_dir) in enumerate(zip(rows, alone)):
         assert float(r["final_objective"]) > 0 and float(r["eval_objective"]) > 0
         assert float(r["eval_weighted_reward"]) == pytest.approx(-float(r["eval_objective"]))
@@ -94,7 +94,7 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
         single = load(run_dir).state
         lr = single.actor_opt.hyperparams["learning_rate"][0]
         assert lr == group.state.actor_opt.hyperparams["learning_rate"][m] == np.float32(
-            r["actor_lr"])
+            r["lr_actor"])
         # the attention key biases are left out: their gradient is mathematically zero, and
         # Adam turns its round-off into steps of up to lr (as in test_sharding.py)
         for (path, x), (_, y) in zip(flat((single.actor, single.critic))[0],
@@ -108,7 +108,7 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
     assert rows[0]["eval_objective"] != rows[1]["eval_objective"]   # the lr matters
     with open(out / "sweep.csv", newline="") as f:
         assert list(csv.DictReader(f)) == rows
-    assert (out / "plot_actor_lr.png").stat().st_size > 1000
+    assert (out / "plot_lr_actor.png").stat().st_size > 1000
     # finished points are skipped, nothing is appended
     logs.clear()
     assert run_sweep(grid, TINY_BASE, out, progress=False, log=logs.append) == rows
@@ -120,7 +120,7 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
     logs.clear()
     again = run_sweep(grid, TINY_BASE, out, progress=False, log=logs.append)
     assert any("(resuming)" in m for m in logs)
-    drop = lambda rs: [{k: v for k, v in r.items() if k != "train_s"} for r in rs]  # noqa: E731
+    drop = lambda rs: [{k: v for k, v in r.items() if k != "train_s"} for r in rs]
     assert drop(again) == drop(rows)
     # another base configuration in the same folder is refused
     with pytest.raises(ValueError, match="other settings"):
@@ -129,7 +129,7 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
 
 
 def test_groups_split_on_the_other_parameters():
-    grid = parse_grid(["actor_lr=1e-3,3e-4", "episodes=2,4", "noise_decay=0.9,1"])
+    grid = parse_grid(["lr_actor=1e-3,3e-4", "episodes=2,4", "noise_decay=0.9,1"])
     points = [dict(zip(grid, v)) for v in itertools.product(*grid.values())]
     gs = groups(grid, points)
     assert [shared for shared, _ in gs] == [{"episodes": 2}, {"episodes": 4}]

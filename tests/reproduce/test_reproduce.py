@@ -72,7 +72,7 @@ def test_evaluate_grid_equals_evaluate_per_count():
     net = NetConfig()
     actors = [init_actor_critic(jax.random.PRNGKey(i), net)["actor"] for i in (1, 2)]
     stacked = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *actors)
-    make = lambda prm: greedy(actor_fn(net, "full"), prm)  # noqa: E731
+    make = lambda prm: greedy(actor_fn(net, "full"), prm)
     grid = evaluate_grid(make, stacked, params, key, episodes=2, counts=[2, 5])
     assert len(grid) == 2 and len(grid[0]) == 2
     want = evaluate(make(actors[1]), params, key, episodes=2, n_per_edge=5)
@@ -100,7 +100,7 @@ OLD_PROFILES = {
     "quick": dict(tac_episodes=60, transfer_episodes=20, happo_episodes=150,
                   happo_factory="quick"),
     "paper": dict(tac_episodes=200, transfer_episodes=100, happo_episodes=1500,
-                  happo_factory="paper", tac_recipe="paper", transfer_overrides=dict(lr=2e-5),
+                  happo_factory="paper", tac_recipe="paper", transfer_overrides=dict(lr_actor=2e-5),
                   method_overrides={"dtac": dict(trust_weight=0.0, anchor_weight=0.0)}),
     "full": dict(tac_episodes=200, transfer_episodes=100, happo_episodes=1500,
                  happo_factory="quick"),
@@ -149,9 +149,9 @@ def test_profile_pins():
     """A few literal values of the profiles' configs (what docs/reproducing.md lists)."""
     p = {n: get_profile(n) for n in ("quick", "paper", "full", "tiny")}
     assert (p["quick"].tac.episodes, p["quick"].transfer.episodes, p["quick"].happo.episodes,
-            p["quick"].tac.estimator, p["quick"].transfer.lr, p["quick"].happo.hidden) == (
+            p["quick"].tac.estimator, p["quick"].transfer.lr_actor, p["quick"].happo.hidden) == (
         60, 20, 150, "ppo", 3e-4, (64, 64))
-    assert (p["paper"].tac.lr_actor, p["paper"].tac.estimator, p["paper"].transfer.lr,
+    assert (p["paper"].tac.lr_actor, p["paper"].tac.estimator, p["paper"].transfer.lr_actor,
             p["paper"].happo.policy, p["paper"].happo.episodes) == (
         2e-5, "critic", 2e-5, "gru", 1500)
     assert p["full"].tac == p["quick"].tac.replace(episodes=200)
