@@ -18,7 +18,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/dtac reproduce --profile quick
 
+# the lint first (ruff, rules in pyproject.toml), then the tests
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=20 tests
 
 bench: $(STAMP)

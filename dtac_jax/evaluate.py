@@ -108,17 +108,17 @@ def evaluate_grid(make_policy: Callable, stacked, params: EnvParams, key, episod
 
     def per_policy(theta, ks):                                    # [counts, episodes, ...]
         pol = make_policy(theta)
-        one = lambda n: jax.vmap(  # noqa: E731
+        one = lambda n: jax.vmap(
             lambda k: run_episode(pol, params, k, rounds_, n))(ks)
         return jax.tree_util.tree_map(lambda v: v[None], one(None)) if n_arr is None \
             else jax.vmap(one)(n_arr)
 
     if stacked is None:
-        fn = lambda ks: jax.tree_util.tree_map(  # noqa: E731
+        fn = lambda ks: jax.tree_util.tree_map(
             lambda v: jnp.moveaxis(v[None], 2, 0), per_policy(None, ks))
         s = _run_sharded(fn, episode_keys(key, episodes), episodes)
     else:
-        fn = lambda ks, th: jax.tree_util.tree_map(  # noqa: E731
+        fn = lambda ks, th: jax.tree_util.tree_map(
             lambda v: jnp.moveaxis(v, 2, 0), jax.vmap(per_policy, in_axes=(0, None))(th, ks))
         s = _run_sharded(fn, episode_keys(key, episodes), episodes, stacked)
     n_pol, n_c = next(iter(s.values())).shape[1:3]

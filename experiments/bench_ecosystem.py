@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import choices, save_report, spread, table  # noqa: E402
+from benchio import choices, save_report, spread, table
 
 #: name -> (learner, transform, discount): the learners' own discount (0.99), and 0, the one-round
 #: credit TAC's default uses (a round's cost depends on that round's decisions, bar the caches)

@@ -48,12 +48,12 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for numpy_env, beside this file
-from benchio import save_report  # noqa: E402
-from numpy_env import NumpyCloudEdgeEnv, check_against_jax  # noqa: E402
+from benchio import save_report
+from numpy_env import NumpyCloudEdgeEnv, check_against_jax
 
-from dtac_jax.algos.heuristics import random_policy  # noqa: E402
-from dtac_jax.env import env as jenv, rng  # noqa: E402
-from dtac_jax.env.scenarios import make_params, make_scenario  # noqa: E402
+from dtac_jax.algos.heuristics import random_policy
+from dtac_jax.env import env as jenv, rng
+from dtac_jax.env.scenarios import make_params, make_scenario
 
 
 # ============================================================================ JAX side

@@ -14,8 +14,8 @@ cache (what a first ``dtac sweep`` costs), then **warm** with the cache the cold
 (a repeated sweep: tracing, lowering and running, no XLA compilation). Reported per run: wall
 time of ``run_sweep`` (training, checkpoints, the final evaluation, the CSV), the seconds
 spent in XLA compilation (``jax.monitoring`` backend-compile events; a program loaded from the
-persistent cache is not compiled), and the ratio of the two modes side by side. The modes' evaluated objectives are compared (they train the
-same runs, up to round-off).
+persistent cache is not compiled), and the ratio of the two modes side by side. The modes'
+evaluated objectives are compared (they train the same runs, up to round-off).
 
 Usage::
 
@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import save_report  # noqa: E402
+from benchio import save_report
 
 MODES = {"per point": False, "vmapped": True}
 

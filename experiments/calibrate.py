@@ -35,14 +35,16 @@ def main():
         print(f"  {f:<15} = {getattr(scn0, f)}")
     search = make_search_policy(SearchConfig())
     report, ok = {}, True
-    print("\n| preset | Search local | edge | cloud | Search reward | best heuristic | its reward |")
+    print("\n| preset | Search local | edge | cloud | Search reward | best heuristic "
+          "| its reward |")
     print("|---|---|---|---|---|---|---|")
     for preset in ("small", "medium", "large"):
         t0 = time.time()
         params = make_params(make_scenario(preset))
         key = jax.random.PRNGKey(2024)
         s = evaluate(search, params, key, args.episodes, args.rounds)
-        heur = {n: evaluate(p, params, key, args.episodes, args.rounds) for n, p in HEURISTICS.items()}
+        heur = {n: evaluate(p, params, key, args.episodes, args.rounds)
+                for n, p in HEURISTICS.items()}
         best = max(heur, key=lambda n: heur[n].weighted_reward)
         fr = (s.frac_local, s.frac_edge, s.frac_cloud)
         passed = min(fr) >= 0.05 and s.weighted_reward > heur[best].weighted_reward
@@ -50,7 +52,8 @@ def main():
         print(f"| {preset} | {fr[0]:.2f} | {fr[1]:.2f} | {fr[2]:.2f} | {s.weighted_reward:.3f} | "
               f"{best} | {heur[best].weighted_reward:.3f} |   ({time.time() - t0:.0f} s, "
               f"{'ok' if passed else 'FAILS'})", flush=True)
-        report[preset] = dict(search=s.as_dict(), heuristics={n: r.as_dict() for n, r in heur.items()},
+        report[preset] = dict(search=s.as_dict(),
+                              heuristics={n: r.as_dict() for n, r in heur.items()},
                               criteria_met=passed)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(dict(constants={f: getattr(scn0, f) for f in CALIBRATED},

@@ -6,10 +6,11 @@ Each method first trains 2 episodes one at a time (the first includes compilatio
 steady time per episode then sets how many more of the paper's episodes fit its share of the
 budget (TAC until 50% of it, DTAC until 70%, TL transformer until 85%), and the run resumes to
 that count. The rest goes to the evaluation; then 2 HAPPO episodes are timed (HAPPO is not in
-the slice; its per-episode time enters the projection), which may run past the budget. The projection of the full profile (every
-preset, every method, the paper's episode counts) scales each measured time per episode by the
-preset's mean UE count against this one's (linear: an upper bound where the accelerator is not
-saturated) and adds each stage's measured compilation once.
+the slice; its per-episode time enters the projection), which may run past the budget. The
+projection of the full profile (every preset, every method, the paper's episode counts) scales
+each measured time per episode by the preset's mean UE count against this one's (linear: an
+upper bound where the accelerator is not saturated) and adds each stage's measured compilation
+once.
 
 Usage::
 
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import save_report, table  # noqa: E402
+from benchio import save_report, table
 
 SLICE = ("tac", "dtac", "tl_transformer")
 SHARE = {"tac": 0.5, "dtac": 0.7, "tl_transformer": 0.85}   # of the budget, cumulative
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
     pl = Pipeline(prof, out=work, progress=False, log=lambda _: None)
     preset = args.preset
     t0 = time.time()
-    elapsed = lambda: time.time() - t0  # noqa: E731
+    elapsed = lambda: time.time() - t0
     timing: dict[str, dict] = {}
 
     def train(method: str, episodes: int) -> list[float]:

@@ -119,7 +119,8 @@ def round_costs(*, x, channel, a, b, edge, mask, s_in, cycles, s_out, cached, g_
 
 def lower_bounds(*, s_in, cycles, s_out, cached, g_up, g_back, f_ue, f_edge, f_cloud, p_ue,
                  p_edge, p_cloud, bandwidth, noise):
-    """NumPy twin of ``physics.lower_bounds``: ``[p_ue g_up, T1(0), T1(1), T21(1), T1(2), T22(2)]``."""
+    """NumPy twin of ``physics.lower_bounds``:
+    ``[p_ue g_up, T1(0), T1(1), T21(1), T1(2), T22(2)]``."""
     work = s_in * cycles
     r_up = shannon_rate(bandwidth, p_ue * g_up, noise)
     r_dn, r_bu, r_bd = link_rates(g_up, g_back, p_edge, p_cloud, bandwidth, noise)
@@ -147,7 +148,7 @@ class NumpyCloudEdgeEnv:
     def __init__(self, scenario: Scenario, dtype=np.float64):
         self.scn = scenario
         self.dtype = np.dtype(dtype)
-        f = lambda v: np.asarray(v, dtype=self.dtype)  # noqa: E731
+        f = lambda v: np.asarray(v, dtype=self.dtype)
         s_in, s_out, cycles, order = task_table(scenario)  # the same table as make_params
         self.s_in, self.s_out, self.cycles = f(s_in), f(s_out), f(cycles)
         # Zipf popularity per UE type, as a CDF for inverse-transform sampling.
@@ -181,7 +182,8 @@ class NumpyCloudEdgeEnv:
         self.g_back_edge = self.g_back_pl * fade_back
 
     def random_action(self, rng: np.random.Generator | None = None):
-        """Random policy (paper IV-A): uniform target and channel, ``a``, ``b`` uniform in (0, 1]."""
+        """Random policy (paper IV-A): uniform target and channel, ``a``, ``b`` uniform in
+        (0, 1]."""
         rng = self.rng if rng is None else rng
         n = self.n_max
         return (rng.integers(0, 3, n), rng.integers(0, self.scn.l_channels, n),

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchio, beside this file
-from benchio import save_report, table  # noqa: E402
+from benchio import save_report, table
 
 
 def parse_time_log(text: str) -> dict:

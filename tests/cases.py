@@ -18,7 +18,7 @@ def random_case(rng: np.random.Generator, n=None, pad=True):
     if not mask.any():
         mask[0] = True
     d = rng.uniform(10, 600, n)
-    pl = lambda dist: 10 ** (-(128.1 + 37.6 * np.log10(dist / 1000)) / 10)  # noqa: E731
+    pl = lambda dist: 10 ** (-(128.1 + 37.6 * np.log10(dist / 1000)) / 10)
     bandwidth = 80e6 / l_ch
     return dict(
         x=rng.integers(0, 3, n).astype(np.int32),
@@ -27,7 +27,8 @@ def random_case(rng: np.random.Generator, n=None, pad=True):
         edge=rng.integers(0, k, n).astype(np.int32), mask=mask,
         s_in=rng.uniform(5e6, 20e6, n), cycles=rng.uniform(600, 1200, n),
         s_out=rng.uniform(2e6, 40e6, n), cached=rng.random(n) < 0.3,
-        g_up=pl(d) * rng.exponential(1.0, n), g_back=pl(rng.uniform(300, 800, n)) * rng.exponential(1.0, n),
+        g_up=pl(d) * rng.exponential(1.0, n),
+        g_back=pl(rng.uniform(300, 800, n)) * rng.exponential(1.0, n),
         f_ue=rng.uniform(1e9, 3.5e9, n),
         f_edge=14.4e9, f_cloud=14.4e9, p_ue=dbm_to_watt(23.9), p_edge=dbm_to_watt(30.0),
         p_cloud=dbm_to_watt(40.0), bandwidth=bandwidth,

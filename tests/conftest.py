@@ -6,13 +6,14 @@ import xla_opt
 # XLA's backend optimisation off for the session and its child processes (tests/xla_opt.py)
 xla_opt.apply()
 
-import jax  # noqa: E402  (after XLA_FLAGS: the backend reads it when it starts)
+import jax  # after XLA_FLAGS: the backend reads it when it starts
 import numpy as np
 import pytest
 
 # Identical programs (e.g. the same training chunk in several tests) compile once per machine.
 jax.config.update("jax_compilation_cache_dir",
-                  os.environ.get("DTAC_JAX_CACHE", os.path.join(tempfile.gettempdir(), "dtac_jax_xla_cache")))
+                  os.environ.get("DTAC_JAX_CACHE",
+                                 os.path.join(tempfile.gettempdir(), "dtac_jax_xla_cache")))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 

@@ -47,7 +47,7 @@ def random_floor_policy(key, obs: Obs, state: EnvState, params: EnvParams) -> Ac
     """:func:`random_policy` with ``a`` and ``b`` uniform in ``[RANDOM_FLOOR, 1]`` (the same
     draws, rescaled): a Random whose mean task time is finite."""
     act = random_policy(key, obs, state, params)
-    scale = lambda u: RANDOM_FLOOR + (1.0 - RANDOM_FLOOR) * u  # noqa: E731
+    scale = lambda u: RANDOM_FLOOR + (1.0 - RANDOM_FLOOR) * u
     return act.replace(a=scale(act.a), b=scale(act.b))
 
 

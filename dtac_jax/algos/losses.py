@@ -39,7 +39,7 @@ def future_targets(objective, done, gamma: float, horizon: int, scale: float):
     unfinished future unless their episode ends)."""
     r = objective.shape[0]
     c = cost_transform(objective, scale)
-    pad = lambda v: jnp.concatenate([v, jnp.zeros((horizon,) + v.shape[1:], v.dtype)])  # noqa: E731
+    pad = lambda v: jnp.concatenate([v, jnp.zeros((horizon,) + v.shape[1:], v.dtype)])
     c_p, alive_p = pad(c), pad(1.0 - done.astype(c.dtype))
     t = jnp.arange(r).reshape((r,) + (1,) * (c.ndim - 1))
     g = jnp.zeros_like(c)
@@ -157,6 +157,6 @@ def teacher_kl(actor_params, teacher_params, batch, act: Callable, teacher_act: 
     s_x, s_l, _, _ = jax.vmap(act, in_axes=(None, 0))(actor_params, obs)
     t_x, t_l, _, _ = jax.lax.stop_gradient(jax.vmap(teacher_act, in_axes=(None, 0))(
         teacher_params, obs))
-    kl = lambda t, q: jnp.sum(t * (jnp.log(t + 1e-12) - jnp.log(q + 1e-12)), -1)  # noqa: E731
+    kl = lambda t, q: jnp.sum(t * (jnp.log(t + 1e-12) - jnp.log(q + 1e-12)), -1)
     per_ue = kl(t_x, s_x) + kl(t_l, s_l)
     return jnp.sum(jnp.where(obs.mask, per_ue, 0.0)) / jnp.maximum(jnp.sum(obs.mask), 1)

@@ -8,9 +8,10 @@ to the cloud on channel ``1 .. L``. The continuous ratios are fixed (``a``, ``b`
 full transmit power and local CPU frequency), which is the usual discrete-action MARL view;
 the native hybrid action is :class:`dtac_jax.env.Action`. The reward is shared: minus the
 round's eq. 27 objective for every agent (``reward="log1p"``: minus its ``log1p``;
-``obs="log1p"`` compresses the lower bounds, :mod:`dtac_jax.compat.transforms`). Padded slots (``obs.mask`` false) have only action
-0 available (``get_avail_actions``); their choice does not enter the costs. Episodes end at
-``params.rounds`` for all agents together (``dones["__all__"]``).
+``obs="log1p"`` compresses the lower bounds, :mod:`dtac_jax.compat.transforms`). Padded
+slots (``obs.mask`` false) have only action 0 available (``get_avail_actions``); their
+choice does not enter the costs. Episodes end at ``params.rounds`` for all agents together
+(``dones["__all__"]``).
 """
 from __future__ import annotations
 

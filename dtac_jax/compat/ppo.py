@@ -46,7 +46,8 @@ class PureJaxRLConfig(Config):
 
     def __post_init__(self):
         if self.num_envs * self.num_steps % self.num_minibatches:
-            raise ValueError("PureJaxRLConfig: num_envs * num_steps must divide into num_minibatches")
+            raise ValueError("PureJaxRLConfig: num_envs * num_steps must divide into "
+                             "num_minibatches")
         if self.total_timesteps < self.num_envs * self.num_steps:
             raise ValueError("PureJaxRLConfig: total_timesteps below one rollout "
                              "(num_envs * num_steps)")

@@ -26,12 +26,14 @@ def complexity(cfg: NetConfig, n: int = 30) -> dict[str, float]:
     out = {"actor_params": param_count(p["actor"]), "critic_params": param_count(p["critic"])}
     for attn in ("full", "identity"):
         actor = Actor(cfg, attn)
-        f = lambda prm: actor.apply(prm, s, edge, mask)  # noqa: E731
+        def f(prm, actor=actor):
+            return actor.apply(prm, s, edge, mask)
         acts = jax.jit(f)(p["actor"])
         out[f"actor_{attn}_flops_per_ue"] = xla_flops(f, p["actor"]) / n
         critic = Critic(cfg, attn)
         out[f"critic_{attn}_flops_per_ue"] = xla_flops(
-            lambda prm: critic.apply(prm, s, edge, mask, *acts), p["critic"]) / n
+            lambda prm, critic=critic, acts=acts: critic.apply(prm, s, edge, mask, *acts),
+            p["critic"]) / n
     return out
 
 

@@ -58,7 +58,7 @@ def _ordering(values: dict, a: str, others, higher: bool = True, scale_b: float 
 def _per_point(points: dict, ns, a: str, others, higher: bool = True) -> str:
     """Where along the x-axis ``a`` beats every one of ``others`` beyond seed noise."""
     held = []
-    for i, n in enumerate(ns):
+    for i in range(len(ns)):
         at = {p: v[:, i] for p, v in points.items()}
         held.append(all_hold([compare(at, a, o, higher) for o in others]))
     return "per x-axis point: " + ", ".join(f"{n} UEs {WORDS[h]}" for n, h in zip(ns, held))
@@ -95,7 +95,7 @@ def performance_claims(preset: str, rows: list[dict], happo_late: float,
                               if r["policy"] == p])) for p in wr}
     search_cost = -mean["search"]
     gap = abs(mean["dtac"] - mean["tac"]) / abs(mean["tac"])
-    fmt = lambda d, keys, unit="": ", ".join(f"{label(k)} {d[k]:.3g}{unit}"  # noqa: E731
+    fmt = lambda d, keys, unit="": ", ".join(f"{label(k)} {d[k]:.3g}{unit}"
                                              for k in keys)
     claims = []
 
@@ -354,7 +354,7 @@ def convergence_claims(run_dirs: dict, n95: dict, ue95: dict) -> list[dict]:
     # stability: each seed's coefficient of variation of the objective over its last half
     cv = {m: np.array([np.std(c[len(c) // 2:]) / np.mean(c[len(c) // 2:]) for c in cs])
           for m, cs in curves_.items()}
-    ue_save = lambda a, b: 100 * (1 - ue95[a] / max(ue95[b], 1))  # noqa: E731
+    ue_save = lambda a, b: 100 * (1 - ue95[a] / max(ue95[b], 1))
     m_final, t_final = vs(final, "tac", "happo", higher=False)
     m_eff, t_eff = vs(per_seed95, "dtac", "tl_transformer", higher=False, fmt=".3g")
     m_stab, t_stab = vs(cv, "dtac", "tl_transformer", higher=False)

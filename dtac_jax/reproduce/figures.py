@@ -142,7 +142,8 @@ def fig_performance(pl: Pipeline, preset: str) -> dict:
     claims = performance_claims(preset, rows, late_over_mid(pl.run_dir(preset, "happo")),
                                 read_csv(small) if preset == "medium" and small.exists()
                                 else None)
-    body = (f"Means over the x-axis ({', '.join(str(n) for n in series['avg_time']['tac']['n_ues'])}"
+    xs = ", ".join(str(n) for n in series["avg_time"]["tac"]["n_ues"])
+    body = (f"Means over the x-axis ({xs}"
             f" UEs) and seeds; per-point numbers in `data/eval_{preset}.csv`. Random draws `a`, "
             "`b` uniform in (0, 1] as the paper says; its mean time has no finite expectation "
             "(a local task's time grows as 1 / b), so Random (a, b >= 0.1) stands beside it "
@@ -216,8 +217,9 @@ def table_kl(pl: Pipeline, presets=KL_PRESETS) -> dict:
             wr = seed_values(read_csv(ev), "weighted_reward")
             top = [compare(wr, a, b) for a in ("dtac", "tl_transformer")
                    for b in ("tl", "happo")]
-            ours = "; ".join(f"{label(a)} over {label(b)}: {mg.text(label(a))}" for mg, (a, b) in zip(
-                top, [(a, b) for a in ("dtac", "tl_transformer") for b in ("tl", "happo")]))
+            pairs = [(a, b) for a in ("dtac", "tl_transformer") for b in ("tl", "happo")]
+            ours = "; ".join(f"{label(a)} over {label(b)}: {mg.text(label(a))}"
+                             for mg, (a, b) in zip(top, pairs))
             claims.append(check("C7", f"DTAC and TL transformer the two best distributed "
                                  f"approaches ({area}: {preset})", "\"the two best "
                                  "approaches in previous simulations\"", ours,
@@ -356,8 +358,8 @@ def fig_generalization(pl: Pipeline) -> dict:
     for pol in ("tac", "dtac", "dtac_inexperienced", "random"):
         ns, m, b = agg[pol]
         ax.plot(ns, m, "--" if pol == "dtac_inexperienced" else "-", marker="o", ms=3,
-                color=colour(pol), label=f"{label(pol)} (trained on {dst})" if pol in ("tac", "dtac")
-                else label(pol))
+                color=colour(pol),
+                label=f"{label(pol)} (trained on {dst})" if pol in ("tac", "dtac") else label(pol))
         ax.fill_between(ns, m - b, m + b, color=colour(pol), alpha=0.15, lw=0)
     ax.set_yscale("symlog", linthresh=10.0)
     ax.set_xlabel("number of UEs")
@@ -411,7 +413,7 @@ def table_complexity(pl: Pipeline) -> dict:
     params = make_params(make_scenario("small"))
     n = params.n_max
     c = complexity(NetConfig(), n=n)
-    k = lambda v: f"{v / 1e3:.1f}k"  # noqa: E731
+    k = lambda v: f"{v / 1e3:.1f}k"
     rows = [["DTAC actor (identity attention)", c["actor_params"],
              c["actor_identity_flops_per_ue"], "8.17k", "14.3k"],
             ["DTAC / TAC critic", c["critic_params"], c["critic_full_flops_per_ue"], "8.52k",

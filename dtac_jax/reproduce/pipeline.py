@@ -303,7 +303,7 @@ class Pipeline:
             keys = episode_keys(self.eval_key(), p.eval_episodes)
             tac_fam = self.family(preset, "tac")
             tac_params = tac_fam.stacked
-            tac_px = lambda prm, ob: tac_fam.actor(prm, ob).p_x  # noqa: E731
+            tac_px = lambda prm, ob: tac_fam.actor(prm, ob).p_x
             obs = jax.jit(jax.vmap(lambda prm: jax.vmap(
                 lambda k: visited_obs(tac_fam.make(prm), params, k, params.rounds))(keys)))(
                 tac_params)                                           # [S, E, R, ...]
@@ -312,7 +312,7 @@ class Pipeline:
                 fam = self.family(preset, m)
                 stacked, px = fam.stacked, lambda prm, ob, f=fam: f.actor(prm, ob).p_x
 
-                def kl_one(tp, sp, o):
+                def kl_one(tp, sp, o, px=px):
                     pt = jax.vmap(jax.vmap(lambda ob: tac_px(tp, ob)))(o)
                     ps = jax.vmap(jax.vmap(lambda ob: px(sp, ob)))(o)
                     return kl_stats(pt, ps, o.mask)

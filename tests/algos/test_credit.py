@@ -47,7 +47,7 @@ def _critic_objective_ref(critic, obs, x, channel, a, b):
 
 def test_critic_what_ifs_match_the_critic_asked_one_ue_at_a_time():
     obs, action, p_x, p_l, mean, critic = _round()
-    obj = lambda x, ch, a, b: losses.critic_objective(  # noqa: E731
+    obj = lambda x, ch, a, b: losses.critic_objective(
         critic, NET, obs, jax.nn.one_hot(x, 3), jax.nn.one_hot(ch, 4), a, b, SCALE)
     base, per_x, per_l, at_mean = jax.jit(
         lambda: credit.counterfactual_objectives(obj, action, mean, 4))()

@@ -12,7 +12,8 @@ from dtac_jax.evaluate import evaluate
 def test_policies_respect_action_ranges():
     p = make_params(make_scenario("small"))
     obs, st = E.reset(jax.random.PRNGKey(0), p)
-    for name, pol in {**HEURISTICS, "search": make_search_policy(SearchConfig(candidates=32, iterations=2))}.items():
+    for name, pol in {**HEURISTICS, "search": make_search_policy(
+            SearchConfig(candidates=32, iterations=2))}.items():
         a = pol(jax.random.PRNGKey(1), obs, st, p)
         x, c, aa, bb = map(np.asarray, (a.x, a.channel, a.a, a.b))
         assert set(np.unique(x)) <= {0, 1, 2}, name

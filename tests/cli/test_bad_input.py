@@ -146,7 +146,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_no_run(existing, capfd, monkey
     root, pid = existing
     monkeypatch.setenv("DTAC_JAX_CACHE", jax.config.jax_compilation_cache_dir or "off")
     monkeypatch.setattr(parallel, "_devices_override", None)   # --devices sets it
-    fill = lambda s: s.replace("E/", f"{root}/").replace("PID", str(pid))  # noqa: E731
+    fill = lambda s: s.replace("E/", f"{root}/").replace("PID", str(pid))
     before = snapshot(root)
     capfd.readouterr()
     try:

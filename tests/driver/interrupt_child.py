@@ -1,7 +1,7 @@
-"""A `dtac train` command sent a signal while it saves a checkpoint (tests/driver/test_interrupt.py):
-``python interrupt_child.py SIGNAL EPISODE OUT [ARGS]`` trains the toy algorithm through the CLI
-for 4 episodes and sends SIGNAL to itself after Orbax has started, and before it has finished,
-writing the checkpoint of EPISODE."""
+"""A `dtac train` command sent a signal while it saves a checkpoint
+(tests/driver/test_interrupt.py): ``python interrupt_child.py SIGNAL EPISODE OUT [ARGS]`` trains
+the toy algorithm through the CLI for 4 episodes and sends SIGNAL to itself after Orbax has
+started, and before it has finished, writing the checkpoint of EPISODE."""
 import os
 import signal
 import sys
@@ -9,11 +9,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "algos"))
 
-import orbax.checkpoint as ocp  # noqa: E402
+import orbax.checkpoint as ocp
 
-import toy_algorithm as toy  # noqa: E402
-from dtac_jax import cli  # noqa: E402
-from dtac_jax.algos import registry  # noqa: E402
+import toy_algorithm as toy
+from dtac_jax import cli
+from dtac_jax.algos import registry
 
 signum, at, out = getattr(signal, sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 registry.register(registry.Algorithm("toy", "Toy", "tab:cyan", toy.ToyConfig, toy.make,

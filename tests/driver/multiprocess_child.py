@@ -13,16 +13,16 @@ import jax
 
 out, coordinator, n_proc, pid = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
-from dtac_jax import parallel  # noqa: E402
+from dtac_jax import parallel
 
 if coordinator != "-":
     assert parallel.init_distributed(coordinator, n_proc, pid)
 
-import jax.numpy as jnp  # noqa: E402
+import jax.numpy as jnp
 
-from dtac_jax.algos.heuristics import all_local, random_policy  # noqa: E402
-from dtac_jax.env import Action, make_params, make_scenario  # noqa: E402
-from dtac_jax.evaluate import evaluate_grid  # noqa: E402
+from dtac_jax.algos.heuristics import all_local, random_policy
+from dtac_jax.env import Action, make_params, make_scenario
+from dtac_jax.evaluate import evaluate_grid
 
 params = make_params(make_scenario("small", rounds=4))
 key = jax.random.PRNGKey(7)

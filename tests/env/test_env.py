@@ -57,7 +57,7 @@ def test_jit_and_vmap_agree_with_unjitted_step():
     out_v = jax.jit(jax.vmap(step, in_axes=(0, 0, 0, None)))(keys, st_v, act, p)
     for i in range(5):
         o, s = reset(keys[i], p)
-        a_i = jax.tree_util.tree_map(lambda v: v[i], act)
+        a_i = jax.tree_util.tree_map(lambda v, i=i: v[i], act)
         out = step(keys[i], s, a_i, p)
         for x, y in zip(jax.tree_util.tree_leaves(out), jax.tree_util.tree_leaves(out_v)):
             np.testing.assert_allclose(np.asarray(x, float), np.asarray(y, float)[i], rtol=1e-5)
@@ -73,7 +73,8 @@ def test_ue_count_within_bounds_and_mask_layout():
         assert n.min() >= scn.ue_min and n.max() <= scn.ue_max
         assert set(np.unique(n)) == set(range(scn.ue_min, scn.ue_max + 1))  # all counts occur
         total = np.asarray(st.mask).sum(1)
-        assert (total >= scn.n_edges * scn.ue_min).all() and (total <= scn.n_edges * scn.ue_max).all()
+        assert ((total >= scn.n_edges * scn.ue_min).all()
+                and (total <= scn.n_edges * scn.ue_max).all())
         np.testing.assert_array_equal(total, n.sum(1))
         d = np.asarray(st.dist)[np.asarray(st.mask)]
         assert d.min() >= scn.min_dist and d.max() <= scn.r_edge
@@ -94,7 +95,7 @@ def test_observation_lower_bounds_hold():
     for seed in range(3):
         traj = _rollout(jax.random.PRNGKey(seed), p, 6)
         prev_obs, _ = reset(jax.random.split(jax.random.PRNGKey(seed), 3)[0], p)
-        for obs, state, rew, done, info, act in traj:
+        for obs, _state, _rew, _done, info, act in traj:
             s = np.asarray(prev_obs.s)
             lb = np.stack([s[:, 1], s[:, 2] + s[:, 3], s[:, 4] + s[:, 3] + s[:, 5]], 1)
             x = np.asarray(act.x)
@@ -118,7 +119,8 @@ def test_lru_cache_matches_reference_and_respects_capacity():
         act = random_policy(jax.random.fold_in(k_pol, t), obs, state, p)
         # cached flags seen by the env equal the reference's membership
         task, edge, mask = map(np.asarray, (state.task, state.edge, state.mask))
-        ref_cached = np.array([mask[n] and refs[edge[n]].contains(task[n]) for n in range(len(task))])
+        ref_cached = np.array([mask[n] and refs[edge[n]].contains(task[n])
+                               for n in range(len(task))])
         obs, new_state, _, _, info = step_j(jax.random.fold_in(k_env, t), state, act, p)
         np.testing.assert_array_equal(np.asarray(info["cached"]), ref_cached)
         hits += ref_cached.sum()

@@ -165,7 +165,8 @@ def test_vmap_equals_loop_and_grads_finite(seed):
             np.testing.assert_allclose(np.asarray(got)[i], want, rtol=1e-5)
     # the energy is differentiable in the continuous ratios
     c = {k: jnp.asarray(v) for k, v in cases[0].items()}
-    g = jax.grad(lambda a, b: jnp.sum(round_costs(**dict(c, a=a, b=b))[1]), argnums=(0, 1))(c["a"], c["b"])
+    g = jax.grad(lambda a, b: jnp.sum(round_costs(**dict(c, a=a, b=b))[1]),
+                 argnums=(0, 1))(c["a"], c["b"])
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in g)
 
 

@@ -1,4 +1,5 @@
 """Scenario presets, overrides and the documented errors on bad configuration."""
+import dataclasses
 import json
 
 import pytest
@@ -29,7 +30,7 @@ def test_override_and_json_round_trip():
     s = make_scenario("medium", l_channels=6, w_energy=0.5)
     assert s.l_channels == 6 and s.w_energy == 0.5 and s.name == "medium"
     assert Scenario.from_dict(json.loads(s.to_json())) == s
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="l_channels"):
         s.l_channels = 3  # frozen
 
 

@@ -57,7 +57,7 @@ def test_auto_reset_equals_the_unwrapped_episode_then_starts_a_new_one():
     # by hand: the plain simulator, reset after ROUNDS steps with fold_in(key, 1)
     obs, st = E.reset(jax.random.PRNGKey(5), params)
     for i in range(steps):
-        a = jax.tree_util.tree_map(lambda v: v[i], actions)
+        a = jax.tree_util.tree_map(lambda v, i=i: v[i], actions)
         obs, st, _, d, info = E.step(keys[i], st, a, params)
         np.testing.assert_allclose(final[i], obs.s, rtol=1e-5)
         np.testing.assert_allclose(objective[i], info["objective"], rtol=1e-5)
@@ -133,7 +133,7 @@ def test_space_sampling_is_pure():
     a1, a2 = space.sample(jax.random.PRNGKey(0)), space.sample(jax.random.PRNGKey(0))
     for x, y in zip(jax.tree_util.tree_leaves(a1), jax.tree_util.tree_leaves(a2)):
         np.testing.assert_array_equal(x, y)
-    assert jnp.asarray(spaces.Box(0.0, 1.0, (3,)).contains(jnp.array([0.0, 0.5, 2.0]))) == False  # noqa: E712
+    assert not bool(spaces.Box(0.0, 1.0, (3,)).contains(jnp.array([0.0, 0.5, 2.0])))
 
 
 def test_batched_is_vmap_over_split_keys():
@@ -148,9 +148,9 @@ def test_batched_is_vmap_over_split_keys():
     batched = env.step(key, state, acts, params)
     for i, k in enumerate(rng.split(key, 3)):
         one = AutoReset(CloudEdgeEnv(SCN)).step(
-            k, jax.tree_util.tree_map(lambda v: v[i], state),
-            jax.tree_util.tree_map(lambda v: v[i], acts), params)
+            k, jax.tree_util.tree_map(lambda v, i=i: v[i], state),
+            jax.tree_util.tree_map(lambda v, i=i: v[i], acts), params)
         for x, y in zip(jax.tree_util.tree_leaves(one),
-                        jax.tree_util.tree_leaves(jax.tree_util.tree_map(lambda v: v[i],
+                        jax.tree_util.tree_leaves(jax.tree_util.tree_map(lambda v, i=i: v[i],
                                                                          batched))):
             np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6)
