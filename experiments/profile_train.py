@@ -7,19 +7,25 @@ print side by side in one run, so their ratios hold on the machine that ran them
     python experiments/profile_train.py                       # small and large, TAC and DTAC
     python experiments/profile_train.py --presets small --tiny  # a seconds-long smoke run
     python experiments/profile_train.py --out benchmarks/profile_train
+    python experiments/profile_train.py --methods tac --envs 128,512,2048 --seeds 1 \
+        --variants full,updates,credit --out benchmarks/profile_train_envs   # scaling
 
 TAC (``TACConfig.quick``): the critic updates (``updates`` 100 -> 1), the credit's exact
 what-ifs (``credit_source`` critic -> critic_linear, one pass and a tangent), the validation
 (``eval_envs`` x ``eval_rounds`` -> 1 x 1), the PPO epochs (2 -> 1), and the what-ifs'
-batch of states (``credit.exact_batch``: 1 on the CPU, against 8). DTAC (the reproduction's: ``TransferConfig.quick`` with
-``dtac.DTAC``, from a TAC state made here by ``init``): its updates (20 -> 1), eq. 22's what-ifs (``critic_gradient`` what_if ->
-straight_through), its validation and the what-ifs' batch (64 states).
+batch of states (``credit.exact_batch``: 1 on the CPU, against 8). DTAC (the reproduction's:
+``TransferConfig.quick`` with ``dtac.DTAC``, from a TAC state made here by ``init``): its
+updates (20 -> 1), eq. 22's what-ifs (``critic_gradient`` what_if -> straight_through), its
+validation and the what-ifs' batch (64 states). ``--envs`` repeats TAC's rows at other
+numbers of parallel environments (``collect.envs``); ``--variants`` keeps some of its rows
+(keys: full, updates, credit, validation, epochs, batch; ``full`` is always measured).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -33,23 +39,30 @@ from dtac_jax.env import make_params, make_scenario
 from dtac_jax.train import chunk_program, init_program
 
 SEEDS = 3
+#: TAC's variants: key -> row label
+TAC_VARIANTS = {"full": "full", "updates": "critic updates 1", "credit": "credit critic_linear",
+                "validation": "validation 1x1", "epochs": "PPO epochs 1",
+                "batch": "what-ifs 8 rounds a batch"}
 
 
-def tac_variants(tiny: bool):
+def tac_variants(tiny: bool, envs: int | None = None, keep=tuple(TAC_VARIANTS)):
     base = T.TACConfig.quick(episodes=60)
     if tiny:
         base = base.replace(updates=2, batch_size=8, buffer_size=512, eval_envs=2, eval_rounds=3,
                             collect=base.collect.replace(envs=4, rounds=2))
+    if envs is not None:
+        base = base.replace(collect=dict(envs=envs))
     ppo = base.ppo
-    return base, {
+    every = {
         "full": (base, None),
-        "critic updates 1": (base.replace(updates=1), None),
-        "credit critic_linear": (base.replace(
-            ppo=dataclasses.replace(ppo, credit_source="critic_linear")), None),
-        "validation 1x1": (base.replace(eval_envs=1, eval_rounds=1), None),
-        "PPO epochs 1": (base.replace(ppo=dataclasses.replace(ppo, epochs=1)), None),
-        "what-ifs 8 rounds a batch": (base, 8),
+        "updates": (base.replace(updates=1), None),
+        "credit": (base.replace(ppo=dataclasses.replace(ppo, credit_source="critic_linear")),
+                   None),
+        "validation": (base.replace(eval_envs=1, eval_rounds=1), None),
+        "epochs": (base.replace(ppo=dataclasses.replace(ppo, epochs=1)), None),
+        "batch": (base, 8),
     }
+    return base, {TAC_VARIANTS[k]: v for k, v in every.items() if k == "full" or k in keep}
 
 
 def transfer_variants(tiny: bool):
@@ -78,9 +91,9 @@ def what_if_batch(batch: int | None):
         credit.exact_batch = saved
 
 
-def time_chunk(init, episode, init_args=(), repeats: int = 2, n: int = 2):
+def time_chunk(init, episode, init_args=(), repeats: int = 2, n: int = 2, seeds: int = SEEDS):
     """``(compile and first chunk s, best s per episode)`` of ``n``-episode chunks."""
-    keys = jax.random.split(jax.random.PRNGKey(0), SEEDS)
+    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     state = init_program(init, None)(keys, *init_args)
     prog = chunk_program(episode, n, None)
     t = time.perf_counter()
@@ -102,30 +115,45 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default="tac,dtac")
     ap.add_argument("--tiny", action="store_true", help="tiny configs: a smoke run")
     ap.add_argument("--out", default=None, help="write OUT.md and OUT.json")
+    ap.add_argument("--envs", default=None,
+                    help="comma-separated collect.envs for TAC's rows (default: the config's)")
+    ap.add_argument("--seeds", type=int, default=SEEDS, help=f"seeds vmapped (default {SEEDS})")
+    ap.add_argument("--variants", default=",".join(TAC_VARIANTS),
+                    help="TAC's rows to measure (full always)")
     args = ap.parse_args(argv)
+    keep = choices("profile_train", "variant", args.variants, list(TAC_VARIANTS))
+    try:
+        envs_list = [None] if args.envs is None else [int(v) for v in args.envs.split(",")]
+        if args.seeds < 1 or any(e is not None and e < 1 for e in envs_list):
+            raise ValueError
+    except ValueError:
+        print("profile_train: error: --envs takes comma-separated positive integers and "
+              "--seeds a positive one", file=sys.stderr)
+        return 2
     rows = []
     from dtac_jax.env import PRESETS
     for preset in choices("profile_train", "preset", args.presets, list(PRESETS)):
         params = make_params(make_scenario(preset))
         methods = choices("profile_train", "method", args.methods, ["tac", "dtac"])
-        tac_base, variants = tac_variants(args.tiny)
-        if "tac" not in methods:   # DTAC's teacher: the first variant's state alone
-            variants = dict(list(variants.items())[:1])
-        full = None
-        tac_state = None
-        for name, (cfg, batch) in variants.items():
-            with what_if_batch(batch):
-                init, episode = T.make_tac(params, cfg)
-                first, per_ep, state = time_chunk(init, episode)
-            full = per_ep if full is None else full
-            tac_state = state if tac_state is None else tac_state
-            if "tac" not in methods:
-                break
-            rows.append(dict(preset=preset, method="TAC", variant=name,
-                             compile_s=round(first - 2 * per_ep, 1),
-                             episode_s=round(per_ep, 3), of_full=round(per_ep / full, 3),
-                             phase_s=round(full - per_ep, 3)))
-            print(rows[-1], flush=True)
+        for envs in envs_list:
+            tac_base, variants = tac_variants(args.tiny, envs, keep)
+            if "tac" not in methods:   # DTAC's teacher: the first variant's state alone
+                variants = dict(list(variants.items())[:1])
+            full = None
+            tac_state = None
+            for name, (cfg, batch) in variants.items():
+                with what_if_batch(batch):
+                    init, episode = T.make_tac(params, cfg)
+                    first, per_ep, state = time_chunk(init, episode, seeds=args.seeds)
+                full = per_ep if full is None else full
+                tac_state = state if tac_state is None else tac_state
+                if "tac" not in methods:
+                    break
+                rows.append(dict(preset=preset, method="TAC", envs=cfg.collect.envs,
+                                 variant=name, compile_s=round(first - 2 * per_ep, 1),
+                                 episode_s=round(per_ep, 3), of_full=round(per_ep / full, 3),
+                                 phase_s=round(full - per_ep, 3)))
+                print(rows[-1], flush=True)
         if "dtac" not in methods:
             continue
         tr_base, variants = transfer_variants(args.tiny)
@@ -136,23 +164,24 @@ def main(argv=None) -> int:
             with what_if_batch(batch):
                 init, episode = D.make_transfer(params, cfg, tac_base.net, tac_base.cost_scale,
                                                 tac_base.buffer_size, tac_base.critic_input)
-                first, per_ep, _ = time_chunk(init, episode, teacher)
+                first, per_ep, _ = time_chunk(init, episode, teacher, seeds=args.seeds)
             full = per_ep if full is None else full
-            rows.append(dict(preset=preset, method="DTAC", variant=name,
+            rows.append(dict(preset=preset, method="DTAC", envs=cfg.collect.envs, variant=name,
                              compile_s=round(first - 2 * per_ep, 1),
                              episode_s=round(per_ep, 3), of_full=round(per_ep / full, 3),
                              phase_s=round(full - per_ep, 3)))
             print(rows[-1], flush=True)
-    note = (f"{jax.default_backend()} backend, {jax.device_count()} device(s); {SEEDS} seeds "
+    note = (f"{jax.default_backend()} backend, {jax.device_count()} device(s); {args.seeds} seeds "
             "vmapped; seconds per training episode, best of 2 chunks of 2 episodes; compile: "
             "the first chunk less two episodes. `phase` is the full episode's time less the "
             "variant's: what the phase cut in the variant costs (negative: the variant is "
             "slower).")
-    cols = ["preset", "method", "variant", "s / episode", "of full", "phase (s)", "compile (s)"]
-    md = note + "\n\n" + table(cols, [[r["preset"], r["method"], r["variant"],
+    cols = ["preset", "method", "envs", "variant", "s / episode", "of full", "phase (s)",
+            "compile (s)"]
+    md = note + "\n\n" + table(cols, [[r["preset"], r["method"], str(r["envs"]), r["variant"],
                                          f"{r['episode_s']:.2f}", f"{r['of_full']:.2f}",
                                          f"{r['phase_s']:+.2f}", f"{r['compile_s']:.0f}"]
-                                        for r in rows], right=(3, 4, 5, 6))
+                                        for r in rows], right=(2, 4, 5, 6, 7))
     if args.out:
         save_report(dict(note=note, rows=rows), md, Path(args.out).with_suffix(".json"),
                     "Where a training episode's time goes")
