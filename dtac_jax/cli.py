@@ -474,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train every policy once per preset (cached), evaluate all "
                                    "on the same episodes, write figures, tables and "
                                    "results/<profile>/REPORT.md.")
-    from dtac_jax.reproduce.report import add_arguments
+    from dtac_jax.reproduce.run import add_arguments
     add_arguments(r)
     _add_config_options(r, "profile (reproduce.profiles.Profile)",
                         "--set tac.episodes=30 --set eval_episodes=16 --set name=mine")

@@ -107,27 +107,22 @@ def point_name(point: dict) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class SweepBase(Config):
-    """Settings shared by every grid point (a grid parameter overrides its field). The TAC
-    settings left at ``None`` take the ``recipe``'s value (:func:`dtac_jax.algos.tac.recipe`)."""
+    """Settings shared by every grid point (a grid parameter overrides its field). Each point
+    trains the TAC ``recipe`` (:func:`dtac_jax.algos.tac.recipe`) with the fields of ``tac``
+    on top, on the ``preset`` with the fields of ``scenario`` on top; TAC's and the scenario's
+    settings are theirs alone (``--set tac.collect.envs=64 --set scenario.rounds=20``)."""
 
     preset: str = "small"
-    episodes: int = 20
-    rounds: int | None = None          # rounds per environment episode (preset default)
+    episodes: int = 20                 # training iterations of each point (the recipe's count
+                                       # is a reproduction's; a sweep sets its own)
     recipe: str = "default"
-    envs: int | None = None
-    collect_rounds: int | None = None
-    updates: int | None = None
-    batch_size: int | None = None
-    buffer_size: int | None = None
     seeds: int = 2
     seed: int = 0
     chunk: int = 10
-    eval_envs: int | None = None       # validation episodes scoring each training episode's
-    eval_rounds: int | None = None     #   actor, and their rounds (the recipe's when None)
     eval_episodes: int = 16            # the final evaluation's episodes
     eval_seed: int = 12345
-    # any other field, set on top of the recipe / preset: TACConfig and Scenario fields
-    # (nested configs as dicts), e.g. ``--set tac.net.d_model=64 --set scenario.l_channels=6``
+    # TACConfig and Scenario fields set on top of the recipe and the preset (nested configs as
+    # dicts), e.g. ``--set tac.net.d_model=64 --set scenario.l_channels=6``
     tac: dict[str, Any] = dataclasses.field(default_factory=dict)
     scenario: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -138,22 +133,16 @@ def _build(base: SweepBase, point: dict):
     from dtac_jax.env import make_scenario
 
     p = dict(point)
-    over = {} if base.rounds is None else {"rounds": base.rounds}
-    scn = make_scenario(p.get("preset", base.preset), **{**base.scenario, **over})
+    scn = make_scenario(p.get("preset", base.preset), **base.scenario)
     if "ues_per_edge" in p:
         scn = scn.with_fixed_ues(p["ues_per_edge"])
     d = recipe(base.recipe).replace(**base.tac)
-    pick = lambda name, field, default: p.get(name, default if field is None else field)
-    collect = dict(envs=pick("envs", base.envs, d.collect.envs),
-                   rounds=pick("collect_rounds", base.collect_rounds, d.collect.rounds),
-                   noise_var=p.get("noise_var", d.collect.noise_var),
+    collect = dict(noise_var=p.get("noise_var", d.collect.noise_var),
                    noise_decay=p.get("noise_decay", d.collect.noise_decay))
-    batch = pick("batch_size", base.batch_size, d.batch_size)
+    batch = p.get("batch_size", d.batch_size)
     cfg = d.replace(episodes=p.get("episodes", base.episodes),
-                    updates=pick("updates", base.updates, d.updates), batch_size=batch,
-                    buffer_size=max(pick("buffer_size", base.buffer_size, d.buffer_size), batch),
-                    eval_envs=pick("eval_envs", base.eval_envs, d.eval_envs),
-                    eval_rounds=pick("eval_rounds", base.eval_rounds, d.eval_rounds),
+                    updates=p.get("updates", d.updates), batch_size=batch,
+                    buffer_size=max(d.buffer_size, batch),
                     lr_actor=p.get("lr_actor", p.get("lr", d.lr_actor)),
                     lr_critic=p.get("lr_critic", p.get("lr", d.lr_critic)),
                     entropy_weight=p.get("entropy_weight", d.entropy_weight), collect=collect)

@@ -69,8 +69,9 @@ def _child(args) -> None:
 
 def _base(args):
     from dtac_jax.sweep import SweepBase
-    return SweepBase(preset=args.preset, episodes=args.episodes, envs=args.envs or None,
-                     seeds=args.seeds, chunk=args.chunk, eval_episodes=args.eval_episodes)
+    tac = {"collect": {"envs": args.envs}} if args.envs else {}
+    return SweepBase(preset=args.preset, episodes=args.episodes, seeds=args.seeds,
+                     chunk=args.chunk, eval_episodes=args.eval_episodes, tac=tac)
 
 
 def run_child(args, mode: str, cache: Path, out: Path) -> dict:

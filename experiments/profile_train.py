@@ -120,15 +120,19 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=SEEDS, help=f"seeds vmapped (default {SEEDS})")
     ap.add_argument("--variants", default=",".join(TAC_VARIANTS),
                     help="TAC's rows to measure (full always)")
+    ap.add_argument("--chunk", type=int, default=2, help="episodes per timed chunk (default 2)")
+    ap.add_argument("--repeats", type=int, default=2, help="timed chunks, the best kept "
+                    "(default 2)")
     args = ap.parse_args(argv)
     keep = choices("profile_train", "variant", args.variants, list(TAC_VARIANTS))
     try:
         envs_list = [None] if args.envs is None else [int(v) for v in args.envs.split(",")]
-        if args.seeds < 1 or any(e is not None and e < 1 for e in envs_list):
+        if min(args.seeds, args.chunk, args.repeats) < 1 or any(
+                e is not None and e < 1 for e in envs_list):
             raise ValueError
     except ValueError:
-        print("profile_train: error: --envs takes comma-separated positive integers and "
-              "--seeds a positive one", file=sys.stderr)
+        print("profile_train: error: --envs takes comma-separated positive integers; "
+              "--seeds, --chunk and --repeats positive ones", file=sys.stderr)
         return 2
     rows = []
     from dtac_jax.env import PRESETS
@@ -144,13 +148,14 @@ def main(argv=None) -> int:
             for name, (cfg, batch) in variants.items():
                 with what_if_batch(batch):
                     init, episode = T.make_tac(params, cfg)
-                    first, per_ep, state = time_chunk(init, episode, seeds=args.seeds)
+                    first, per_ep, state = time_chunk(init, episode, seeds=args.seeds,
+                                                      n=args.chunk, repeats=args.repeats)
                 full = per_ep if full is None else full
                 tac_state = state if tac_state is None else tac_state
                 if "tac" not in methods:
                     break
                 rows.append(dict(preset=preset, method="TAC", envs=cfg.collect.envs,
-                                 variant=name, compile_s=round(first - 2 * per_ep, 1),
+                                 variant=name, compile_s=round(first - args.chunk * per_ep, 1),
                                  episode_s=round(per_ep, 3), of_full=round(per_ep / full, 3),
                                  phase_s=round(full - per_ep, 3)))
                 print(rows[-1], flush=True)
@@ -164,18 +169,19 @@ def main(argv=None) -> int:
             with what_if_batch(batch):
                 init, episode = D.make_transfer(params, cfg, tac_base.net, tac_base.cost_scale,
                                                 tac_base.buffer_size, tac_base.critic_input)
-                first, per_ep, _ = time_chunk(init, episode, teacher, seeds=args.seeds)
+                first, per_ep, _ = time_chunk(init, episode, teacher, seeds=args.seeds,
+                                              n=args.chunk, repeats=args.repeats)
             full = per_ep if full is None else full
             rows.append(dict(preset=preset, method="DTAC", envs=cfg.collect.envs, variant=name,
-                             compile_s=round(first - 2 * per_ep, 1),
+                             compile_s=round(first - args.chunk * per_ep, 1),
                              episode_s=round(per_ep, 3), of_full=round(per_ep / full, 3),
                              phase_s=round(full - per_ep, 3)))
             print(rows[-1], flush=True)
-    note = (f"{jax.default_backend()} backend, {jax.device_count()} device(s); {args.seeds} seeds "
-            "vmapped; seconds per training episode, best of 2 chunks of 2 episodes; compile: "
-            "the first chunk less two episodes. `phase` is the full episode's time less the "
-            "variant's: what the phase cut in the variant costs (negative: the variant is "
-            "slower).")
+    note = (f"{jax.default_backend()} backend, {jax.device_count()} device(s); {args.seeds} "
+            f"seeds vmapped; seconds per training episode, best of {args.repeats} chunk(s) of "
+            f"{args.chunk} episode(s); compile: the first chunk less its episodes. `phase` is "
+            "the full episode's time less the variant's: what the phase cut in the variant "
+            "costs (negative: the variant is slower).")
     cols = ["preset", "method", "envs", "variant", "s / episode", "of full", "phase (s)",
             "compile (s)"]
     md = note + "\n\n" + table(cols, [[r["preset"], r["method"], str(r["envs"]), r["variant"],

@@ -42,7 +42,7 @@ def tiny_reproduction(tmp_path_factory):
     import json
     from types import SimpleNamespace
 
-    from dtac_jax.reproduce.report import reproduce
+    from dtac_jax.reproduce.run import reproduce
     base = tmp_path_factory.getbasetemp()
     # under xdist each worker's folder sits in this run's folder, which all workers share
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base

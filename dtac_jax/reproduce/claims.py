@@ -237,3 +237,15 @@ def no_noise_reason(margins: Sequence[Margin]) -> str | None:
     if any(not np.isfinite(m.diff) for m in margins):
         return "non-finite values in the comparison"
     return "one seed: no estimate of the noise between seeds"
+
+
+def word(holds: bool | None) -> str:
+    """A verdict in words (:data:`~dtac_jax.reproduce.claims.WORDS`), a failure in bold."""
+    return f"**{WORDS[False]}**" if holds is False else WORDS[holds]
+
+
+def verdict(c: dict) -> str:
+    """A check's verdict in words; one that cannot be judged says why."""
+    if c["holds"] is None:
+        return f"{WORDS[None]} ({c.get('reason', 'no reason given')})"
+    return word(c["holds"])

@@ -503,4 +503,11 @@ FIGURES = {
 NEEDS = {"fig5": {"small"}, "fig6": {"medium"}, "fig7": {"large"}, "fig8": {"medium"},
          "fig9": {"large"}, "table3": set(KL_PRESETS), "fig10": {CONVERGENCE_PRESET},
          "fig11": set(GENERALIZATION), "table4": set()}
+#: the paper's figures and tables, in its order, and their titles in the report
+ORDER = ("fig5", "fig6", "fig7", "fig8", "fig9", "table3", "fig10", "fig11", "table4")
+TITLES = {"fig5": "Fig. 5: performance, small area", "fig6": "Fig. 6: performance, medium area",
+          "fig7": "Fig. 7: performance, large area", "fig8": "Fig. 8: preferences, medium",
+          "fig9": "Fig. 9: preferences, large", "table3": "Table III: KL similarity",
+          "fig10": "Fig. 10: convergence", "fig11": "Fig. 11: generalization",
+          "table4": "Table IV: complexity"}
 GROUPS = {"fig5_7": ("fig5", "fig6", "fig7"), "fig8_9": ("fig8", "fig9")}

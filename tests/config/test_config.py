@@ -32,8 +32,8 @@ NON_DEFAULT = [
                                     collect=CollectConfig(envs=7, rounds=3, noise_var=0.2,
                                                           noise_decay=0.5)),
     HAPPOConfig.paper(hidden=(16, 8), ab_init=(2.0, 3.0)), SearchConfig(candidates=8, elites=2),
-    SweepBase(rounds=3, envs=4, recipe="paper", tac={"net": {"d_model": 16}},
-              scenario={"l_channels": 6}), *PROFILES.values()]
+    SweepBase(recipe="paper", tac={"net": {"d_model": 16}, "collect": {"envs": 4}},
+              scenario={"l_channels": 6, "rounds": 3}), *PROFILES.values()]
 
 
 def test_config_module_imports_nothing_from_the_package():

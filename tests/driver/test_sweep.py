@@ -33,10 +33,7 @@ def test_parse_grid_and_errors():
 
 # the tiny reproduction's TAC run (tests/tiny.py) as a sweep base: a point trained alone runs
 # the same compiled programs as the other tests that train tiny.TAC
-TINY_BASE = SweepBase(preset="small", episodes=tiny.TAC.episodes, envs=tiny.TAC.collect.envs,
-                      collect_rounds=tiny.TAC.collect.rounds, updates=tiny.TAC.updates,
-                      batch_size=tiny.TAC.batch_size, buffer_size=tiny.TAC.buffer_size,
-                      eval_envs=tiny.TAC.eval_envs, eval_rounds=tiny.TAC.eval_rounds,
+TINY_BASE = SweepBase(preset="small", episodes=tiny.TAC.episodes, tac=tiny.TAC.to_dict(),
                       seeds=tiny.SEEDS, chunk=tiny.CHUNK, eval_episodes=2)
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from dtac_jax.reproduce import checks
 from dtac_jax.reproduce import pipeline as P
-from dtac_jax.reproduce.claims import PAPER_CLAIMS, better, check, compare, family
-from dtac_jax.reproduce.report import claims_summary, verdict
+from dtac_jax.reproduce.claims import PAPER_CLAIMS, better, check, compare, family, verdict
+from dtac_jax.reproduce.report import claims_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,8 @@ from dtac_jax.reproduce import figures as F
 from dtac_jax.reproduce import pipeline as P
 from dtac_jax.reproduce.claims import PAPER_CLAIMS
 from dtac_jax.reproduce.profiles import get_profile
-from dtac_jax.reproduce.report import ORDER, parse_only, reproduce
+from dtac_jax.reproduce.figures import ORDER
+from dtac_jax.reproduce.run import parse_only, reproduce
 
 
 def test_kl_stats_known_values():
