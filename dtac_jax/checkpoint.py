@@ -94,7 +94,7 @@ def check_config(run_dir: Path, expected: dict, resumable=frozenset(),
     :func:`record_changes` stores the new values). ``read_as`` maps the stored config to the
     spelling ``expected`` is in before they are compared (fields renamed or added since the
     run was written, :meth:`dtac_jax.config.Config.from_dict`); what it returns is returned,
-    and a ``ValueError`` from it is a mismatch."""
+    and a ``ValueError``, ``TypeError`` or ``KeyError`` from it is a mismatch."""
     found = read_config(run_dir)
     if read_as is not None:
         try:

@@ -284,7 +284,7 @@ def _add_train_parser(sub) -> None:
 def tac_options() -> dict[str, tuple[str, str]]:
     """``train-tac``'s shortcut options: argparse dest -> (dotted ``TACConfig`` field, help).
     Each flag is the dest with dashes; its type and choices come from the field
-    (:func:`_field_option`). Every other field is reached through ``--set``."""
+    (:func:`_field_options`). Every other field is reached through ``--set``."""
     return {
         "episodes": ("episodes", "training episodes (default: the recipe's)"),
         "estimator": ("estimator", "ppo (stochastic policy gradient) or critic (gradient "
@@ -312,6 +312,15 @@ def tac_options() -> dict[str, tuple[str, str]]:
         "lr_actor": ("lr_actor", "actor learning rate"),
         "lr_critic": ("lr_critic", "critic learning rate"),
     }
+
+
+class _Deprecated(argparse.Action):
+    """A former option name: stores into its new dest with one line on stderr."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        new = "--" + self.dest.replace("_", "-")
+        print(f"dtac: {option_string} is deprecated: it is read as {new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 def happo_options() -> dict[str, tuple[str, str]]:
@@ -347,10 +356,12 @@ def transfer_options() -> dict[str, tuple[str, str]]:
 def _field_choices() -> dict[str, tuple[str, ...]]:
     from dtac_jax.algos import dtac, happo
     from dtac_jax.algos.replay import EXPLORE
-    from dtac_jax.algos.tac import CREDIT_SOURCES, CREDITS, CRITIC_INPUTS, ESTIMATORS
-    return {"estimator": ESTIMATORS, "ppo.credit": CREDITS, "ppo.credit_source": CREDIT_SOURCES,
-            "critic_input": CRITIC_INPUTS, "collect.explore": EXPLORE,
-            "policy": happo.POLICIES, "loss": dtac.LOSSES, "student": dtac.STUDENTS}
+    from dtac_jax.algos.estimators import ESTIMATORS
+    from dtac_jax.algos.tac import CREDIT_SOURCES, CREDITS, CRITIC_INPUTS
+    return {"estimator": tuple(ESTIMATORS), "ppo.credit": CREDITS,
+            "ppo.credit_source": CREDIT_SOURCES, "critic_input": CRITIC_INPUTS,
+            "collect.explore": EXPLORE, "policy": happo.POLICIES, "loss": dtac.LOSSES,
+            "student": dtac.STUDENTS}
 
 
 def _field_options(p, cls, options: dict[str, tuple[str, str]]) -> None:
@@ -448,6 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--paper", action="store_true",
                    help="HAPPOConfig.paper(): reference widths 128x128 and the GRU actor")
     _field_options(h, HAPPOConfig, happo_options())
+    for old, new in (("--lr", "lr_actor"), ("--critic-lr", "lr_critic")):   # former spellings
+        h.add_argument(old, dest=new, type=float, action=_Deprecated, help=argparse.SUPPRESS)
     h.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
     _add_config_options(h, "happo, scenario", "--set hidden=[128,128] --set clip=0.1")
     _add_run_options(h, "runs/happo")

@@ -82,11 +82,11 @@ def train(name: str, scn: Scenario, cfg, run_dir, *, deps: dict | None = None, s
     return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
                         seed=seed, chunk=chunk, resume=resume, progress=progress,
                         desc=algo.label, init_args=init_args, callback=callback, log_to=log_to,
-                        resumable=resumable(algo.config), read_as=_current_spelling(algo),
+                        resumable=resumable(algo.config), read_as=read_as_current(algo),
                         upgrade=algo.upgrade)
 
 
-def _current_spelling(algo: registry.Algorithm):
+def read_as_current(algo: registry.Algorithm):
     """A stored config with its algorithm section as the config class reads it today (a
     field added since takes the value ``from_dict`` gives it, a renamed one its new name), so
     a run written by an earlier version resumes."""

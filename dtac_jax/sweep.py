@@ -215,7 +215,22 @@ def train_group(scn, cfgs: list, run_dir, *, seeds: int, seed: int = 0, chunk: i
                         episodes=cfg.episodes, seeds=len(cfgs) * seeds, seed=seed, chunk=chunk,
                         resume=resume, progress=progress, desc=f"TAC x{len(cfgs)}",
                         init_args=(hyper, keys), log_to=log_to,
-                        resumable=resumable(tac.TACConfig))
+                        resumable=resumable(tac.TACConfig),
+                        read_as=runs.read_as_current(registry.get("tac")),
+                        upgrade=registry.get("tac").upgrade)
+
+
+#: SweepBase fields that TAC's and the scenario's own configs hold (``tac`` / ``scenario``)
+_MOVED = ("rounds", "envs", "collect_rounds", "updates", "batch_size", "buffer_size",
+          "eval_envs", "eval_rounds")
+
+
+def _current_settings(old: dict) -> dict:
+    """A stored ``sweep.json`` as this version writes it: grid names renamed
+    (:data:`RENAMED`), and the moved base fields dropped when they were unset (a sweep that
+    set one stays another sweep)."""
+    base = {k: v for k, v in old.get("base", {}).items() if not (k in _MOVED and v is None)}
+    return dict(old, base=base, params=[RENAMED.get(p, p) for p in old.get("params", [])])
 
 
 @runfolder.one_writer("out")   # one sweep per folder (each point's run folder is locked too)
@@ -242,7 +257,7 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, vmap_hyper: bool =
     settings = dict(base=base.to_dict(), params=list(grid))
     meta = out / "sweep.json"
     if meta.exists():
-        old = runfolder.read_json(meta, "sweep folder")
+        old = _current_settings(runfolder.read_json(meta, "sweep folder"))
         diff = ckpt.first_difference(json.loads(json.dumps(settings)), old)
         if diff:
             diff = diff.replace("checkpoint has", "sweep has")

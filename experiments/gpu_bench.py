@@ -18,7 +18,8 @@ peak memory is its own and a stuck program is killed after ``--timeout`` seconds
 For each: compilation time (trace and XLA compile, ahead of time), one untimed warm-up call,
 then timed calls until ``--seconds`` have passed; peak device memory
 (``Device.memory_stats()["peak_bytes_in_use"]`` where the backend reports it, else the child's
-peak resident set). ``--budget`` seconds bound the whole run: a measurement that would start
+peak resident set). ``--budget`` seconds bound the whole run: each child gets what is left
+of it (at most ``--timeout``) and is killed at its end, and a measurement that would start
 after it is recorded as skipped. Writes ``--out`` (JSON) and a Markdown copy beside it.
 
 Usage::
@@ -279,10 +280,11 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
 
     def measure(kind, kw):
-        if time.perf_counter() - t_start > s["budget"]:
+        left = s["budget"] - (time.perf_counter() - t_start)
+        if left < 1:
             return dict(kw, skipped=f"the {s['budget']:.0f} s budget was spent")
         print(f"[{time.perf_counter() - t_start:6.0f} s] {kind} {kw}", flush=True)
-        res = run_child(kind, kw, s["timeout"])
+        res = run_child(kind, kw, min(s["timeout"], left))
         return dict(kw, **res)
 
     tiny = bool(args.tiny)

@@ -39,7 +39,6 @@ from dtac_jax.env.scenarios import EnvParams
 from dtac_jax.env.wrappers import EnvConfig
 from dtac_jax.nets.transformer import NetConfig, init_actor_critic
 
-ESTIMATORS = tuple(estimators.ESTIMATORS)
 CRITIC_INPUTS = ("executed", "probs")
 RECIPES = ("default", "oracle-credit", "critic", "paper")
 #: the continuous hyper-parameters ``init(key, hyper)`` takes (:func:`hyper_params`)
@@ -143,9 +142,9 @@ class TACConfig(Config):
                              critic_steps=self.episodes * self.updates)
 
     def __post_init__(self):
-        if self.estimator not in ESTIMATORS:
+        if self.estimator not in estimators.ESTIMATORS:   # read now: registered by name
             raise ValueError(f"unknown TAC estimator {self.estimator!r} (known: "
-                             f"{', '.join(ESTIMATORS)})")
+                             f"{', '.join(estimators.ESTIMATORS)})")
         if self.critic_input not in CRITIC_INPUTS:
             raise ValueError(f"unknown critic input {self.critic_input!r} (known: "
                              f"{', '.join(CRITIC_INPUTS)})")

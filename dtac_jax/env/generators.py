@@ -62,7 +62,11 @@ class FixedUECounts(UECounts):
 
     def __post_init__(self):
         if not isinstance(self.n, jax.core.Tracer):
-            n = tuple(int(v) for v in np.asarray(self.n).ravel().tolist())   # no tracing
+            arr = np.asarray(self.n)   # numpy: no tracing inside a jitted caller
+            if arr.ndim != 1:
+                raise ValueError(f"FixedUECounts: counts of shape {arr.shape}: give one count "
+                                 "per edge")
+            n = tuple(int(v) for v in arr.tolist())
             if not n or min(n) < 0:
                 raise ValueError(f"FixedUECounts: counts {list(n)} must be one count >= 0 "
                                  "per edge")
@@ -76,6 +80,9 @@ class FixedUECounts(UECounts):
             if max(n) > params.ue_max:
                 raise ValueError(f"FixedUECounts: counts {list(n)} outside [0, "
                                  f"{params.ue_max}]")
+        elif jnp.shape(n) != (params.n_edges,):
+            raise ValueError(f"FixedUECounts: counts of shape {jnp.shape(n)} for "
+                             f"{params.n_edges} edges")
         return jnp.asarray(n, jnp.int32)
 
 

@@ -352,7 +352,7 @@ class EnvConfig(Config):
                                  f"{'arrivals' if want is generators.UECounts else 'UE counts'}")
             try:
                 made[field] = cls(**options)
-            except TypeError as err:
+            except (TypeError, ValueError) as err:
                 raise ValueError(f"env.{field}: {spec!r}: {err}") from None
         env = CloudEdgeEnv(**made)
         for spec in self.wrappers:

@@ -126,3 +126,11 @@ def test_every_command_takes_config_and_set(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as e:
         cli.build_parser().parse_args(["train-tac", "--log", "mlflow"])
     assert e.value.code == 2
+
+
+def test_former_happo_flags_still_parse_with_one_line(capsys):
+    args = cli.build_parser().parse_args(["train-happo", "--lr", "1e-3", "--critic-lr", "2e-3"])
+    assert (args.lr_actor, args.lr_critic) == (1e-3, 2e-3)
+    assert capsys.readouterr().err.splitlines() == [
+        "dtac: --lr is deprecated: it is read as --lr-actor",
+        "dtac: --critic-lr is deprecated: it is read as --lr-critic"]

@@ -137,3 +137,14 @@ def test_renamed_fields_load_under_their_new_names_with_one_line(capsys):
         fields = {f.name for f in dataclasses.fields(cls)}
         assert not fields & set(cls.RENAMED) and set(cls.RENAMED.values()) <= fields
         assert {"lr", "critic_lr", "actor_lr"}.isdisjoint(fields)
+
+
+def test_an_estimator_registered_after_import_is_accepted_by_name():
+    from dtac_jax.algos import estimators
+    with pytest.raises(ValueError, match="unknown TAC estimator 'mine'"):
+        TACConfig(estimator="mine")
+    estimators.ESTIMATORS["mine"] = estimators.ESTIMATORS["critic"]
+    try:
+        assert TACConfig(estimator="mine").estimator == "mine"
+    finally:
+        del estimators.ESTIMATORS["mine"]

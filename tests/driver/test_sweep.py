@@ -138,3 +138,13 @@ def test_groups_split_on_the_other_parameters():
     same, other = _build(SweepBase(), gs[0][1][3])[1], _build(SweepBase(), gs[1][1][0])[1]
     assert same != cfg and tac.with_hyper(same, tac.hyper_params(cfg)) == cfg
     assert tac.with_hyper(other, tac.hyper_params(cfg)) != cfg
+
+
+def test_an_earlier_sweep_json_reads_in_the_current_spelling():
+    from dtac_jax.sweep import _current_settings
+    base = SweepBase().to_dict()
+    old = dict(base=dict(base, envs=None, collect_rounds=None, eval_envs=None, rounds=None),
+               params=["actor_lr", "noise_decay"])
+    assert _current_settings(old) == dict(base=base, params=["lr_actor", "noise_decay"])
+    kept = _current_settings(dict(base=dict(base, envs=64), params=[]))
+    assert kept["base"]["envs"] == 64          # a sweep that set it is another sweep

@@ -97,6 +97,11 @@ def test_generators_named_in_a_config_and_bad_ones_in_one_line():
         CloudEdgeEnv(ue_counts=G.FixedUECounts((9,) * 5)).reset(jax.random.PRNGKey(0), P)
     with pytest.raises(ValueError, match="3 counts for 5 edges"):
         CloudEdgeEnv(ue_counts=G.FixedUECounts((1, 1, 1))).reset(jax.random.PRNGKey(0), P)
+    with pytest.raises(ValueError, match=r"counts of shape \(1, 5\): give one count per edge"):
+        G.FixedUECounts([[1, 1, 1, 1, 1]])
+    with pytest.raises(ValueError, match=r"counts of shape \(3,\) for 5 edges"):   # traced
+        jax.jit(lambda n: CloudEdgeEnv(ue_counts=G.FixedUECounts(n)).reset(
+            jax.random.PRNGKey(0), P))(jnp.ones(3, jnp.int32))
     with pytest.raises(ValueError, match="arrivals must be a generators.Arrivals"):
         CloudEdgeEnv(arrivals=lambda *a: 0)
     with pytest.raises(ValueError, match="not a UECounts or Arrivals class"):
