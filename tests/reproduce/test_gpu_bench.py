@@ -1,19 +1,14 @@
 """``experiments/gpu_bench.py --tiny``: the accelerator scaling benchmark runs on the CPU and
 writes every table (the simulator, TAC training, a vmapped sweep against one point)."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "gpu_bench.py"
+import scripts
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("gpu_bench", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return scripts.load("gpu_bench")
 
 
 def test_bad_sizes_are_one_line_exit_2(capsys):

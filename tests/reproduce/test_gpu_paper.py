@@ -1,19 +1,14 @@
 """``experiments/gpu_paper.py --tiny``: the paper profile's slice runs on the CPU, trains the
 paper's DTAC (eq. 22 alone, through a critic of probabilities) and writes its tables."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "gpu_paper.py"
+import scripts
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("gpu_paper", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return scripts.load("gpu_paper")
 
 
 def test_bad_budget_is_one_line_exit_2(capsys):
