@@ -1,12 +1,15 @@
 """Orbax checkpoints of whole training states, with the run's config as JSON beside them.
 
-A run folder holds ``config.json`` (scenario, algorithm config, seeds, kind), ``ckpt/<episode>``
-(Orbax, the full pytree state: parameters, optimiser states, replay buffer, environment
-states, PRNG keys, episode counter) and ``metrics.jsonl``. Restoring checks the stored config
-against the expected one and names the first field that differs.
+A run folder holds ``config.json`` (scenario, algorithm config, seeds, kind),
+``ckpt/<iteration>`` (Orbax, the full pytree state: parameters, optimiser states, replay
+buffer, environment states, PRNG keys, iteration counter) and ``metrics.jsonl``. Restoring
+checks the stored config against the expected one and names the first field that differs.
+A checkpoint written before a state field was renamed (:data:`RENAMED_FIELDS`) or in an
+earlier layout of the state (an algorithm's ``upgrade``) restores into the current one.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -25,6 +28,11 @@ class CheckpointMismatch(ValueError):
 
 #: ``config.json``'s record of the settings changed on resume (:func:`record_changes`).
 RESUMED = "resumed"
+
+#: top-level fields of the training states renamed since checkpoints were written, former name
+#: -> current name, for every algorithm: :func:`restore` reads a checkpoint that holds a former
+#: name into the current field
+RENAMED_FIELDS = {"episode": "iteration"}
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -68,21 +76,23 @@ def changed_settings(expected: dict, found: dict, resumable=frozenset()) -> dict
     ``resumable`` (dotted, relative to the section: the config class's
     :func:`~dtac_jax.config.resumable`) whose value in ``expected`` differs from the stored
     config ``found``: ``{dotted field: (stored, expected)}``. Every other field must equal the
-    stored one, and the episode budget is not stored at all."""
+    stored one, and the iteration budget is not stored at all."""
     kind = found.get("kind")
     fe, ff = _flatten(_normalise(expected)), _flatten(found)
     return {k: (ff[k], fe[k]) for k in sorted(set(fe) & set(ff))
             if k.startswith(f"{kind}.") and k[len(kind) + 1:] in resumable and fe[k] != ff[k]}
 
 
-def record_changes(run_dir: Path, expected: dict, found: dict, episode: int,
+def record_changes(run_dir: Path, expected: dict, found: dict, iteration: int,
                    resumable=frozenset()) -> dict:
     """Store ``expected`` as the run's config, with the ``resumable`` fields it changes
-    listed under :data:`RESUMED` (``{"episode": resumed from, "changed": {field: [old,
-    new]}}``, one entry per resume that changed any); returns the changes."""
+    listed under :data:`RESUMED` (``{"iteration": resumed from, "changed": {field: [old,
+    new]}}``, one entry per resume that changed any; earlier entries are kept, in the current
+    spelling: :func:`~dtac_jax.runfolder.current_keys`); returns the changes."""
     changes = changed_settings(expected, found, resumable)
     if changes:
-        history = list(found.get(RESUMED, [])) + [dict(episode=episode, changed=changes)]
+        history = ([runfolder.current_keys(h) for h in found.get(RESUMED, [])]
+                   + [dict(iteration=iteration, changed=changes)])
         write_config(Path(run_dir), dict(expected, **{RESUMED: history}))
     return changes
 
@@ -134,12 +144,12 @@ def save(mngr: ocp.CheckpointManager, step: int, state) -> None:
             kept = latest_step(run_dir)
         except Exception:
             kept = None
-        kept = (f"the checkpoint of episode {kept} is intact" if kept is not None
+        kept = (f"the checkpoint of iteration {kept} is intact" if kept is not None
                 else "no checkpoint was saved before")
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         reason = reason if len(reason) <= 300 else reason[:300] + "..."
         raise runfolder.RunFolderError(
-            f"run folder {run_dir}: saving the checkpoint of episode {step} "
+            f"run folder {run_dir}: saving the checkpoint of iteration {step} "
             f"failed ({reason}); {kept}: make room or fix the folder's permissions, then "
             "resume") from err
     finally:
@@ -158,7 +168,8 @@ def restore(run_dir: Path, like, step: int | None = None,
 
     ``upgrade(like) -> (old_like, convert)``, when given, names an earlier layout of the same
     state: a checkpoint that does not fit ``like`` is restored into ``old_like`` and returned
-    as ``convert(restored)`` (a run written by an earlier version loads and resumes)."""
+    as ``convert(restored)`` (a run written by an earlier version loads and resumes). Either
+    layout is also tried with its :data:`RENAMED_FIELDS` under their former names."""
     mngr = manager(run_dir)
     step = mngr.latest_step() if step is None else step
     if step is None:
@@ -167,18 +178,37 @@ def restore(run_dir: Path, like, step: int | None = None,
     def into(target):
         abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target)
         return mngr.restore(step, args=ocp.args.StandardRestore(abstract))
-    try:
-        return into(like), step
-    except ValueError as err:  # shapes or tree structure differ
-        first = err
-    if upgrade is not None:
-        old_like, convert = upgrade(like)
+    first = None
+    for target, convert in _layouts(like, upgrade):
         try:
-            return convert(into(old_like)), step
-        except ValueError:
-            pass
+            return convert(into(target)), step
+        except ValueError as err:  # shapes or tree structure differ
+            first = err if first is None else first
     raise CheckpointMismatch(f"checkpoint at {run_dir} does not fit this configuration: "
                              f"{str(first).splitlines()[0]}")
+
+
+def _layouts(like, upgrade: Callable | None):
+    """The ``(target, convert)`` pairs :func:`restore` tries, current first: ``like``, then
+    the layout ``upgrade`` names, each followed by its spelling with former field names."""
+    yield from _spellings(like, lambda state: state)
+    if upgrade is not None:
+        yield from _spellings(*upgrade(like))
+
+
+def _spellings(layout, convert: Callable):
+    """``(layout, convert)``, then, when ``layout`` is a dataclass with a field that
+    :data:`RENAMED_FIELDS` renames, its top-level fields as a dict under their former names
+    with the conversion back to ``layout``'s class before ``convert``."""
+    yield layout, convert
+    if not dataclasses.is_dataclass(layout):
+        return
+    names = [f.name for f in dataclasses.fields(layout)]
+    former = {new: old for old, new in RENAMED_FIELDS.items() if new in names}
+    if former:
+        yield ({former.get(n, n): getattr(layout, n) for n in names},
+               lambda d: convert(dataclasses.replace(layout, **{n: d[former.get(n, n)]
+                                                                for n in names})))
 
 
 def restore_part(run_dir: Path, field: str, step: int | None = None):

@@ -252,7 +252,7 @@ def _add_run_options(p, out: str | None) -> None:
                    help="independent seeds trained at once (default 1)")
     p.add_argument("--seed", type=int, default=None, help="base seed (default 0)")
     p.add_argument("--chunk", type=int, default=None,
-                   help="episodes per compiled chunk and checkpoint (default 10)")
+                   help="iterations per compiled chunk and checkpoint (default 10)")
     p.add_argument("--out", default=out,
                    help="run folder" + (f" (default {out})" if out else
                                         " (default runs/ALGORITHM)"))
@@ -286,7 +286,7 @@ def tac_options() -> dict[str, tuple[str, str]]:
     Each flag is the dest with dashes; its type and choices come from the field
     (:func:`_field_options`). Every other field is reached through ``--set``."""
     return {
-        "episodes": ("episodes", "training episodes (default: the recipe's)"),
+        "iterations": ("iterations", "training iterations (default: the recipe's)"),
         "estimator": ("estimator", "ppo (stochastic policy gradient) or critic (gradient "
                       "through the critic, the paper's)"),
         "credit": ("ppo.credit", "PPO advantages: team (GAE of the shared reward) or "
@@ -305,9 +305,9 @@ def tac_options() -> dict[str, tuple[str, str]]:
                   "channels (PPO, or --explore sample)"),
         "noise_var": ("collect.noise_var", "initial exploration noise variance (critic "
                       "estimator)"),
-        "envs": ("collect.envs", "parallel environments per episode"),
+        "envs": ("collect.envs", "parallel environments per iteration"),
         "collect_rounds": ("collect.rounds", "rounds collected per env"),
-        "updates": ("updates", "critic updates per episode (U)"),
+        "updates": ("updates", "critic updates per iteration (U)"),
         "batch_size": ("batch_size", "joint rounds per critic update"),
         "lr_actor": ("lr_actor", "actor learning rate"),
         "lr_critic": ("lr_critic", "critic learning rate"),
@@ -323,10 +323,20 @@ class _Deprecated(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def _add_deprecated(p, renamed: dict[str, str], type=int) -> None:
+    """Hidden former option names (``{"--old": "new_dest"}``) read as their new dests."""
+    for old, new in renamed.items():
+        p.add_argument(old, dest=new, type=type, action=_Deprecated, help=argparse.SUPPRESS)
+
+
+#: the former spelling of the training commands' --iterations
+_EPISODES = {"--episodes": "iterations"}
+
+
 def happo_options() -> dict[str, tuple[str, str]]:
     """``train-happo``'s shortcut options, as :func:`tac_options` (fields of ``HAPPOConfig``)."""
     return {
-        "episodes": ("episodes", "training iterations (default: the config's)"),
+        "iterations": ("iterations", "training iterations (default: the config's)"),
         "policy": ("policy", "the actor: mlp (HARL's default) or gru (the paper's)"),
         "share_param": ("share_param", "one actor for every UE slot, or one per slot"),
         "envs": ("envs", "parallel environments"),
@@ -342,7 +352,7 @@ def transfer_options() -> dict[str, tuple[str, str]]:
     return {
         "loss": ("loss", "critic (DTAC, the default) or mse (TL)"),
         "student": ("student", "transformer (the default) or mlp"),
-        "episodes": ("episodes", "training iterations (default: the method's)"),
+        "iterations": ("iterations", "training iterations (default: the method's)"),
         "updates": ("updates", "student updates per iteration"),
         "anchor_weight": ("anchor_weight", "weight of the MSE-to-TAC anchor in the critic loss "
                           "(0, the default: paper eq. 22)"),
@@ -392,6 +402,7 @@ def _tac_run_args(p):
                         "cost function: a model-based reference), critic (the paper's "
                         "estimator, tuned learning rates), paper (the paper's recipe, lr 2e-5)")
     _field_options(p, TACConfig, tac_options())
+    _add_deprecated(p, _EPISODES)
     p.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
 
 
@@ -459,8 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--paper", action="store_true",
                    help="HAPPOConfig.paper(): reference widths 128x128 and the GRU actor")
     _field_options(h, HAPPOConfig, happo_options())
-    for old, new in (("--lr", "lr_actor"), ("--critic-lr", "lr_critic")):   # former spellings
-        h.add_argument(old, dest=new, type=float, action=_Deprecated, help=argparse.SUPPRESS)
+    _add_deprecated(h, {"--lr": "lr_actor", "--critic-lr": "lr_critic"}, float)
+    _add_deprecated(h, _EPISODES)
     h.add_argument("--rounds", type=int, default=None, help="rounds per environment episode")
     _add_config_options(h, "happo, scenario", "--set hidden=[128,128] --set clip=0.1")
     _add_run_options(h, "runs/happo")
@@ -475,9 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "TAC run's.")
     d.add_argument("--tac", default="runs/tac", help="TAC run folder")
     _field_options(d, TransferConfig, transfer_options())
+    _add_deprecated(d, _EPISODES)
     _add_config_options(d, "transfer", "--set lr_actor=1e-4 --set collect.noise_var=0.02")
     d.add_argument("--chunk", type=int, default=None,
-                   help="episodes per compiled chunk and checkpoint (default 10)")
+                   help="iterations per compiled chunk and checkpoint (default 10)")
     d.add_argument("--out", default="runs/dtac", help="run folder (default runs/dtac)")
     d.add_argument("--resume", action="store_true", help="continue the run in --out")
     _add_log_option(d)
@@ -490,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     from dtac_jax.reproduce.run import add_arguments
     add_arguments(r)
     _add_config_options(r, "profile (reproduce.profiles.Profile)",
-                        "--set tac.episodes=30 --set eval_episodes=16 --set name=mine")
+                        "--set tac.iterations=30 --set eval_episodes=16 --set name=mine")
     _add_log_option(r)
     r.set_defaults(func=cmd_reproduce)
     return p
@@ -545,6 +557,7 @@ def _add_sweep_parser(sub) -> None:
         s.add_argument("--" + f.name.replace("_", "-"), type=kind, default=None,
                        choices=choices.get(f.name),
                        help=f"SweepBase.{f.name} (default {f.default})")
+    _add_deprecated(s, _EPISODES)
     _add_config_options(s, "sweep (SweepBase)",
                         "--set eval_episodes=32 --set tac.net.d_model=64 "
                         "--set scenario.l_channels=6")

@@ -32,7 +32,7 @@ def make_act(run_dir, seed_index: int = 0):
     if conf.get("kind") != "transfer":
         raise ValueError(f"{run_dir} is not a transfer run (kind {conf.get('kind')!r}): deploy "
                          "expects a DTAC run folder")
-    cfg = TransferConfig.from_dict(dict(conf["transfer"], episodes=1))
+    cfg = TransferConfig.from_dict(dict(conf["transfer"], iterations=1))
     net = NetConfig.from_dict(conf["net"])
     if not 0 <= seed_index < int(conf["seeds"]):
         raise ValueError(f"{run_dir} holds {conf['seeds']} seed(s): seed_index {seed_index} "

@@ -5,7 +5,7 @@ The training driver (:func:`dtac_jax.train.run_training`) runs its chunks inside
 written or while its checkpoint is saved only sets a flag, so Orbax finishes the save (no
 ``*.orbax-checkpoint-tmp`` folder is left) and ``metrics.jsonl`` ends at that checkpoint. The
 driver then raises :class:`Interrupted`, whose :meth:`~Interrupted.line` the command prints
-(``interrupted at episode K; the last checkpoint is episode J; rerun to resume``), and the
+(``interrupted at iteration K; the last checkpoint is iteration J; rerun to resume``), and the
 command line exits with ``128 + signal`` (130 for SIGINT, 143 for SIGTERM), as a shell reports
 a process stopped by that signal. A run resumed afterwards computes what an uninterrupted one
 does (the driver's chunks are absolute).
@@ -24,14 +24,15 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Interrupted(KeyboardInterrupt):
-    """The process was asked to stop by ``signum`` while running ``what``, after ``episode``
-    episodes, its last checkpoint that of episode ``checkpoint`` (both None outside a run)."""
+    """The process was asked to stop by ``signum`` while running ``what``, after
+    ``iteration`` training iterations, its last checkpoint that of iteration ``checkpoint``
+    (both None outside a run)."""
 
-    def __init__(self, signum: int, what: str = "", episode: int | None = None,
+    def __init__(self, signum: int, what: str = "", iteration: int | None = None,
                  checkpoint: int | None = None):
         super().__init__(what)
         self.signum, self.what = int(signum), what
-        self.episode, self.checkpoint = episode, checkpoint
+        self.iteration, self.checkpoint = iteration, checkpoint
 
     @property
     def exit_code(self) -> int:
@@ -40,10 +41,10 @@ class Interrupted(KeyboardInterrupt):
     def line(self, resume: str = "rerun to resume") -> str:
         """The one line to print; ``resume`` says how the command resumes."""
         where = f"{self.what}: " if self.what else ""
-        if self.episode is None:
+        if self.iteration is None:
             return f"{where}interrupted"
-        return (f"{where}interrupted at episode {self.episode}; the last checkpoint is episode "
-                f"{self.checkpoint}; {resume}")
+        return (f"{where}interrupted at iteration {self.iteration}; the last checkpoint is "
+                f"iteration {self.checkpoint}; {resume}")
 
 
 class Flag:

@@ -1,9 +1,9 @@
-"""Experiment loggers: the per-episode training metrics streamed to TensorBoard and/or Weights &
-Biases after every chunk, through the driver's callback (:func:`dtac_jax.train.run_training`).
+"""Experiment loggers: the per-iteration training metrics streamed to TensorBoard and/or Weights
+& Biases after every chunk, through the driver's callback (:func:`dtac_jax.train.run_training`).
 ``metrics.jsonl`` stays the run's record; a logger only mirrors its rows.
 
 - ``tensorboard``: event files in ``<run>/tb/`` (``tensorboard --logdir <run>/tb``), one scalar
-  per metric and seed, tagged ``<metric>/seed_<i>``, at step = episode. Needs ``tensorboardX``
+  per metric and seed, tagged ``<metric>/seed_<i>``, at step = iteration. Needs ``tensorboardX``
   (the ``log`` extra).
 - ``wandb``: one W&B run per run folder, its id kept in ``<run>/wandb/run_id`` so a resumed
   run continues the same W&B run; the run's ``config.json`` is its config. The mode is
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 BACKENDS = ("tensorboard", "wandb")
-_SKIP = ("episode", "seed", "wall_s")
+_SKIP = ("iteration", "seed", "wall_s")
 
 
 class MetricLogger(Protocol):
@@ -66,8 +66,8 @@ class TensorBoardLogger:
         for r in rows:
             for k, v in r.items():
                 if k not in _SKIP:
-                    self.writer.add_scalar(f"{k}/seed_{r['seed']}", v, global_step=r["episode"],
-                                           walltime=None)
+                    self.writer.add_scalar(f"{k}/seed_{r['seed']}", v,
+                                           global_step=r["iteration"], walltime=None)
         self.writer.flush()
 
     def close(self):
@@ -93,13 +93,13 @@ class WandbLogger:
                               mode=mode, settings=wandb.Settings(console="off", silent=True))
 
     def log(self, rows):
-        by_episode: dict[int, dict] = defaultdict(dict)
+        by_iteration: dict[int, dict] = defaultdict(dict)
         for r in rows:
-            d = by_episode[r["episode"]]
+            d = by_iteration[r["iteration"]]
             d["wall_s"] = r["wall_s"]
             d.update({f"{k}/seed_{r['seed']}": v for k, v in r.items() if k not in _SKIP})
-        for ep in sorted(by_episode):
-            self.run.log(by_episode[ep], step=ep)
+        for it in sorted(by_iteration):
+            self.run.log(by_iteration[it], step=it)
 
     def close(self):
         self.run.finish()
@@ -115,12 +115,12 @@ def make(backends: Sequence[str], run_dir, config: dict, name: str) -> list[Metr
 
 
 def chain(*callbacks: Callable | None) -> Callable | None:
-    """One per-chunk callback ``(episodes_done, n, rows)`` calling each given one in turn."""
+    """One per-chunk callback ``(iterations_done, n, rows)`` calling each given one in turn."""
     cbs = [c for c in callbacks if c is not None]
     if not cbs:
         return None
 
-    def call(ep, n, rows):
+    def call(done, n, rows):
         for c in cbs:
-            c(ep, n, rows)
+            c(done, n, rows)
     return call

@@ -15,11 +15,13 @@ as it was. Only process 0 of a multi-process run takes the lock.
 
 * a last line without its newline is a torn write (a process killed mid-write): readers
   ignore it, and a resumed run drops it and says so on stderr;
-* every other non-empty line must be a JSON object with integer ``episode`` and ``seed``;
+* every other non-empty line must be a JSON object with integer ``iteration`` and ``seed``;
   any other line, in the middle or at the end of the file, is damage that no kill leaves:
   :class:`RunFolderError` naming the file and line, and nothing is rewritten;
-* on resume, rows of episodes after the checkpoint (a chunk whose checkpoint was never saved)
-  are dropped as well, so the resumed file holds what an uninterrupted run writes.
+* on resume, rows of iterations after the checkpoint (a chunk whose checkpoint was never
+  saved) are dropped as well, so the resumed file holds what an uninterrupted run writes;
+* a key renamed since the file was written (:data:`RENAMED_KEYS`) is read under its current
+  name, and a resumed run rewrites the file in the current spelling.
 
 Every error here is a :class:`RunFolderError` (a ``ValueError``) with a one-line message.
 """
@@ -38,6 +40,9 @@ from typing import Callable
 
 LOCK = ".lock"
 METRICS = "metrics.jsonl"
+#: keys of ``metrics.jsonl`` rows (and of ``config.json``'s resume records) renamed since runs
+#: were written: former -> current
+RENAMED_KEYS = {"episode": "iteration"}
 
 
 class RunFolderError(ValueError):
@@ -189,14 +194,20 @@ def one_writer(folder_of: str | Callable[[dict], object]):
 
 
 # ---------------------------------------------------------------------------- metrics.jsonl
-def parse_metrics(path) -> tuple[list[dict], bytes]:
-    """``(rows, torn)``: the rows of a ``metrics.jsonl`` and its torn last line (``b""``
-    when the file ends in a newline). Raises :class:`RunFolderError` naming the file and
+def current_keys(row: dict) -> dict:
+    """``row`` with the keys :data:`RENAMED_KEYS` lists under their current names."""
+    return {RENAMED_KEYS.get(k, k): v for k, v in row.items()}
+
+
+def parse_metrics(path) -> tuple[list[dict], bytes, bool]:
+    """``(rows, torn, former)``: the rows of a ``metrics.jsonl`` in the current spelling
+    (:func:`current_keys`), its torn last line (``b""`` when the file ends in a newline) and
+    whether any row used a former key. Raises :class:`RunFolderError` naming the file and
     line of any other damage (see the module's rule)."""
     path = Path(path)
     data = path.read_bytes()
     body, _, torn = data.rpartition(b"\n")   # no newline at all: one torn line
-    rows = []
+    rows, former = [], False
     for i, raw in enumerate(body.split(b"\n") if body else [], 1):
         if not raw.strip():
             continue
@@ -206,13 +217,15 @@ def parse_metrics(path) -> tuple[list[dict], bytes]:
             raise RunFolderError(f"{path} line {i} is damaged (not a JSON row: "
                                  f"{_msg(err)}): repair or delete the line, or start the "
                                  "run again") from None
-        if not (isinstance(row, dict) and isinstance(row.get("episode"), int)
+        if isinstance(row, dict) and any(k in row for k in RENAMED_KEYS):
+            former, row = True, current_keys(row)
+        if not (isinstance(row, dict) and isinstance(row.get("iteration"), int)
                 and isinstance(row.get("seed"), int)):
             raise RunFolderError(f"{path} line {i} is damaged (not a metrics row with integer "
-                                 "episode and seed): repair or delete the line, or start the "
-                                 "run again")
+                                 "iteration and seed): repair or delete the line, or start "
+                                 "the run again")
         rows.append(row)
-    return rows, torn
+    return rows, torn, former
 
 
 def _msg(err: Exception) -> str:
@@ -235,16 +248,17 @@ def check_metrics(run_dir) -> None:
         parse_metrics(path)
 
 
-def trim_metrics(run_dir, episode: int) -> None:
-    """Make ``run_dir/metrics.jsonl`` hold only the rows of episodes up to ``episode`` (the
-    checkpoint a run resumes from): a torn last line and the rows of a chunk whose checkpoint
-    was never saved are dropped (rewritten atomically) and reported in one line."""
+def trim_metrics(run_dir, iteration: int) -> None:
+    """Make ``run_dir/metrics.jsonl`` hold only the rows of iterations up to ``iteration``
+    (the checkpoint a run resumes from), in the current spelling: a torn last line and the
+    rows of a chunk whose checkpoint was never saved are dropped, rows with a former key
+    (:data:`RENAMED_KEYS`) rewritten (the file atomically), each reported in one line."""
     path = Path(run_dir) / METRICS
     if not path.exists() or not _is_main_process():
         return
-    rows, torn = parse_metrics(path)
-    keep = [r for r in rows if r["episode"] <= episode]
-    if not torn and len(keep) == len(rows):
+    rows, torn, former = parse_metrics(path)
+    keep = [r for r in rows if r["iteration"] <= iteration]
+    if not torn and len(keep) == len(rows) and not former:
         return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")   # whole file or the old one
     with open(tmp, "w") as f:
@@ -252,11 +266,15 @@ def trim_metrics(run_dir, episode: int) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    if former:
+        report(f"{path}: rewritten in the current spelling ("
+               + ", ".join(f"{old!r} -> {new!r}" for old, new in RENAMED_KEYS.items()) + ")")
     extra = len(rows) - len(keep)
     parts = ([f"a torn last line ({len(torn)} bytes)"] if torn else []) + (
-        [f"{extra} row{'s' * (extra != 1)} after episode {episode}"] if extra else [])
-    report(f"{path}: dropped {' and '.join(parts)}, written after its last checkpoint; "
-           f"resuming from the checkpoint of episode {episode}")
+        [f"{extra} row{'s' * (extra != 1)} after iteration {iteration}"] if extra else [])
+    if parts:
+        report(f"{path}: dropped {' and '.join(parts)}, written after its last checkpoint; "
+               f"resuming from the checkpoint of iteration {iteration}")
 
 
 def read_json(path, folder: str = "run folder") -> dict:

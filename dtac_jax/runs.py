@@ -72,14 +72,14 @@ def train(name: str, scn: Scenario, cfg, run_dir, *, deps: dict | None = None, s
         scn, seeds = first.scenario, first.seeds
         seed = int(first.record["seed"]) + DEPENDENT_SEED_OFFSET
     algo_dict = cfg.to_dict()
-    algo_dict.pop("episodes")  # the budget may grow on resume
+    algo_dict.pop("iterations")  # the budget may grow on resume
     conf = dict(kind=algo.kind, name=getattr(cfg, "name", algo.name), scenario=scn.to_dict(),
                 **{algo.kind: algo_dict})
     if algo.record is not None:
         conf.update(algo.record(cfg, loaded))
     conf.update({f"{d}_run": _dependency_entry(run_dir, d, t.run_dir) for d, t in loaded.items()})
-    init, episode, init_args = build(algo, scn, cfg, loaded)
-    return run_training(init, episode, conf, run_dir, episodes=cfg.episodes, seeds=seeds,
+    init, iteration, init_args = build(algo, scn, cfg, loaded)
+    return run_training(init, iteration, conf, run_dir, iterations=cfg.iterations, seeds=seeds,
                         seed=seed, chunk=chunk, resume=resume, progress=progress,
                         desc=algo.label, init_args=init_args, callback=callback, log_to=log_to,
                         resumable=resumable(algo.config), read_as=read_as_current(algo),
@@ -92,7 +92,7 @@ def read_as_current(algo: registry.Algorithm):
     a run written by an earlier version resumes."""
     def read_as(conf: dict) -> dict:
         section = algo.config.from_dict(conf[algo.kind]).to_dict()
-        section.pop("episodes")
+        section.pop("iterations")
         return dict(conf, **{algo.kind: section})
     return read_as
 
@@ -149,14 +149,14 @@ _BUILT: OrderedDict = OrderedDict()   # see build()
 
 def build(algo: registry.Algorithm, scn: Scenario, cfg, deps: dict):
     """``algo.make(make_params(scn), cfg, deps)``, built once per process for the same
-    algorithm, scenario, config and dependency runs: the same ``init`` and ``episode`` come
+    algorithm, scenario, config and dependency runs: the same ``init`` and ``iteration`` come
     back, so the driver calls the jitted programs it made for them before and nothing is
     traced again (a resumed run, a run loaded after it was trained, another run of the same
-    config). The key leaves out the config's episode budget (``make`` must not depend on it: a
+    config). The key leaves out the config's iteration budget (``make`` must not depend on it: a
     resume may raise it) and holds the dependency runs by identity (:func:`load` returns the
     same object while a run is unchanged)."""
     key = (algo.name, json.dumps(scn.to_dict(), sort_keys=True),
-           json.dumps(dict(cfg.to_dict(), episodes=None), sort_keys=True),
+           json.dumps(dict(cfg.to_dict(), iterations=None), sort_keys=True),
            tuple(sorted((d, id(t)) for d, t in deps.items())))
     hit = _BUILT.get(key)
     if hit is not None and all(hit[0][d] is t for d, t in deps.items()):
@@ -202,7 +202,7 @@ def _load(run_dir: Path) -> Trained:
     conf = ckpt.read_config(run_dir)
     algo = registry.for_run(conf)
     scn = Scenario.from_dict(conf["scenario"])
-    cfg = algo.config.from_dict(dict(conf[algo.kind], episodes=1))
+    cfg = algo.config.from_dict(dict(conf[algo.kind], iterations=1))
     deps = {d: load(dependency(run_dir, conf, d)) for d in algo.needs}
     init, _, init_args = build(algo, scn, cfg, deps)
     # the state's shapes and dtypes only: init is traced, not run (no environment is reset)

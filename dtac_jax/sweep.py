@@ -41,17 +41,17 @@ PARAMS: dict[str, tuple[type, str]] = {
     "lr_critic": (float, "critic learning rate"),
     "lr": (float, "both learning rates"),
     "noise_var": (float, "initial exploration noise variance"),
-    "noise_decay": (float, "exploration noise decay per episode"),
+    "noise_decay": (float, "exploration noise decay per iteration"),
     "entropy_weight": (float, "entropy weight w_s"),
-    "updates": (int, "updates per episode"),
+    "updates": (int, "updates per iteration"),
     "batch_size": (int, "joint rounds per update"),
     "ues_per_edge": (int, "fixed UE count per edge (training and evaluation)"),
     "preset": (str, "scenario preset"),
-    "episodes": (int, "training episodes"),
+    "iterations": (int, "training iterations"),
 }
 
 #: former parameter names -> current ones (the config fields' names)
-RENAMED = {"actor_lr": "lr_actor", "critic_lr": "lr_critic"}
+RENAMED = {"actor_lr": "lr_actor", "critic_lr": "lr_critic", "episodes": "iterations"}
 
 #: parameters that are values in the TAC state, not constants of the compiled program: points
 #: that differ only in these train vmapped in one program
@@ -59,9 +59,13 @@ CONTINUOUS = ("lr_actor", "lr_critic", "lr", "noise_var", "noise_decay", "entrop
 
 # train_s: wall time of the run that trained the point (a group's, for all its members);
 # run: that run's folder under the sweep's
-COLUMNS = ["point", "seed_index", "seed", "preset", "episodes", "final_objective",
+COLUMNS = ["point", "seed_index", "seed", "preset", "iterations", "final_objective",
            "eval_objective", "eval_weighted_reward", "eval_avg_time", "eval_energy_per_task",
            "train_s", "run"]
+#: former names of :data:`COLUMNS` -> current ones: a sweep folder whose table and records use
+#: them continues, read in the current spelling (a folder whose grid swept a parameter by a
+#: former name is refused: its columns and point folders carry that name)
+FORMER_COLUMNS = {"episodes": "iterations"}
 
 
 def parse_grid(specs: list[str]) -> dict[str, list]:
@@ -112,8 +116,10 @@ class SweepBase(Config):
     on top, on the ``preset`` with the fields of ``scenario`` on top; TAC's and the scenario's
     settings are theirs alone (``--set tac.collect.envs=64 --set scenario.rounds=20``)."""
 
+    RENAMED = {"episodes": "iterations"}
+
     preset: str = "small"
-    episodes: int = 20                 # training iterations of each point (the recipe's count
+    iterations: int = 20               # training iterations of each point (the recipe's count
                                        # is a reproduction's; a sweep sets its own)
     recipe: str = "default"
     seeds: int = 2
@@ -140,7 +146,7 @@ def _build(base: SweepBase, point: dict):
     collect = dict(noise_var=p.get("noise_var", d.collect.noise_var),
                    noise_decay=p.get("noise_decay", d.collect.noise_decay))
     batch = p.get("batch_size", d.batch_size)
-    cfg = d.replace(episodes=p.get("episodes", base.episodes),
+    cfg = d.replace(iterations=p.get("iterations", base.iterations),
                     updates=p.get("updates", d.updates), batch_size=batch,
                     buffer_size=max(d.buffer_size, batch),
                     lr_actor=p.get("lr_actor", p.get("lr", d.lr_actor)),
@@ -176,6 +182,11 @@ def done_points(out) -> set[str]:
     return names
 
 
+def _current(row: dict) -> dict:
+    """A ``sweep.csv`` row with the :data:`FORMER_COLUMNS` under their current names."""
+    return {FORMER_COLUMNS.get(k, k): v for k, v in row.items()}
+
+
 def train_group(scn, cfgs: list, run_dir, *, seeds: int, seed: int = 0, chunk: int = 10,
                 resume: bool = False, progress: bool = True, record: dict | None = None,
                 log_to=()):
@@ -204,16 +215,16 @@ def train_group(scn, cfgs: list, run_dir, *, seeds: int, seed: int = 0, chunk: i
     keys = np.tile(np.asarray(jax.random.split(jax.random.PRNGKey(seed), seeds)),
                    (len(cfgs), 1))
     algo_dict = cfg.to_dict()
-    algo_dict.pop("episodes")      # the budget may grow on resume, as runs.train's
+    algo_dict.pop("iterations")    # the budget may grow on resume, as runs.train's
     conf = dict(kind="tac", name="tac", scenario=scn.to_dict(), tac=algo_dict,
                 sweep=dict(record or {}, seeds_per_point=seeds,
                            hyper={k: [v[k] for v in values] for k in tac.HYPER}))
-    init, episode, _ = runs.build(registry.get("tac"), scn, cfg, {})   # once per process
+    init, iteration, _ = runs.build(registry.get("tac"), scn, cfg, {})   # once per process
     # the driver's own keys (split over all members) are not used: each member starts from
     # its seed's key, as the point's run alone would
-    return run_training(lambda _, h, k: init(k, h), episode, conf, run_dir,
-                        episodes=cfg.episodes, seeds=len(cfgs) * seeds, seed=seed, chunk=chunk,
-                        resume=resume, progress=progress, desc=f"TAC x{len(cfgs)}",
+    return run_training(lambda _, h, k: init(k, h), iteration, conf, run_dir,
+                        iterations=cfg.iterations, seeds=len(cfgs) * seeds, seed=seed,
+                        chunk=chunk, resume=resume, progress=progress, desc=f"TAC x{len(cfgs)}",
                         init_args=(hyper, keys), log_to=log_to,
                         resumable=resumable(tac.TACConfig),
                         read_as=runs.read_as_current(registry.get("tac")),
@@ -226,10 +237,11 @@ _MOVED = ("rounds", "envs", "collect_rounds", "updates", "batch_size", "buffer_s
 
 
 def _current_settings(old: dict) -> dict:
-    """A stored ``sweep.json`` as this version writes it: grid names renamed
-    (:data:`RENAMED`), and the moved base fields dropped when they were unset (a sweep that
-    set one stays another sweep)."""
-    base = {k: v for k, v in old.get("base", {}).items() if not (k in _MOVED and v is None)}
+    """A stored ``sweep.json`` as this version writes it: grid names and base fields renamed
+    (:data:`RENAMED`, ``SweepBase.RENAMED``), and the moved base fields dropped when they were
+    unset (a sweep that set one stays another sweep)."""
+    base = {SweepBase.RENAMED.get(k, k): v for k, v in old.get("base", {}).items()
+            if not (k in _MOVED and v is None)}
     return dict(old, base=base, params=[RENAMED.get(p, p) for p in old.get("params", [])])
 
 
@@ -268,7 +280,8 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, vmap_hyper: bool =
     if csv_path.exists():
         with open(csv_path, newline="") as f:
             header = next(csv.reader(f), columns)
-        if header != columns:
+        n = len(grid)   # the swept parameters' columns, then COLUMNS
+        if header[:n] + [FORMER_COLUMNS.get(c, c) for c in header[n:]] != columns:
             raise ValueError(f"{csv_path} has other columns ({', '.join(header)}): choose "
                              f"another --out")
     runfolder.claim(out)   # the checks above only read; this creates the folder
@@ -297,7 +310,7 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, vmap_hyper: bool =
             shutil.rmtree(run_dir)   # started but no checkpoint yet: start again
         what = (f"{len(members)} points ({', '.join(names)}) x {seeds} seeds in one program"
                 if len(members) > 1 else f"{seeds} seeds")
-        log(f"{tag} {name}: training {cfg.episodes} episodes x {what}"
+        log(f"{tag} {name}: training {cfg.iterations} iterations x {what}"
             + (" (resuming)" if resume else ""))
         t0 = time.time()
         if len(members) == 1:
@@ -311,7 +324,7 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, vmap_hyper: bool =
         train_s = time.time() - t0
         last = {}
         for m in read_metrics(run_dir):
-            if m["episode"] == cfg.episodes:
+            if m["iteration"] == cfg.iterations:
                 last[m["seed"]] = m["objective"]
         results = evaluate_stacked(lambda a, net=cfg.net: greedy(actor_fn(net, "full"), a),
                                    state.best_actor, make_params(scn),
@@ -321,7 +334,7 @@ def run_sweep(grid: dict[str, list], base: SweepBase, out, *, vmap_hyper: bool =
         for m, r in enumerate(results):
             pt, s = members[m // seeds], m % seeds
             rows.append(dict(pt, point=point_name(pt), seed_index=s, seed=base.seed,
-                             preset=scn.name, episodes=cfg.episodes,
+                             preset=scn.name, iterations=cfg.iterations,
                              final_objective=last.get(m, float("nan")),
                              eval_objective=-r.weighted_reward,
                              eval_weighted_reward=r.weighted_reward, eval_avg_time=r.avg_time,
@@ -351,7 +364,7 @@ def write_csv(out, columns: list[str]) -> None:
     have = {r["run"] for r in rows}
     for path in sorted(out.glob("*/done.json")):
         record = json.loads(path.read_text())
-        new = [{k: r.get(k) for k in columns} for r in record.get("rows", [])
+        new = [{k: r.get(k) for k in columns} for r in map(_current, record.get("rows", []))
                if str(r.get("run")) not in have]
         rows += new
         have.update(str(r["run"]) for r in new)
@@ -361,11 +374,12 @@ def write_csv(out, columns: list[str]) -> None:
 
 
 def read_rows(csv_path) -> list[dict]:
+    """The rows of a ``sweep.csv``, the :data:`FORMER_COLUMNS` under their current names."""
     csv_path = Path(csv_path)
     if not csv_path.exists():
         return []
     with open(csv_path, newline="") as f:
-        return list(csv.DictReader(f))
+        return [_current(r) for r in csv.DictReader(f)]
 
 
 def _sort_key(v: str):
@@ -376,7 +390,7 @@ def _sort_key(v: str):
 
 
 def plot_sweep(rows: list[dict], params: list[str], out) -> list[Path]:
-    """One PNG per swept parameter: training (final episode) and evaluated objective of every
+    """One PNG per swept parameter: training (final iteration) and evaluated objective of every
     seed against the parameter's value, with the mean over seeds and other parameters."""
     import matplotlib
     matplotlib.use("Agg")
@@ -387,7 +401,7 @@ def plot_sweep(rows: list[dict], params: list[str], out) -> list[Path]:
     for p in params:
         values = sorted({r[p] for r in rows}, key=_sort_key)
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        for col, label, marker, shift in (("final_objective", "training (last episode)", "o",
+        for col, label, marker, shift in (("final_objective", "training (last iteration)", "o",
                                            -0.08),
                                           ("eval_objective", "evaluation", "s", 0.08)):
             means = []

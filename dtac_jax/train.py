@@ -1,16 +1,16 @@
 """Drive a pure training algorithm: vmapped seeds, jitted chunks, checkpoints, metrics, progress.
 
-Any algorithm given as ``init(key) -> state`` and ``episode(state) -> (state, metrics)`` runs
-here (PureJaxRL style): ``jit(vmap(scan(episode)))`` over a chunk of episodes is compiled once,
-driven from a Python loop that writes ``metrics.jsonl``, saves an Orbax checkpoint after every
-chunk and shows a progress bar. Chunk boundaries are absolute (multiples of ``chunk``), so a
-run interrupted and resumed computes exactly what an uninterrupted one does. SIGINT and SIGTERM
-stop the run at the end of the chunk in progress, its checkpoint saved
-(:mod:`dtac_jax.interrupt`).
+Any algorithm given as ``init(key) -> state`` and ``iteration(state) -> (state, metrics)``
+runs here (PureJaxRL style): ``jit(vmap(scan(iteration)))`` over a chunk of training iterations
+is compiled once, driven from a Python loop that writes ``metrics.jsonl``, saves an Orbax
+checkpoint after every chunk and shows a progress bar. Chunk boundaries are absolute
+(multiples of ``chunk``), so a run interrupted and resumed computes exactly what an
+uninterrupted one does. SIGINT and SIGTERM stop the run at the end of the chunk in progress,
+its checkpoint saved (:mod:`dtac_jax.interrupt`).
 
 With more than one device (:mod:`dtac_jax.parallel`), the seed axis of the state is split
 over a mesh of all devices: each device runs the same compiled chunk on its block of seeds
-(``jit(shard_map(vmap(scan(episode))))``), with no communication; the seed count must be a
+(``jit(shard_map(vmap(scan(iteration))))``), with no communication; the seed count must be a
 multiple of the device count.
 """
 from __future__ import annotations
@@ -39,17 +39,18 @@ from dtac_jax.env import SIM_VERSION
 
 
 @runfolder.one_writer("run_dir")   # one process per run folder (dtac_jax/runfolder.py)
-def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, episodes: int,
+def run_training(init: Callable, iteration: Callable, config: dict, run_dir, *, iterations: int,
                  seeds: int = 1, seed: int = 0, chunk: int = 10, resume: bool = False,
                  progress: bool = True, desc: str = "train", init_args: tuple = (),
                  callback: Callable | None = None, log_to: Sequence[str] = (),
                  resumable: frozenset[str] = frozenset(),
                  read_as: Callable[[dict], dict] | None = None,
                  upgrade: Callable | None = None):
-    """Train ``seeds`` independent runs at once for ``episodes`` episodes; returns the state.
+    """Train ``seeds`` independent runs at once for ``iterations`` iterations; returns the
+    state.
 
     ``config`` (JSON-able) is written to ``run_dir/config.json``; on ``resume`` it must equal
-    the stored one (except the episode budget and the ``resumable`` fields of the algorithm's
+    the stored one (except the iteration budget and the ``resumable`` fields of the algorithm's
     section, dotted: the optimiser-step settings its config class declares,
     :func:`dtac_jax.config.resumable`; ``config.json`` records their changes), else
     :class:`checkpoint.CheckpointMismatch`; ``read_as`` maps a stored config to the current
@@ -57,16 +58,16 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     state layout (:func:`checkpoint.restore`). A non-finite metric or state stops the
     run with :class:`TrainingDiverged`, its last checkpoint and metrics kept as they were.
     ``init_args`` are pytrees with a leading seed axis passed to ``init(key, *init_args)``
-    (e.g. the TAC parameters a transfer starts from). ``callback(episodes_done, n, rows)``, if
-    given, runs after each chunk of ``n`` episodes, its metrics and checkpoint written;
+    (e.g. the TAC parameters a transfer starts from). ``callback(iterations_done, n, rows)``, if
+    given, runs after each chunk of ``n`` iterations, its metrics and checkpoint written;
     ``rows`` are the chunk's ``metrics.jsonl`` rows. ``log_to`` names experiment loggers
     (:mod:`dtac_jax.loggers`: ``tensorboard``, ``wandb``) fed the same rows.
 
     SIGINT or SIGTERM during the loop lets the chunk in progress finish, writes its rows and
-    checkpoint, then raises :class:`~dtac_jax.interrupt.Interrupted` naming the episode.
+    checkpoint, then raises :class:`~dtac_jax.interrupt.Interrupted` naming the iteration.
     """
-    if episodes < 1 or seeds < 1 or chunk < 1:
-        raise ValueError("episodes, seeds and chunk must all be >= 1")
+    if iterations < 1 or seeds < 1 or chunk < 1:
+        raise ValueError("iterations, seeds and chunk must all be >= 1")
     log_to = loggers.check(log_to)
     run_dir = Path(run_dir)
     config = dict(config, seeds=seeds, seed=seed, chunk=chunk, sim_version=SIM_VERSION)
@@ -95,7 +96,7 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
             state = jax.device_put(with_optimiser_settings(state, init_fn(keys, *init_args)),
                                    jax.devices()[0])
             if parallel.is_main_process():
-                print(f"{run_dir}: resuming from episode {start} with changed settings: "
+                print(f"{run_dir}: resuming from iteration {start} with changed settings: "
                       + ", ".join(f"{k} {old!r} -> {new!r}"
                                   for k, (old, new) in changes.items()),
                       file=sys.stderr, flush=True)
@@ -115,20 +116,20 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
     sinks = loggers.make(log_to, run_dir, config, desc) if main else []
 
     t_start = time.time()
-    bar = tqdm(total=episodes, initial=start, desc=desc, disable=not (progress and main), unit="ep",
-               dynamic_ncols=True)
-    ep = start
+    bar = tqdm(total=iterations, initial=start, desc=desc, disable=not (progress and main),
+               unit="it", dynamic_ncols=True)
+    it = start
     with (open(run_dir / "metrics.jsonl", "a") if main else open(os.devnull, "w") as out,
           contextlib.ExitStack() as closing, interrupt.deferred() as stop):
         for sink in sinks:
             closing.callback(sink.close)
-        while ep < episodes:
-            n = min(chunk - ep % chunk, episodes - ep)
-            state, metrics, finite = chunk_program(episode, n, mesh)(state)
+        while it < iterations:
+            n = min(chunk - it % chunk, iterations - it)
+            state, metrics, finite = chunk_program(iteration, n, mesh)(state)
             metrics = parallel.to_host(metrics)  # [seeds, n] per metric: one transfer per chunk
             # before any row or checkpoint of the chunk is written: the last checkpoint stays
             # the last finite state, and metrics.jsonl ends where it does
-            check_finite(metrics, parallel.to_host(finite), run_dir, ep, n, seed)
+            check_finite(metrics, parallel.to_host(finite), run_dir, it, n, seed)
             if changes and main:
                 ckpt.record_changes(run_dir, config, found, start, resumable)
                 changes = {}
@@ -136,13 +137,13 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
             rows = []
             for i in range(n):
                 for s in range(seeds):
-                    row = {"episode": ep + i + 1, "seed": s, "wall_s": round(wall, 3)}
+                    row = {"iteration": it + i + 1, "seed": s, "wall_s": round(wall, 3)}
                     row.update({k: float(np.asarray(v)[s, i]) for k, v in metrics.items()})
                     rows.append(row)
                     out.write(json.dumps(row) + "\n")
             out.flush()
-            ep += n
-            ckpt.save(mngr, ep, state)
+            it += n
+            ckpt.save(mngr, it, state)
             bar.update(n)
             bar.set_postfix({k: f"{float(np.mean(np.asarray(v)[:, -1])):.3g}"
                              for k, v in metrics.items() if k in ("objective", "critic_loss",
@@ -150,10 +151,10 @@ def run_training(init: Callable, episode: Callable, config: dict, run_dir, *, ep
             for sink in sinks:
                 sink.log(rows)
             if callback is not None:
-                callback(ep, n, rows)
+                callback(it, n, rows)
             if stop:   # also after the last chunk: a caller (a reproduction) stops too
                 bar.close()
-                raise interrupt.Interrupted(stop.signum, f"{desc} in {run_dir}", ep, ep)
+                raise interrupt.Interrupted(stop.signum, f"{desc} in {run_dir}", it, it)
     bar.close()
     return state
 
@@ -162,7 +163,7 @@ class TrainingDiverged(ValueError):
     """A training chunk produced a non-finite metric (loss, objective, ...) or state (parameters,
     optimiser state, ...). Raised before the chunk's metrics rows and checkpoint are written,
     so the run folder holds the state of the last finite checkpoint; the message is one line
-    naming the run folder, the seed and the episode."""
+    naming the run folder, the seed and the iteration."""
 
 
 def with_optimiser_settings(state, fresh):
@@ -191,13 +192,13 @@ def all_finite(state) -> jax.Array:
 
 
 def check_finite(metrics: dict, finite, run_dir, done: int, n: int, seed: int = 0) -> None:
-    """Raise :class:`TrainingDiverged` if the chunk of ``n`` episodes after episode ``done``
-    has a non-finite metric (``[seeds, n]`` arrays; the first such episode, then seed, is
-    named) or a seed whose state is not :func:`all_finite` at the chunk's end (``finite``:
-    ``[seeds]``). Seeds are named by their index in ``metrics.jsonl``; ``seed`` is the run's
-    base seed."""
+    """Raise :class:`TrainingDiverged` if the chunk of ``n`` iterations after iteration
+    ``done`` has a non-finite metric (``[seeds, n]`` arrays; the first such iteration, then
+    seed, is named) or a seed whose state is not :func:`all_finite` at the chunk's end
+    (``finite``: ``[seeds]``). Seeds are named by their index in ``metrics.jsonl``; ``seed``
+    is the run's base seed."""
     bad = {k: ~np.isfinite(np.asarray(v, np.float64)) for k, v in metrics.items()}
-    first = None                           # (episode index in chunk, seed index, metric)
+    first = None                           # (iteration index in chunk, seed index, metric)
     for k, b in bad.items():
         for s, i in zip(*np.nonzero(b)):
             if first is None or (i, s) < first[:2]:
@@ -214,13 +215,13 @@ def check_finite(metrics: dict, finite, run_dir, done: int, n: int, seed: int = 
     else:
         return
     raise TrainingDiverged(
-        f"training diverged in {run_dir}: {what} at episode {done + i + 1} of seed index {s} "
-        f"(--seed {seed}); the run keeps its last finite checkpoint (episode {done}): resume it "
-        "with a smaller learning rate (docs/failures.md)")
+        f"training diverged in {run_dir}: {what} at iteration {done + i + 1} of seed index {s} "
+        f"(--seed {seed}); the run keeps its last finite checkpoint (iteration {done}): resume "
+        "it with a smaller learning rate (docs/failures.md)")
 
 
 # The jitted programs of a training run are kept per process for the functions ``init`` and
-# ``episode`` they were made from: a later run of the same functions (a resumed run, a run of
+# ``iteration`` they were made from: a later run of the same functions (a resumed run, a run of
 # the same algorithm and config: dtac_jax.runs builds them once per config) calls the same
 # jitted objects, which trace nothing again. A bounded cache; the programs hold the functions.
 @functools.lru_cache(maxsize=32)
@@ -233,11 +234,11 @@ def init_program(init: Callable, mesh) -> Callable:
 
 
 @functools.lru_cache(maxsize=32)
-def chunk_program(episode: Callable, n: int, mesh) -> Callable:
-    """``jit(vmap(scan(episode)))`` over ``n`` episodes, with the seeds' finiteness flags
+def chunk_program(iteration: Callable, n: int, mesh) -> Callable:
+    """``jit(vmap(scan(iteration)))`` over ``n`` iterations, with the seeds' finiteness flags
     (``mesh``: its data-parallel form)."""
     def run(s):
-        s, m = jax.lax.scan(lambda c, _: episode(c), s, None, length=n)
+        s, m = jax.lax.scan(lambda c, _: iteration(c), s, None, length=n)
         return s, m, all_finite(s)
     fn = jax.vmap(run)
     return jax.jit(fn) if mesh is None else parallel.data_parallel(fn, mesh)

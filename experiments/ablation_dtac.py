@@ -3,13 +3,13 @@ episodes, several seeds, beside Search and TAC.
 
 One TAC run (``--tac-run``, or trained here with the default recipe) is the teacher of every
 variant; each variant is a registered transfer (``dtac``, ``dtac_anchor``, ``tl_transformer``)
-with overrides (``VARIANTS``), trained for the same episodes from the same seeds. Each seed's
+with overrides (``VARIANTS``), trained for the same iterations from the same seeds. Each seed's
 delivered student is evaluated on the same ``--eval-episodes`` x 50-round episodes as Search
 and TAC (UE counts drawn as in training). Printed and written (``--out``): weighted reward
 (mean, spread and per seed), cost / Search's, cost / TAC's, the seed pairs in which the variant
 beats TL transformer, and the frozen critic's fit over the transfer (the ``critic_err_*``
 metrics of :func:`dtac_jax.algos.dtac.make_transfer`: mean absolute log error of the critic's
-round objective on the teacher's and on the student's decisions, first and last episode).
+round objective on the teacher's and on the student's decisions, first and last iteration).
 
 Usage::
 
@@ -50,8 +50,8 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="small")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--tac-run", default=None, help="a finished TAC run (default: train one)")
-    ap.add_argument("--tac-episodes", type=int, default=60)
-    ap.add_argument("--episodes", type=int, default=20, help="transfer episodes per variant")
+    ap.add_argument("--tac-iterations", type=int, default=60)
+    ap.add_argument("--iterations", type=int, default=20, help="transfer iterations per variant")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--eval-episodes", type=int, default=16)
     ap.add_argument("--eval-seed", type=int, default=123)
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
         if args.tac_run is None:
             t = time.time()
             runs.train("tac", make_scenario(args.preset),
-                       TACConfig.quick(episodes=args.tac_episodes), tac_dir, seeds=args.seeds,
+                       TACConfig.quick(iterations=args.tac_iterations), tac_dir, seeds=args.seeds,
                        progress=not args.no_progress)
             print(f"TAC trained ({time.time() - t:.0f} s)", flush=True)
         tac = runs.load(tac_dir)
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
         for name in names:
             algo_name, over, what = VARIANTS[name]
             algo = registry.get(algo_name)
-            cfg = algo.quick(episodes=args.episodes, **over)
+            cfg = algo.quick(iterations=args.iterations, **over)
             print(f"== {name}: {what}", flush=True)
             t = time.time()
             runs.train(algo_name, None, cfg, tmp / name, deps={"tac": tac_dir},
@@ -130,14 +130,14 @@ def main(argv=None) -> int:
 
 
 def _critic_fit(rows) -> dict:
-    """The critic's fit metrics of the first and last transfer episode, averaged over seeds."""
+    """The critic's fit metrics of the first and last transfer iteration, averaged over seeds."""
     keys = ("critic_err_teacher", "critic_err_student", "critic_bias_student")
     rows = [r for r in rows if all(k in r for k in keys)]
     if not rows:
         return {}
-    first, last = min(r["episode"] for r in rows), max(r["episode"] for r in rows)
-    fit = {f"{k}_{w}": float(np.mean([r[k] for r in rows if r["episode"] == e]))
-           for k in keys for w, e in (("first", first), ("last", last))}
+    first, last = min(r["iteration"] for r in rows), max(r["iteration"] for r in rows)
+    fit = {f"{k}_{w}": float(np.mean([r[k] for r in rows if r["iteration"] == i]))
+           for k in keys for w, i in (("first", first), ("last", last))}
     fit["text"] = (f"{fit['critic_err_teacher_first']:.2f} -> {fit['critic_err_teacher_last']:.2f}"
                    f" / {fit['critic_err_student_first']:.2f} -> "
                    f"{fit['critic_err_student_last']:.2f} "
@@ -149,10 +149,10 @@ def _write(report, rows, args, backend):
     columns = ["variant", "what", "weighted reward, mean ± std over seeds (per seed)",
                "cost / Search's", "cost / TAC's",
                "beats TL transformer: seed pairs, cost margin",
-               "critic log error, teacher's / student's decisions (first -> last episode)",
+               "critic log error, teacher's / student's decisions (first -> last iteration)",
                "train wall (s)"]
     md = (f"DTAC ablation on `{args.preset}`: {report['seeds']} seeds, one TAC teacher per seed "
-          f"(`{report['tac_run']}`), each transfer {args.episodes} episodes; each seed's "
+          f"(`{report['tac_run']}`), each transfer {args.iterations} iterations; each seed's "
           f"delivered student evaluated on the same {args.eval_episodes} episodes x 50 rounds "
           f"(eval seed {args.eval_seed}) as Search and TAC; {backend} backend, "
           f"{report['date']}.\n\n" + table(columns, rows, right=(7,)))

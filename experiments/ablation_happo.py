@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     from dtac_jax.runs import train
     from dtac_jax.train import read_metrics
 
-    iterations = args.iterations or PROFILES["quick"].happo.episodes
+    iterations = args.iterations or PROFILES["quick"].happo.iterations
     key = jax.random.PRNGKey(args.eval_seed)
     report = dict(date=dt.datetime.now().isoformat(timespec="seconds"), seeds=args.seeds,
                   iterations=iterations, eval_episodes=args.eval_episodes, presets={})
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
             print(" | ".join(rows[-2]), "\n" + " | ".join(rows[-1]), flush=True)
             for name in names:
                 over, what = VARIANTS[name]
-                cfg = HAPPOConfig.quick(episodes=iterations, **over)
+                cfg = HAPPOConfig.quick(iterations=iterations, **over)
                 t = time.time()
                 state = train("happo", scn, cfg, tmp / f"{preset}_{name}", seeds=args.seeds,
                               progress=not args.no_progress)

@@ -59,7 +59,7 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
     "default-oldval": ("default", dict(eval_envs=16, eval_rounds=10),
                        "the default with the critic recipe's validation set (16 x 10 rounds)"),
 }
-EPISODES = {"critic": 150, "default": 60, "oracle-credit": 60, "paper": 150}
+ITERATIONS = {"critic": 150, "default": 60, "oracle-credit": 60, "paper": 150}
 
 
 def main(argv=None) -> int:
@@ -101,8 +101,8 @@ def main(argv=None) -> int:
         for name in names:
             rec, over, what = VARIANTS[name]
             cfg = recipe(rec, **over)
-            cfg = cfg.replace(episodes=EPISODES[rec])
-            print(f"== {name}: {what} ({cfg.episodes} episodes x {args.seeds} seeds)",
+            cfg = cfg.replace(iterations=ITERATIONS[rec])
+            print(f"== {name}: {what} ({cfg.iterations} iterations x {args.seeds} seeds)",
                   flush=True)
             t = time.time()
             state = train("tac", scn, cfg, tmp / name, seeds=args.seeds,

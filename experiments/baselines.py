@@ -8,12 +8,12 @@ ones, Random, the heuristics and Search) runs on the same evaluation episodes. W
 
 * ``<preset>.md`` / ``.json``: average time, energy per task, weighted reward, target fractions;
 * ``params.md``: parameter counts of each method's delivered network (and its critic);
-* ``convergence.md``: training episodes each method needed to reach 95% of its final
-  objective (:func:`dtac_jax.reproduce.pipeline.episodes_to_95`).
+* ``convergence.md``: training iterations each method needed to reach 95% of its final
+  objective (:func:`dtac_jax.reproduce.pipeline.iterations_to_95`).
 
 Finished runs are reused (``runs/baselines/<preset>/<method>``); ``--force`` retrains.
 
-    python experiments/baselines.py --presets small,medium --episodes tac=150 --skip happo
+    python experiments/baselines.py --presets small,medium --iterations tac=150 --skip happo
 """
 from __future__ import annotations
 
@@ -29,12 +29,12 @@ from dtac_jax.algos import registry
 from dtac_jax.env import make_params, make_scenario
 from dtac_jax.evaluate import evaluate, format_table
 from dtac_jax.nets.complexity import param_count
-from dtac_jax.reproduce.pipeline import episodes_to_95, policies
+from dtac_jax.reproduce.pipeline import iterations_to_95, policies
 from dtac_jax.runs import family, load, train
 from dtac_jax.train import seed_slice
 
 
-def _episodes(items: list[str]) -> dict[str, int]:
+def _iterations(items: list[str]) -> dict[str, int]:
     out = {}
     for item in items:
         name, _, n = item.partition("=")
@@ -46,8 +46,9 @@ def _episodes(items: list[str]) -> dict[str, int]:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", default="small,medium")
-    ap.add_argument("--episodes", action="append", default=[], metavar="METHOD=N",
-                    help="training episodes of a learned method (default: its quick() budget)")
+    ap.add_argument("--iterations", action="append", default=[], metavar="METHOD=N",
+                    help="training iterations of a learned method (default: its quick() "
+                         "budget)")
     ap.add_argument("--skip", action="append", default=[], metavar="METHOD",
                     help="neither train nor evaluate METHOD (e.g. happo, the slowest to train)")
     ap.add_argument("--eval-episodes", type=int, default=16)
@@ -56,7 +57,7 @@ def main():
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args()
     try:
-        episodes = _episodes(args.episodes)
+        iterations = _iterations(args.iterations)
         for name in args.skip:
             registry.get(name)
     except ValueError as err:
@@ -78,7 +79,7 @@ def main():
         print(f"== {preset}: training {', '.join(learned)}", flush=True)
         for name in learned:     # registration order puts each method after its dependencies
             algo = registry.get(name)
-            cfg = algo.quick(**({"episodes": episodes[name]} if name in episodes else {}))
+            cfg = algo.quick(**({"iterations": iterations[name]} if name in iterations else {}))
             train(name, scn, cfg, root / name, deps={d: root / d for d in algo.needs},
                   resume=True)
         print(f"== {preset}: evaluating on the same {args.eval_episodes} episodes", flush=True)
@@ -100,7 +101,7 @@ def main():
         (out / f"{preset}.json").write_text(json.dumps(
             {k: v.as_dict() for k, v in results.items()}, indent=2))
         for name in learned:
-            n95, total = episodes_to_95(root / name)
+            n95, total = iterations_to_95(root / name)
             conv_rows.append(f"| {preset} | {name} | {n95} | {total} |")
         if param_rows is None:   # network sizes do not depend on the preset
             param_rows = []
@@ -116,7 +117,7 @@ def main():
             (out / "params.md").write_text("| network | parameters |\n|---|---|\n"
                                            + "\n".join(param_rows) + "\n")
         print(f"== {preset} done in {time.time() - t0:.0f} s", flush=True)
-    conv = ("| preset | method | episodes to 95% of final objective | episodes trained |\n"
+    conv = ("| preset | method | iterations to 95% of final objective | iterations trained |\n"
             "|---|---|---|---|\n" + "\n".join(conv_rows) + "\n")
     (out / "convergence.md").write_text(conv)
     print((out / "params.md").read_text())

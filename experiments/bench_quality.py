@@ -12,12 +12,12 @@ Search reference (cross-entropy search on the true simulator) plays each seed's 
 episodes too (``validation.validation_objective``), so every ratio compares a policy and
 Search on identical UEs, tasks and fading.
 
-For each seed and threshold the first training episode whose measured objective is at most
+For each seed and threshold the first training iteration whose measured objective is at most
 ``threshold x Search`` gives the wall time (``metrics.jsonl``'s ``wall_s``, from the start of
 the run, compilation and validation included) and the UE-rounds collected until then (real
 UEs x rounds, the preset's mean UE count). A threshold never reached is reported as such. The
 table also gives each recipe's plateau: the best validation objective, its ratio to Search
-and the wall time of the episode that first came within 5% of it.
+and the wall time of the iteration that first came within 5% of it.
 
 Usage::
 
@@ -56,7 +56,7 @@ def search_scores(params, eval_keys, envs: int, rounds: int, candidates: int, it
 
 
 def first_reach(objective: np.ndarray, target: float) -> int | None:
-    """Index of the first episode whose objective is at most ``target`` (None: never)."""
+    """Index of the first iteration whose objective is at most ``target`` (None: never)."""
     hit = np.flatnonzero(objective <= target)
     return int(hit[0]) if hit.size else None
 
@@ -67,20 +67,21 @@ def run_recipe(preset: str, name: str, args, run_dir: Path):
     from dtac_jax.runs import train
     from dtac_jax.train import read_metrics
 
-    episodes = {"default": args.episodes_default, "oracle-credit": args.episodes_default,
-                "critic": args.episodes_critic, "paper": args.episodes_critic}[name]
-    cfg = recipe(name, episodes=episodes, eval_envs=args.val_envs, eval_rounds=args.val_rounds)
+    iterations = {"default": args.iterations_default, "oracle-credit": args.iterations_default,
+                  "critic": args.iterations_critic, "paper": args.iterations_critic}[name]
+    cfg = recipe(name, iterations=iterations, eval_envs=args.val_envs,
+                 eval_rounds=args.val_rounds)
     scn = make_scenario(preset)
     t0 = time.time()
     state = train("tac", scn, cfg, run_dir, seeds=args.seeds, seed=args.seed, chunk=args.chunk,
                   progress=not args.no_progress)
     wall = time.time() - t0
     rows = read_metrics(run_dir)
-    per_seed = {s: sorted((r for r in rows if r["seed"] == s), key=lambda r: r["episode"])
+    per_seed = {s: sorted((r for r in rows if r["seed"] == s), key=lambda r: r["iteration"])
                 for s in range(args.seeds)}
-    ue_rounds_per_episode = (cfg.collect.envs * cfg.collect.rounds
-                             * scn.n_edges * (scn.ue_min + scn.ue_max) / 2)
-    return cfg, state, per_seed, ue_rounds_per_episode, wall
+    ue_rounds_per_iteration = (cfg.collect.envs * cfg.collect.rounds
+                               * scn.n_edges * (scn.ue_min + scn.ue_max) / 2)
+    return cfg, state, per_seed, ue_rounds_per_iteration, wall
 
 
 def main(argv=None) -> int:
@@ -89,9 +90,9 @@ def main(argv=None) -> int:
     ap.add_argument("--recipes", default="default,oracle-credit,critic")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--episodes-default", type=int, default=60)
-    ap.add_argument("--episodes-critic", type=int, default=150,
-                    help="episodes of the critic / paper recipes (their own default)")
+    ap.add_argument("--iterations-default", type=int, default=60)
+    ap.add_argument("--iterations-critic", type=int, default=150,
+                    help="iterations of the critic / paper recipes (their own default)")
     ap.add_argument("--val-envs", type=int, default=32)
     ap.add_argument("--val-rounds", type=int, default=50)
     ap.add_argument("--search-candidates", type=int, default=256)
@@ -115,7 +116,7 @@ def main(argv=None) -> int:
                   backend=jax.default_backend(), devices=jax.device_count(),
                   settings=vars(args), thresholds=list(THRESHOLDS), presets={})
     lines = ["| preset | recipe | seed | Search | best (x Search) | "
-             + " | ".join(f"{t:g}x: s / M UE-rounds / ep" for t in THRESHOLDS)
+             + " | ".join(f"{t:g}x: s / M UE-rounds / it" for t in THRESHOLDS)
              + " | plateau (within 5% of best): s |",
              "|---|---|---:|---:|---:|" + "---:|" * len(THRESHOLDS) + "---:|"]
     try:
@@ -134,8 +135,8 @@ def main(argv=None) -> int:
                                            args.search_iterations)
                     print(f"   Search on the validation episodes: {np.round(search, 2)} "
                           f"({time.time() - t:.0f} s)", flush=True)
-                res = out[name] = dict(episodes=cfg.episodes, train_wall_s=round(wall, 1),
-                                       ue_rounds_per_episode=upe, seeds=[])
+                res = out[name] = dict(iterations=cfg.iterations, train_wall_s=round(wall, 1),
+                                       ue_rounds_per_iteration=upe, seeds=[])
                 for s, rows in per_seed.items():
                     obj = np.array([r["objective"] for r in rows])
                     walls = np.array([r["wall_s"] for r in rows])
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
                             cells.append("not reached")
                         else:
                             seed_res["reach"][f"{thr:g}"] = dict(
-                                episode=i + 1, wall_s=float(walls[i]),
+                                iteration=i + 1, wall_s=float(walls[i]),
                                 ue_rounds=float((i + 1) * upe))
                             cells.append(f"{walls[i]:.0f} / {(i + 1) * upe / 1e6:.2f} / {i + 1}")
                     plateau = first_reach(obj, 1.05 * best)
@@ -165,7 +166,7 @@ def main(argv=None) -> int:
     md = ("Time to quality of TAC (validation objective vs the Search reference on the same "
           f"{args.val_envs} x {args.val_rounds}-round validation episodes per seed; wall "
           "seconds from the start of the run, compilation included; a cell is seconds / "
-          "million UE-rounds collected / training episodes). "
+          "million UE-rounds collected / training iterations). "
           f"{report['backend']} backend, {report['devices']} device(s), jax {report['jax']}, "
           f"{report['date']}.\n\n" + "\n".join(lines))
     save_report(report, md, args.out, "TAC time to quality")

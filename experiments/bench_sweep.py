@@ -19,7 +19,7 @@ evaluated objectives are compared (they train the same runs, up to round-off).
 
 Usage::
 
-    python experiments/bench_sweep.py [--lrs 1e-3,5e-4,2e-4,1e-4] [--seeds 2] [--episodes 2]
+    python experiments/bench_sweep.py [--lrs 1e-3,5e-4,2e-4,1e-4] [--seeds 2] [--iterations 2]
         [--envs 32] [--out benchmarks/sweep.json]
 """
 from __future__ import annotations
@@ -70,14 +70,14 @@ def _child(args) -> None:
 def _base(args):
     from dtac_jax.sweep import SweepBase
     tac = {"collect": {"envs": args.envs}} if args.envs else {}
-    return SweepBase(preset=args.preset, episodes=args.episodes, seeds=args.seeds,
+    return SweepBase(preset=args.preset, iterations=args.iterations, seeds=args.seeds,
                      chunk=args.chunk, eval_episodes=args.eval_episodes, tac=tac)
 
 
 def run_child(args, mode: str, cache: Path, out: Path) -> dict:
     cmd = [sys.executable, __file__, "--child", mode, "--cache", str(cache), "--child-out",
            str(out), "--preset", args.preset, "--lrs", args.lrs, "--seeds", str(args.seeds),
-           "--episodes", str(args.episodes), "--chunk", str(args.chunk),
+           "--iterations", str(args.iterations), "--chunk", str(args.chunk),
            "--eval-episodes", str(args.eval_episodes)]
     cmd += ["--envs", str(args.envs)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
@@ -107,7 +107,7 @@ def markdown(report: dict) -> str:
     n = len(a["lrs"].split(","))
     lines.append(f"- Grid: `lr={a['lrs']}` ({n} points) x {a['seeds']} seeds = {n * a['seeds']} "
                  f"runs of the `default` TAC recipe on the `{a['preset']}` preset, "
-                 f"{a['episodes']} episodes each (chunks of {a['chunk']}), collect envs "
+                 f"{a['iterations']} iterations each (chunks of {a['chunk']}), collect envs "
                  f"{a['envs'] or 'the recipe default'}, then each run's best actor evaluated on "
                  f"{a['eval_episodes']} episodes. Wall: `run_sweep` in a fresh child process "
                  f"(JAX start-up excluded); cold: empty persistent compilation cache; warm: the "
@@ -127,7 +127,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--preset", default="small")
     ap.add_argument("--lrs", default="1e-3,5e-4,2e-4,1e-4", help="the learning-rate grid")
     ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--episodes", type=int, default=2)
+    ap.add_argument("--iterations", type=int, default=2)
     ap.add_argument("--chunk", type=int, default=2)
     ap.add_argument("--envs", type=int, default=32,
                     help="collect envs (0: the recipe's)")

@@ -3,14 +3,14 @@
 Figures (each measured in its own child process, so that memory peaks are per measurement and
 a hung XLA program is killed after ``--timeout`` seconds instead of stalling the benchmark):
 
-- **TAC** (``algos.tac.make_tac``): ``jit(lax.scan(episode))`` over ``--chunk`` training
-  episodes, as ``dtac_jax.train`` runs it. Per training episode it collects
+- **TAC** (``algos.tac.make_tac``): ``jit(lax.scan(iteration))`` over ``--chunk`` training
+  iterations, as ``dtac_jax.train`` runs it. Per training iteration it collects
   ``collect.envs x collect.rounds`` environment rounds (noisy transformer actor + env step) and
   makes ``updates`` critic-then-actor minibatch updates.
 - **HAPPO** (``algos.happo.make_happo``, ``HAPPOConfig.quick()`` sizes): its two phases
-  (``episode.rollout``, then ``episode.learn``) jitted
+  (``iteration.rollout``, then ``iteration.learn``) jitted
   separately with ``block_until_ready`` between them, to time the rollout's share
-  (``train.run_training`` runs the fused episode). Per iteration it collects ``envs x rollout``
+  (``train.run_training`` runs the fused iteration). Per iteration it collects ``envs x rollout``
   rounds and makes ``epochs`` clipped-surrogate steps for each of the ``N_max`` agents plus
   ``epochs`` critic steps.
 - **Memory**: peak resident set (``ru_maxrss``, and psutil's RSS) of a child process that
@@ -18,10 +18,10 @@ a hung XLA program is killed after ``--timeout`` seconds instead of stalling the
 - ``--time-cmd CMD``: wall time of a shell command (e.g. ``"dtac reproduce --profile quick"``),
   run once, after the rest.
 
-Reported per algorithm: compile time, then over timed episodes: UE-rounds collected per
+Reported per algorithm: compile time, then over timed iterations: UE-rounds collected per
 second (real UEs x rounds, from the environment masks), gradient updates per second (TAC:
 minibatch updates, each one critic and one actor step; HAPPO: optimizer steps, agents' and
-critic's) and training episodes per second; the ratio TAC / HAPPO is printed side by side.
+critic's) and training iterations per second; the ratio TAC / HAPPO is printed side by side.
 
 Usage::
 
@@ -60,9 +60,9 @@ def _tac_child(q, preset: str, envs: int | None, chunk: int, seconds: float, see
         cfg = TACConfig.quick()
         if envs is not None:   # the default's collection (rounds, exploration) at more envs
             cfg = cfg.replace(collect=dict(envs=envs))
-        init, episode = make_tac(params, cfg)
+        init, iteration = make_tac(params, cfg)
         state = jax.block_until_ready(jax.jit(init)(jax.random.PRNGKey(seed)))
-        run = jax.jit(lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=chunk))
+        run = jax.jit(lambda s: jax.lax.scan(lambda c, _: iteration(c), s, None, length=chunk))
         t0 = time.perf_counter()
         compiled = run.lower(state).compile()
         compile_s = time.perf_counter() - t0
@@ -77,14 +77,15 @@ def _tac_child(q, preset: str, envs: int | None, chunk: int, seconds: float, see
             t_sum += time.perf_counter() - t0
             calls += 1
             ue_rounds += real * cfg.collect.envs * cfg.collect.rounds * chunk
-        episodes = calls * chunk
+        iterations = calls * chunk
         q.put(dict(
-            algo="TAC", preset=preset, envs=cfg.collect.envs, rounds_per_episode=cfg.collect.rounds,
-            updates_per_episode=cfg.updates, batch_size=cfg.batch_size, chunk=chunk,
-            compile_s=compile_s, warmup_chunk_s=warm_s, timed_episodes=episodes, timed_s=t_sum,
-            episodes_per_s=episodes / t_sum, ue_rounds_per_s=ue_rounds / t_sum,
-            updates_per_s=episodes * cfg.updates / t_sum,
-            optimizer_steps_per_s=2 * episodes * cfg.updates / t_sum,
+            algo="TAC", preset=preset, envs=cfg.collect.envs,
+            rounds_per_iteration=cfg.collect.rounds, updates_per_iteration=cfg.updates,
+            batch_size=cfg.batch_size, chunk=chunk, compile_s=compile_s, warmup_chunk_s=warm_s,
+            timed_iterations=iterations, timed_s=t_sum,
+            iterations_per_s=iterations / t_sum, ue_rounds_per_s=ue_rounds / t_sum,
+            updates_per_s=iterations * cfg.updates / t_sum,
+            optimizer_steps_per_s=2 * iterations * cfg.updates / t_sum,
             peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             rss_mib=psutil.Process().memory_info().rss / 2 ** 20,
             finite=bool(np.isfinite(np.asarray(metrics["objective"])).all())))
@@ -103,11 +104,11 @@ def _happo_child(q, preset: str, seconds: float, seed: int):
 
         params = make_params(make_scenario(preset))
         cfg = HAPPOConfig.quick()
-        init, episode = make_happo(params, cfg)
+        init, iteration = make_happo(params, cfg)
         def collect_phase(s):   # the rollout; learn_phase adds the update
-            return episode.rollout(s, s.key)
+            return iteration.rollout(s, s.key)
 
-        learn_phase = episode.learn
+        learn_phase = iteration.learn
         state = jax.block_until_ready(jax.jit(init)(jax.random.PRNGKey(seed)))
         collect_j, learn_j = jax.jit(collect_phase), jax.jit(learn_phase)
         t0 = time.perf_counter()
@@ -131,10 +132,10 @@ def _happo_child(q, preset: str, seconds: float, seed: int):
             ue_rounds += real * cfg.envs * cfg.rollout
         steps = iters * (cfg.epochs * n + cfg.critic_epochs)
         q.put(dict(
-            algo="HAPPO", preset=preset, envs=cfg.envs, rounds_per_episode=cfg.rollout,
+            algo="HAPPO", preset=preset, envs=cfg.envs, rounds_per_iteration=cfg.rollout,
             epochs=cfg.epochs, agents=n, hidden=list(cfg.hidden), compile_s=compile_s,
-            timed_episodes=iters, timed_s=t_sum, collect_share=t_collect / t_sum,
-            episodes_per_s=iters / t_sum, ue_rounds_per_s=ue_rounds / t_sum,
+            timed_iterations=iters, timed_s=t_sum, collect_share=t_collect / t_sum,
+            iterations_per_s=iters / t_sum, ue_rounds_per_s=ue_rounds / t_sum,
             updates_per_s=steps / t_sum, optimizer_steps_per_s=steps / t_sum,
             peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             rss_mib=psutil.Process().memory_info().rss / 2 ** 20,
@@ -174,37 +175,38 @@ def time_command(cmd: str, timeout: float) -> dict:
 
 # ============================================================================ report
 def markdown(report: dict) -> str:
-    lines = ["| algorithm | parallel envs | rounds / episode | UE-rounds / s | updates / s | "
-             "optimizer steps / s | episodes / s | compile (s) | peak RSS (MiB) |",
+    lines = ["| algorithm | parallel envs | rounds / iteration | UE-rounds / s | updates / s | "
+             "optimizer steps / s | iterations / s | compile (s) | peak RSS (MiB) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["throughput"]:
         if "error" in r:
             lines.append(f"| {r.get('algo', '?')} | error: {r['error'].strip().splitlines()[-1]} "
                          "| | | | | | | |")
             continue
-        lines.append(f"| {r['algo']} | {r['envs']} | {r['rounds_per_episode']} | "
+        lines.append(f"| {r['algo']} | {r['envs']} | {r['rounds_per_iteration']} | "
                      f"{r['ue_rounds_per_s']:,.0f} | {r['updates_per_s']:,.1f} | "
-                     f"{r['optimizer_steps_per_s']:,.1f} | {r['episodes_per_s']:.2f} | "
+                     f"{r['optimizer_steps_per_s']:,.1f} | {r['iterations_per_s']:.2f} | "
                      f"{r['compile_s']:.1f} | {r['peak_rss_mib']:.0f} |")
     lines.append("")
     rat = report.get("ratios", {})
     if rat:
         lines.append(f"- TAC / HAPPO, same run: {rat['ue_rounds']:.2f}x the UE-rounds collected "
-                     f"per second, {rat['episodes']:.2f}x the training episodes per second.")
+                     f"per second, {rat['iterations']:.2f}x the training iterations per "
+                     "second.")
     tac = next((r for r in report["throughput"] if r.get("algo") == "TAC" and "error" not in r),
                None)
     if tac:
-        lines.append(f"- TAC episode (`TACConfig.quick()`, the default recipe): "
+        lines.append(f"- TAC iteration (`TACConfig.quick()`, the default recipe): "
                      f"{tac['envs']} envs x "
-                     f"{tac['rounds_per_episode']} rounds collected, then the PPO epochs and "
-                     f"{tac['updates_per_episode']} critic minibatch updates (batch "
+                     f"{tac['rounds_per_iteration']} rounds collected, then the PPO epochs and "
+                     f"{tac['updates_per_iteration']} critic minibatch updates (batch "
                      f"{tac['batch_size']} joint rounds); run as `jit(scan)` over "
-                     f"{tac['chunk']} episodes.")
+                     f"{tac['chunk']} iterations.")
     hap = next((r for r in report["throughput"] if r.get("algo") == "HAPPO" and "error" not in r),
                None)
     if hap:
         lines.append(f"- HAPPO iteration (`HAPPOConfig.quick()`, shared MLP {hap['hidden']}): "
-                     f"{hap['envs']} envs x {hap['rounds_per_episode']} rounds, then "
+                     f"{hap['envs']} envs x {hap['rounds_per_iteration']} rounds, then "
                      f"{hap['epochs']} epochs for each of {hap['agents']} agent slots in turn "
                      f"and the critic's epochs (updates = optimizer steps); phases timed as two "
                      f"programs (the validation the fused iteration also runs is not timed); "
@@ -236,7 +238,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--preset", default="small")
     ap.add_argument("--seconds", type=float, default=20.0,
                     help="timed training wall per algorithm (after compile and warm-up)")
-    ap.add_argument("--chunk", type=int, default=5, help="TAC episodes per compiled call")
+    ap.add_argument("--chunk", type=int, default=5, help="TAC iterations per compiled call")
     ap.add_argument("--memory-envs", type=int, default=1024,
                     help="parallel episodes of the TAC memory measurement (0: skip)")
     ap.add_argument("--memory-seconds", type=float, default=5.0)
@@ -278,7 +280,7 @@ def main(argv=None) -> dict:
     ratios = {}
     if "TAC" in ok and "HAPPO" in ok:
         ratios = dict(ue_rounds=ok["TAC"]["ue_rounds_per_s"] / ok["HAPPO"]["ue_rounds_per_s"],
-                      episodes=ok["TAC"]["episodes_per_s"] / ok["HAPPO"]["episodes_per_s"])
+                      iterations=ok["TAC"]["iterations_per_s"] / ok["HAPPO"]["iterations_per_s"])
 
     import jax
     import jaxlib

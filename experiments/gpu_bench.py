@@ -107,7 +107,7 @@ def child_env(episodes: int, rounds: int, seconds: float) -> dict:
 
 
 def _tac_program(envs: int, tiny: bool):
-    """``(init, episode, cfg, params)`` of the default recipe at ``envs`` environments."""
+    """``(init, iteration, cfg, params)`` of the default recipe at ``envs`` environments."""
     from dtac_jax.algos.tac import TACConfig, make_tac
     from dtac_jax.env.scenarios import make_params, make_scenario
 
@@ -115,17 +115,17 @@ def _tac_program(envs: int, tiny: bool):
     cfg = TACConfig.quick(collect=dict(envs=envs))
     if tiny:
         cfg = cfg.replace(**TINY_TAC)
-    init, episode = make_tac(params, cfg)
-    return init, episode, cfg, params
+    init, iteration = make_tac(params, cfg)
+    return init, iteration, cfg, params
 
 
 def child_tac(envs: int, chunk: int, seconds: float, tiny: bool) -> dict:
     import jax
     import numpy as np
 
-    init, episode, cfg, _ = _tac_program(envs, tiny)
+    init, iteration, cfg, _ = _tac_program(envs, tiny)
     state = jax.block_until_ready(jax.jit(init)(jax.random.PRNGKey(0)))
-    run = jax.jit(lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=chunk))
+    run = jax.jit(lambda s: jax.lax.scan(lambda c, _: iteration(c), s, None, length=chunk))
     t0 = time.perf_counter()
     compiled = run.lower(state).compile()
     compile_s = time.perf_counter() - t0
@@ -148,13 +148,13 @@ def child_sweep(points: int, seeds: int, chunk: int, seconds: float, tiny: bool,
     import jax.numpy as jnp
     import numpy as np
 
-    init, episode, _, _ = _tac_program(envs, tiny)
+    init, iteration, _, _ = _tac_program(envs, tiny)
     m = points * seeds
     lrs = np.repeat(np.geomspace(1e-4, 3e-3, points), seeds).astype(np.float32)
     keys = jnp.tile(jax.random.split(jax.random.PRNGKey(0), seeds), (points, 1))
     state = jax.block_until_ready(jax.jit(jax.vmap(lambda k, lr: init(k, dict(lr_actor=lr))))(
         keys, jnp.asarray(lrs)))
-    run = jax.jit(jax.vmap(lambda s: jax.lax.scan(lambda c, _: episode(c), s, None,
+    run = jax.jit(jax.vmap(lambda s: jax.lax.scan(lambda c, _: iteration(c), s, None,
                                                   length=chunk)))
     t0 = time.perf_counter()
     compiled = run.lower(state).compile()

@@ -2,13 +2,14 @@
 accelerator: one preset, its TAC, DTAC (eq. 22 alone, as the paper writes it) and TL
 transformer, evaluated beside Search, and a projection of the whole profile's time.
 
-Each method first trains 2 episodes one at a time (the first includes compilation); the
-steady time per episode then sets how many more of the paper's episodes fit its share of the
-budget (TAC until 50% of it, DTAC until 70%, TL transformer until 85%), and the run resumes to
-that count. The rest goes to the evaluation; then 2 HAPPO episodes are timed (HAPPO is not in
-the slice; its per-episode time enters the projection), which may run past the budget. The
-projection of the full profile (every preset, every method, the paper's episode counts) scales
-each measured time per episode by the preset's mean UE count against this one's (linear: an
+Each method first trains 2 iterations one at a time (the first includes compilation); the
+steady time per iteration then sets how many more of the paper profile's iterations (the
+paper's training episodes) fit its share of the budget (TAC until 50% of it, DTAC until 70%,
+TL transformer until 85%), and the run resumes to that count. The rest goes to the evaluation;
+then 2 HAPPO iterations are timed (HAPPO is not in the slice; its per-iteration time enters the
+projection), which may run past the budget. The projection of the full profile (every preset,
+every method, the paper profile's iteration counts) scales each measured time per iteration by
+the preset's mean UE count against this one's (linear: an
 upper bound where the accelerator is not saturated) and adds each stage's measured compilation
 once.
 
@@ -37,7 +38,7 @@ from benchio import save_report, table
 
 SLICE = ("tac", "dtac", "tl_transformer")
 SHARE = {"tac": 0.5, "dtac": 0.7, "tl_transformer": 0.85}   # of the budget, cumulative
-CALIBRATE = 2   # episodes trained one at a time before the allocation
+CALIBRATE = 2   # iterations trained one at a time before the allocation
 
 
 def tiny_paper_profile():
@@ -46,11 +47,11 @@ def tiny_paper_profile():
     paper, tiny = get_profile("paper"), get_profile("tiny")
     return paper.replace(
         name="paper_tiny", seeds=1,
-        tac=paper.tac.replace(episodes=3, updates=2, batch_size=8, buffer_size=512,
+        tac=paper.tac.replace(iterations=3, updates=2, batch_size=8, buffer_size=512,
                               eval_envs=2, eval_rounds=3, collect=dict(envs=4, rounds=2)),
-        transfer=paper.transfer.replace(episodes=3, updates=2, batch_size=8, eval_envs=2,
+        transfer=paper.transfer.replace(iterations=3, updates=2, batch_size=8, eval_envs=2,
                                         eval_rounds=3),
-        happo=paper.happo.replace(episodes=2, envs=2, rollout=3, epochs=1, critic_epochs=1,
+        happo=paper.happo.replace(iterations=2, envs=2, rollout=3, epochs=1, critic_epochs=1,
                                   eval_envs=2, eval_rounds=3),
         eval_episodes=2, eval_rounds=3, train_rounds=3, ue_counts=tiny.ue_counts,
         search=tiny.search)
@@ -90,37 +91,37 @@ def main(argv=None) -> int:
     elapsed = lambda: time.time() - t0
     timing: dict[str, dict] = {}
 
-    def train(method: str, episodes: int) -> list[float]:
-        """Train ``method`` on the preset up to ``episodes`` (resuming), one episode a chunk
-        (one compiled program, and a resume needs the same chunk); the wall time at the end of
-        each episode."""
+    def train(method: str, iterations: int) -> list[float]:
+        """Train ``method`` on the preset up to ``iterations`` (resuming), one iteration a
+        chunk (one compiled program, and a resume needs the same chunk); the wall time at the
+        end of each iteration."""
         algo = registry.get(method)
         stamps = [time.time()]
         runs.train(method, pl.train_scenario(preset), pl.config(method).replace(
-            episodes=episodes), pl.run_dir(preset, method),
+            iterations=iterations), pl.run_dir(preset, method),
             deps={d: pl.run_dir(preset, d) for d in algo.needs}, seeds=prof.seeds,
             chunk=1, resume=True, progress=False,
             callback=lambda *_: stamps.append(time.time()))
         return stamps
 
     def calibrate(method: str) -> tuple[float, float]:
-        """(compilation and first episode, steady seconds per episode) of ``method``."""
+        """(compilation and first iteration, steady seconds per iteration) of ``method``."""
         stamps = train(method, CALIBRATE)
         steps = np.diff(stamps)
         return float(steps[0]), float(np.median(steps[1:])) if len(steps) > 1 else float(
             steps[0])
 
-    paper_eps = {m: pl.config(m).episodes for m in ("tac", "dtac", "tl_transformer", "happo")}
+    paper_its = {m: pl.config(m).iterations for m in ("tac", "dtac", "tl_transformer", "happo")}
     for method in SLICE:
-        first, per_ep = calibrate(method)
+        first, per_it = calibrate(method)
         room = SHARE[method] * args.budget_s - elapsed()
-        target = int(min(paper_eps[method], CALIBRATE + max(0, room // per_ep)))
+        target = int(min(paper_its[method], CALIBRATE + max(0, room // per_it)))
         if target > CALIBRATE:
             train(method, target)
-        timing[method] = dict(first_s=first, per_episode_s=per_ep, episodes=target,
-                              paper_episodes=paper_eps[method], done_at_s=elapsed())
-        print(f"[{elapsed():6.0f} s] {method}: {target} of {paper_eps[method]} episodes "
-              f"({per_ep:.2f} s each after {first:.1f} s for the first)", flush=True)
+        timing[method] = dict(first_s=first, per_iteration_s=per_it, iterations=target,
+                              paper_iterations=paper_its[method], done_at_s=elapsed())
+        print(f"[{elapsed():6.0f} s] {method}: {target} of {paper_its[method]} iterations "
+              f"({per_it:.2f} s each after {first:.1f} s for the first)", flush=True)
 
     # evaluation: the slice beside Search on the profile's x-axis, the same episodes for all
     t_eval = time.time()
@@ -132,12 +133,13 @@ def main(argv=None) -> int:
         res = pl.evaluate_family(fam, params, counts)
         results[m] = np.array([[r.weighted_reward for r in per_seed] for per_seed in res])
     eval_s = time.time() - t_eval
-    happo_first, happo_per_ep = calibrate("happo")
-    timing["happo"] = dict(first_s=happo_first, per_episode_s=happo_per_ep, episodes=CALIBRATE,
-                           paper_episodes=paper_eps["happo"], done_at_s=elapsed())
+    happo_first, happo_per_it = calibrate("happo")
+    timing["happo"] = dict(first_s=happo_first, per_iteration_s=happo_per_it,
+                           iterations=CALIBRATE, paper_iterations=paper_its["happo"],
+                           done_at_s=elapsed())
     total = elapsed()
 
-    # projection of the whole profile: every preset, the paper's episodes, each transfer
+    # projection of the whole profile: every preset, the paper's iterations, each transfer
     def mean_ues(p):
         return float(np.mean(prof.ue_counts[p])) * make_params(pl.scenario(p)).n_edges
 
@@ -152,8 +154,8 @@ def main(argv=None) -> int:
         for key, names in per_method.items():
             ref = timing["dtac" if key == "transfer" else key]
             for m in names:
-                secs += ref["first_s"] + scale * ref["per_episode_s"] * paper_eps.get(
-                    m, paper_eps["dtac"])
+                secs += ref["first_s"] + scale * ref["per_iteration_s"] * paper_its.get(
+                    m, paper_its["dtac"])
         secs += scale * eval_s * (get_profile("paper").eval_episodes / prof.eval_episodes) \
             * (len(registry.names(reproduce=True)) / len(results))
         projection[p] = secs
@@ -163,8 +165,8 @@ def main(argv=None) -> int:
         wr = results[m]
         t = timing.get(m, {})
         rows.append([registry.get(m).label,
-                     f"{t['episodes']} / {t['paper_episodes']}" if t else "-",
-                     f"{t['per_episode_s']:.2f}" if t else "-",
+                     f"{t['iterations']} / {t['paper_iterations']}" if t else "-",
+                     f"{t['per_iteration_s']:.2f}" if t else "-",
                      f"{t['first_s']:.1f}" if t else "-",
                      f"{wr.mean():.3f}", f"{-wr.mean() / search:.2f}"])
     device = f"{jax.default_backend()}: {jax.devices()[0].device_kind}"
@@ -174,11 +176,11 @@ def main(argv=None) -> int:
         f"`{code_fingerprint()}`. Wall: {total:.0f} s (evaluation {eval_s:.0f} s, "
         f"{prof.eval_episodes} episodes of {prof.eval_rounds or 50} rounds per x-axis point "
         f"{list(counts)}).",
-        table(["method", "episodes (of the paper's)", "s / episode", "first episode (s)",
+        table(["method", "iterations (of the paper's)", "s / iteration", "first iteration (s)",
                "weighted reward", "cost / Search's"], rows, right=(2, 3, 4, 5)),
         "HAPPO (not in the slice): "
-        + f"{happo_per_ep:.2f} s / episode after {happo_first:.1f} s for the first.",
-        "Projection of the whole profile (the paper's episodes for TAC, DTAC, TL "
+        + f"{happo_per_it:.2f} s / iteration after {happo_first:.1f} s for the first.",
+        "Projection of the whole profile (the paper's iterations for TAC, DTAC, TL "
         "transformer, TL and HAPPO; its evaluation), per preset, linear in the mean UE count:",
         table(["preset", "mean UEs", "projected hours"],
               [[p, f"{mean_ues(p):.0f}", f"{projection[p] / 3600:.2f}"] for p in PRESETS],

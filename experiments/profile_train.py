@@ -1,7 +1,7 @@
-"""Where one training episode's time goes: TAC's and DTAC's phases, by timed variants.
+"""Where one training iteration's time goes: TAC's and DTAC's phases, by timed variants.
 
 Each phase is measured by removing it: the same compiled chunk (3 seeds vmapped, as the
-reproduction trains) with that phase cut to almost nothing, minus the full episode. The rows
+reproduction trains) with that phase cut to almost nothing, minus the full iteration. The rows
 print side by side in one run, so their ratios hold on the machine that ran them::
 
     python experiments/profile_train.py                       # small and large, TAC and DTAC
@@ -46,7 +46,7 @@ TAC_VARIANTS = {"full": "full", "updates": "critic updates 1", "credit": "credit
 
 
 def tac_variants(tiny: bool, envs: int | None = None, keep=tuple(TAC_VARIANTS)):
-    base = T.TACConfig.quick(episodes=60)
+    base = T.TACConfig.quick(iterations=60)
     if tiny:
         base = base.replace(updates=2, batch_size=8, buffer_size=512, eval_envs=2, eval_rounds=3,
                             collect=base.collect.replace(envs=4, rounds=2))
@@ -66,7 +66,7 @@ def tac_variants(tiny: bool, envs: int | None = None, keep=tuple(TAC_VARIANTS)):
 
 
 def transfer_variants(tiny: bool):
-    base = D.TransferConfig.quick(episodes=20).replace(**D.DTAC)   # the reproduction's DTAC
+    base = D.TransferConfig.quick(iterations=20).replace(**D.DTAC)   # the reproduction's DTAC
     if tiny:
         base = base.replace(updates=2, batch_size=8, eval_envs=2, eval_rounds=3,
                             collect=base.collect.replace(envs=4, rounds=2))
@@ -91,11 +91,11 @@ def what_if_batch(batch: int | None):
         credit.exact_batch = saved
 
 
-def time_chunk(init, episode, init_args=(), repeats: int = 2, n: int = 2, seeds: int = SEEDS):
-    """``(compile and first chunk s, best s per episode)`` of ``n``-episode chunks."""
+def time_chunk(init, iteration, init_args=(), repeats: int = 2, n: int = 2, seeds: int = SEEDS):
+    """``(compile and first chunk s, best s per iteration)`` of ``n``-iteration chunks."""
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     state = init_program(init, None)(keys, *init_args)
-    prog = chunk_program(episode, n, None)
+    prog = chunk_program(iteration, n, None)
     t = time.perf_counter()
     state, m, _ = prog(state)
     jax.block_until_ready(m)
@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=SEEDS, help=f"seeds vmapped (default {SEEDS})")
     ap.add_argument("--variants", default=",".join(TAC_VARIANTS),
                     help="TAC's rows to measure (full always)")
-    ap.add_argument("--chunk", type=int, default=2, help="episodes per timed chunk (default 2)")
+    ap.add_argument("--chunk", type=int, default=2, help="iterations per timed chunk (default 2)")
     ap.add_argument("--repeats", type=int, default=2, help="timed chunks, the best kept "
                     "(default 2)")
     args = ap.parse_args(argv)
@@ -147,17 +147,17 @@ def main(argv=None) -> int:
             tac_state = None
             for name, (cfg, batch) in variants.items():
                 with what_if_batch(batch):
-                    init, episode = T.make_tac(params, cfg)
-                    first, per_ep, state = time_chunk(init, episode, seeds=args.seeds,
+                    init, iteration = T.make_tac(params, cfg)
+                    first, per_it, state = time_chunk(init, iteration, seeds=args.seeds,
                                                       n=args.chunk, repeats=args.repeats)
-                full = per_ep if full is None else full
+                full = per_it if full is None else full
                 tac_state = state if tac_state is None else tac_state
                 if "tac" not in methods:
                     break
                 rows.append(dict(preset=preset, method="TAC", envs=cfg.collect.envs,
-                                 variant=name, compile_s=round(first - args.chunk * per_ep, 1),
-                                 episode_s=round(per_ep, 3), of_full=round(per_ep / full, 3),
-                                 phase_s=round(full - per_ep, 3)))
+                                 variant=name, compile_s=round(first - args.chunk * per_it, 1),
+                                 iteration_s=round(per_it, 3), of_full=round(per_it / full, 3),
+                                 phase_s=round(full - per_it, 3)))
                 print(rows[-1], flush=True)
         if "dtac" not in methods:
             continue
@@ -167,30 +167,30 @@ def main(argv=None) -> int:
         for name, cfg in variants.items():
             cfg, batch = cfg if isinstance(cfg, tuple) else (cfg, None)
             with what_if_batch(batch):
-                init, episode = D.make_transfer(params, cfg, tac_base.net, tac_base.cost_scale,
+                init, iteration = D.make_transfer(params, cfg, tac_base.net, tac_base.cost_scale,
                                                 tac_base.buffer_size, tac_base.critic_input)
-                first, per_ep, _ = time_chunk(init, episode, teacher, seeds=args.seeds,
+                first, per_it, _ = time_chunk(init, iteration, teacher, seeds=args.seeds,
                                               n=args.chunk, repeats=args.repeats)
-            full = per_ep if full is None else full
+            full = per_it if full is None else full
             rows.append(dict(preset=preset, method="DTAC", envs=cfg.collect.envs, variant=name,
-                             compile_s=round(first - args.chunk * per_ep, 1),
-                             episode_s=round(per_ep, 3), of_full=round(per_ep / full, 3),
-                             phase_s=round(full - per_ep, 3)))
+                             compile_s=round(first - args.chunk * per_it, 1),
+                             iteration_s=round(per_it, 3), of_full=round(per_it / full, 3),
+                             phase_s=round(full - per_it, 3)))
             print(rows[-1], flush=True)
     note = (f"{jax.default_backend()} backend, {jax.device_count()} device(s); {args.seeds} "
-            f"seeds vmapped; seconds per training episode, best of {args.repeats} chunk(s) of "
-            f"{args.chunk} episode(s); compile: the first chunk less its episodes. `phase` is "
-            "the full episode's time less the variant's: what the phase cut in the variant "
+            f"seeds vmapped; seconds per training iteration, best of {args.repeats} chunk(s) of "
+            f"{args.chunk} iteration(s); compile: the first chunk less its iterations. `phase` is "
+            "the full iteration's time less the variant's: what the phase cut in the variant "
             "costs (negative: the variant is slower).")
-    cols = ["preset", "method", "envs", "variant", "s / episode", "of full", "phase (s)",
+    cols = ["preset", "method", "envs", "variant", "s / iteration", "of full", "phase (s)",
             "compile (s)"]
     md = note + "\n\n" + table(cols, [[r["preset"], r["method"], str(r["envs"]), r["variant"],
-                                         f"{r['episode_s']:.2f}", f"{r['of_full']:.2f}",
+                                         f"{r['iteration_s']:.2f}", f"{r['of_full']:.2f}",
                                          f"{r['phase_s']:+.2f}", f"{r['compile_s']:.0f}"]
                                         for r in rows], right=(2, 4, 5, 6, 7))
     if args.out:
         save_report(dict(note=note, rows=rows), md, Path(args.out).with_suffix(".json"),
-                    "Where a training episode's time goes")
+                    "Where a training iteration's time goes")
     else:
         print("\n" + md)
     return 0

@@ -31,12 +31,12 @@ This notebook walks through the whole stack on the `small` preset:
    each UE decides from its own state alone;
 5. **evaluate** TAC, DTAC, Random, all-local and greedy on the same episodes and plot them.
 
-> **The numbers below come from a tiny run** (TAC: 3 seeds x 20 training episodes of 8
-> environments x 5 rounds; DTAC: 10 transfer episodes), chosen so that the notebook runs in
+> **The numbers below come from a tiny run** (TAC: 3 seeds x 20 training iterations of 8
+> environments x 5 rounds; DTAC: 10 transfer iterations), chosen so that the notebook runs in
 > a minute or two on a 2-core CPU, most of it compilation. They show the mechanics, not the
 > paper's results, and a tiny TAC is erratic (it beats Random, not necessarily all-local). To
 > scale up, use the command line (last section), e.g.
-> `dtac train-tac --preset small --episodes 150 --out runs/tac`, as `make run` does.
+> `dtac train-tac --preset small --iterations 150 --out runs/tac`, as `make run` does.
 
 Everything runs on the CPU unchanged and uses a GPU or TPU when JAX sees one."""),
     ("code", """\
@@ -206,7 +206,7 @@ for p in (0.0, 0.5):
 ## 3. A tiny TAC
 
 `make_tac(params, cfg)` returns two pure functions: `init(key) -> state` and
-`episode(state) -> (state, metrics)`. With the default recipe one training episode samples
+`iteration(state) -> (state, metrics)`. With the default recipe one training iteration samples
 `collect.rounds` rounds from `collect.envs` environments with the stochastic actor, trains
 the per-UE critic on the executed decisions, asks the critic how the round's cost would change
 had one UE alone decided otherwise (difference credit, every UE's target, channel and (a, b)
@@ -214,11 +214,11 @@ in one `vmap`), and makes clipped policy-gradient (PPO) updates with that credit
 is the one DTAC is later fine-tuned against.
 `recipe("paper")` is the paper's estimator instead: a deterministic actor trained through the
 critic, with noise on the probabilities. Because everything is a
-pure function, a whole training run is a `lax.scan` over episodes, and `vmap` over PRNG keys
+pure function, a whole training run is a `lax.scan` over iterations, and `vmap` over PRNG keys
 trains several independent seeds in the same compiled program (what `dtac train-tac --seeds 3`
 does). We keep the seed whose actor measured best during training.
 
-The sizes are tiny (defaults: 60 episodes of 32 environments x 8 rounds, 100 critic steps,
+The sizes are tiny (defaults: 60 iterations of 32 environments x 8 rounds, 100 critic steps,
 2 epochs of 8 minibatches). `dtac_jax.runs.train("tac", scn, cfg, run_dir)` runs the same
 functions in chunks and writes a resumable run folder (`config.json`, an Orbax checkpoint,
 `metrics.jsonl`)."""),
@@ -229,21 +229,22 @@ from dtac_jax.train import seed_slice
 
 SEEDS = 3
 # the default recipe, shrunk: nested settings are dicts of the fields that change
-tac_cfg = TACConfig.quick(episodes=20, updates=8, batch_size=16, buffer_size=2_000, eval_envs=8,
-                          eval_rounds=20, collect=dict(envs=8, rounds=5))
-tac_init, tac_episode = make_tac(params, tac_cfg)
+tac_cfg = TACConfig.quick(iterations=20, updates=8, batch_size=16, buffer_size=2_000,
+                          eval_envs=8, eval_rounds=20, collect=dict(envs=8, rounds=5))
+tac_init, tac_iteration = make_tac(params, tac_cfg)
 
 
 def train_tac(key):
-    \"\"\"A whole TAC run: init, then `episodes` training episodes; metrics: [episodes] each.\"\"\"
-    return jax.lax.scan(lambda state, _: tac_episode(state), tac_init(key), None,
-                        length=tac_cfg.episodes)
+    \"\"\"A whole TAC run: init, then `iterations` training iterations; metrics: [iterations]
+    each.\"\"\"
+    return jax.lax.scan(lambda state, _: tac_iteration(state), tac_init(key), None,
+                        length=tac_cfg.iterations)
 
 
 t0 = time.perf_counter()
 tac_states, tac_metrics = jax.block_until_ready(
     jax.jit(jax.vmap(train_tac))(jax.random.split(jax.random.PRNGKey(0), SEEDS)))
-print(f"TAC: {SEEDS} seeds x {tac_cfg.episodes} episodes in {time.perf_counter() - t0:.1f} s "
+print(f"TAC: {SEEDS} seeds x {tac_cfg.iterations} iterations in {time.perf_counter() - t0:.1f} s "
       f"(most of it compilation)")
 print("metrics:", ", ".join(f"{k} {v.shape}" for k, v in tac_metrics.items()))
 
@@ -255,16 +256,16 @@ print(f"best measured objective per seed: {np.round(np.asarray(tac_states.best_s
 `objective` is the measured round objective of the deterministic actor (argmax target and
 channel) on fixed validation episodes (the real simulator, not the critic); `critic_loss` is
 the MSE of the critic to the log-transformed costs. With so few updates the curves are noisy
-and the seeds differ a lot; in a full run they flatten after a few tens of episodes."""),
+and the seeds differ a lot; in a full run they flatten after a few tens of iterations."""),
     ("code", """\
-episodes = np.arange(1, tac_cfg.episodes + 1)
+iterations = np.arange(1, tac_cfg.iterations + 1)
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3))
 for s in range(SEEDS):
-    ax1.plot(episodes, np.asarray(tac_metrics["objective"][s]), marker=".", label=f"seed {s}")
-    ax2.plot(episodes, np.asarray(tac_metrics["critic_loss"][s]), marker=".", label=f"seed {s}")
+    ax1.plot(iterations, np.asarray(tac_metrics["objective"][s]), marker=".", label=f"seed {s}")
+    ax2.plot(iterations, np.asarray(tac_metrics["critic_loss"][s]), marker=".", label=f"seed {s}")
 ax1.set_yscale("log")
-ax1.set(xlabel="training episode", ylabel="measured objective", title="TAC actor")
-ax2.set(xlabel="training episode", ylabel="critic loss", title="TAC critic")
+ax1.set(xlabel="training iteration", ylabel="measured objective", title="TAC actor")
+ax2.set(xlabel="training iteration", ylabel="critic loss", title="TAC critic")
 ax1.legend(fontsize="small")
 plt.tight_layout()
 plt.show()"""),
@@ -282,25 +283,25 @@ version, behind `dtac transfer`.)"""),
     ("code", """\
 from dtac_jax.algos.dtac import TransferConfig, final_student, make_transfer, student_model
 
-dtac_cfg = TransferConfig.quick(episodes=10, updates=8, batch_size=16, eval_envs=8,
+dtac_cfg = TransferConfig.quick(iterations=10, updates=8, batch_size=16, eval_envs=8,
                                 eval_rounds=20, collect=dict(envs=8, rounds=5))
-tr_init, tr_episode = make_transfer(params, dtac_cfg, tac_cfg.net, tac_cfg.cost_scale,
-                                    tac_cfg.buffer_size, tac_cfg.critic_input)
+tr_init, tr_iteration = make_transfer(params, dtac_cfg, tac_cfg.net, tac_cfg.cost_scale,
+                                      tac_cfg.buffer_size, tac_cfg.critic_input)
 
 
 def transfer(key, tac_actor, tac_critic, tac_buffer):
     state = tr_init(key, tac_actor, tac_critic, tac_buffer)
-    return jax.lax.scan(lambda s, _: tr_episode(s), state, None, length=dtac_cfg.episodes)
+    return jax.lax.scan(lambda s, _: tr_iteration(s), state, None, length=dtac_cfg.iterations)
 
 
 t0 = time.perf_counter()
 dtac_state, dtac_metrics = jax.block_until_ready(
     jax.jit(transfer)(jax.random.PRNGKey(1), tac.best_actor, tac.critic, tac.buffer))
 dtac_student = final_student(dtac_state, dtac_cfg)
-print(f"DTAC: {dtac_cfg.episodes} transfer episodes in {time.perf_counter() - t0:.1f} s")
-print("episode |   loss | student objective | teacher objective")
-for i in range(dtac_cfg.episodes):
-    print(f"{i + 1:7d} | {float(dtac_metrics['loss'][i]):6.2f} | "
+print(f"DTAC: {dtac_cfg.iterations} transfer iterations in {time.perf_counter() - t0:.1f} s")
+print("iteration |   loss | student objective | teacher objective")
+for i in range(dtac_cfg.iterations):
+    print(f"{i + 1:9d} | {float(dtac_metrics['loss'][i]):6.2f} | "
           f"{float(dtac_metrics['objective'][i]):17.1f} | "
           f"{float(dtac_metrics['teacher_objective'][i]):17.1f}")"""),
     ("md", """\
@@ -357,17 +358,17 @@ over three seeds, are in `docs/reproducing.md`.
 The same steps at full size, with progress bars, checkpoints and resumable runs:
 
 ```bash
-dtac train-tac --preset small --episodes 150 --seeds 3 --out runs/tac    # centralised TAC
+dtac train-tac --preset small --iterations 150 --seeds 3 --out runs/tac  # centralised TAC
 dtac transfer --tac runs/tac --out runs/dtac                             # DTAC
 dtac transfer --tac runs/tac --loss mse --out runs/tl_transformer        # TL transformer
 dtac evaluate --preset small --runs runs/tac runs/dtac runs/tl_transformer --out results/eval
-dtac train-tac --out runs/tac --episodes 300 --resume                    # continue a run
+dtac train-tac --out runs/tac --iterations 300 --resume                  # continue a run
 ```
 
 `make run` (`dtac reproduce --profile quick`) trains every policy on the three presets with
 three seeds and evaluates all of them on the same episodes; `benchmarks/reproduce_quick.md`
 has its wall time on a 2-core CPU. For the paper's scale use
-`make_scenario(..., rounds=600)` / `--rounds 600` and more episodes, ideally on a GPU. A trained
+`make_scenario(..., rounds=600)` / `--rounds 600` and more iterations, ideally on a GPU. A trained
 DTAC runs on a single UE with `dtac_jax.deploy.make_act("runs/dtac")`."""),
 ]
 

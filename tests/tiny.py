@@ -5,7 +5,7 @@ from dtac_jax.env import make_scenario
 from dtac_jax.reproduce.profiles import get_profile
 
 PROFILE = get_profile("tiny")
-TAC = PROFILE.tac              # 4 episodes; chunks of PROFILE.chunk = 2
+TAC = PROFILE.tac              # 4 iterations; chunks of PROFILE.chunk = 2
 TRANSFER = PROFILE.transfer
 SEEDS = PROFILE.seeds
 CHUNK = PROFILE.chunk

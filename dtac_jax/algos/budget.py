@@ -10,9 +10,9 @@ def mean_ues(params: EnvParams) -> float:
     return params.n_edges * (params.ue_min + params.ue_max) / 2
 
 
-def budget(episodes: int, env_rounds: int, params: EnvParams, **grad_steps) -> dict:
-    """A training budget in the units every learned method is compared in: environment
-    rounds stepped for training, UE-rounds (real UEs at the mean count) and gradient steps
-    (one per optimiser update, by network)."""
-    return dict(episodes=episodes, env_rounds=env_rounds,
+def budget(iterations: int, env_rounds: int, params: EnvParams, **grad_steps) -> dict:
+    """A training budget in the units every learned method is compared in: training
+    iterations, environment rounds stepped for training, UE-rounds (real UEs at the mean
+    count) and gradient steps (one per optimiser update, by network)."""
+    return dict(iterations=iterations, env_rounds=env_rounds,
                 ue_rounds=int(round(env_rounds * mean_ues(params))), **grad_steps)

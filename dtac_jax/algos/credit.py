@@ -48,7 +48,7 @@ def exact_batch() -> int:
 
     On the CPU one state at a time is fastest: a state's ``1 + N (2 + L)`` passes already fill
     the cores, and larger batches leave the cache (2-core CPU, quick TAC, 3 vmapped seeds, per
-    training episode: small 5.27 s at 1, 6.20 s at 8, 11.5 s at 32, 15.4 s at 256; large 7.19 s
+    training iteration: small 5.27 s at 1, 6.20 s at 8, 11.5 s at 32, 15.4 s at 256; large 7.19 s
     at 1, 9.66 s at 8; ``experiments/profile_train.py``). Accelerators take 64 at once.
     """
     return 1 if jax.default_backend() == "cpu" else 64

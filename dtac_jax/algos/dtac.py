@@ -11,7 +11,7 @@ parameters run with identity attention, so each UE sees only its own state) or f
   (``anchor_weight``, 0; the ``dtac_anchor`` entry uses 100);
 * ``loss="mse"`` (TL / TL transformer, eq. 26): MSE to the TAC actor's joint actions.
 
-Every variant sees the same data: each transfer episode collects rounds with the TAC teacher
+Every variant sees the same data: each transfer iteration collects rounds with the TAC teacher
 (plus small exploration noise) into a replay buffer that starts as TAC's own buffer.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ STUDENTS = ("transformer", "mlp")
 class TransferConfig(Config):
     """The transfer's settings: DTAC (``loss="critic"``) or a TL baseline (``loss="mse"``)."""
 
-    episodes: int = 100
+    iterations: int = 100
     updates: int = 20
     batch_size: int = 64
     lr_actor: float = 3e-4
@@ -63,9 +63,9 @@ class TransferConfig(Config):
     trust_weight: float = 0.0         # ... + trust_weight * KL(teacher || student) of the targets
                                       #   and channels, a trust region to TAC (0: none)
     keep_best: bool = True            # return the student with the best validation objective
-    eval_envs: int = 32               # fixed validation episodes scoring each episode's student
+    eval_envs: int = 32               # fixed validation episodes scoring each iteration's student
     eval_rounds: int = 50             #   ... and their rounds (TAC's validation protocol)
-    score_ema: float = 0.0            # optional EMA of that score over episodes (0: none)
+    score_ema: float = 0.0            # optional EMA of that score over iterations (0: none)
     student: str = "transformer"
     mlp_hidden: tuple[int, ...] = (64, 64)
     collect: replay.CollectConfig = replay.CollectConfig(envs=32, rounds=10, noise_var=0.01,
@@ -75,20 +75,20 @@ class TransferConfig(Config):
     # a dict without critic_gradient was written when eq. 22 used the straight-through tangent
     _legacy_defaults = {"critic_gradient": "straight_through"}
     RESUMABLE = frozenset({"lr_actor", "weight_decay", "grad_clip"})
-    RENAMED = {"lr": "lr_actor"}
+    RENAMED = {"lr": "lr_actor", "episodes": "iterations"}
 
     def budget(self, params) -> dict:
         """Training budget (:func:`budget.budget`): teacher rollouts and student steps."""
-        return budget.budget(self.episodes,
-                             self.episodes * self.collect.envs * self.collect.rounds, params,
-                             actor_steps=self.episodes * self.updates, critic_steps=0)
+        return budget.budget(self.iterations,
+                             self.iterations * self.collect.envs * self.collect.rounds, params,
+                             actor_steps=self.iterations * self.updates, critic_steps=0)
 
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"unknown transfer loss {self.loss!r} (known: {', '.join(LOSSES)})")
         if self.student not in STUDENTS:
             raise ValueError(f"unknown student {self.student!r} (known: {', '.join(STUDENTS)})")
-        for f in ("episodes", "updates", "batch_size", "eval_envs", "eval_rounds"):
+        for f in ("iterations", "updates", "batch_size", "eval_envs", "eval_rounds"):
             if getattr(self, f) < 1:
                 raise ValueError(f"TransferConfig.{f} must be >= 1")
         if not 0 <= self.score_ema < 1:
@@ -131,7 +131,7 @@ class TransferState:
     key: jax.Array
     eval_key: jax.Array  # fixed: the validation episodes (validation.validation_objective)
     noise_var: jax.Array
-    episode: jax.Array
+    iteration: jax.Array
 
 
 def student_model(cfg: TransferConfig, net: NetConfig):
@@ -144,7 +144,7 @@ def student_model(cfg: TransferConfig, net: NetConfig):
 
 def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_scale: float,
                   buffer_size: int, critic_input: str = "probs"):
-    """``(init, episode)``; ``init(key, tac_actor, tac_critic, tac_buffer) -> TransferState``.
+    """``(init, iteration)``; ``init(key, tac_actor, tac_critic, tac_buffer) -> TransferState``.
 
     ``critic_input`` is the TAC critic's (:class:`~dtac_jax.algos.tac.TACConfig`): what the
     collected rounds store of a decision, and how eq. 22 feeds the student's decisions to it.
@@ -169,7 +169,7 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
         # the starting student is a candidate too (for DTAC and TL transformer the TAC copy under
         # identity attention, for TL a fresh MLP): it is scored on the validation set before
         # any fine-tuning, so the delivered best student is never worse there than the start;
-        # the smoothed score (score_ema > 0) still starts at the first fine-tuned episode
+        # the smoothed score (score_ema > 0) still starts at the first fine-tuned iteration
         inf = jnp.asarray(jnp.inf, params.s_in.dtype)
         best_score = validation.validation_objective(greedy(act, student), k_eval, params,
                                                      cfg.eval_envs, cfg.eval_rounds)
@@ -179,7 +179,7 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
                              key=k_run, eval_key=k_eval,
                              noise_var=jnp.asarray(cfg.collect.noise_var,
                                                    params.s_in.dtype),
-                             episode=jnp.zeros((), jnp.int32))
+                             iteration=jnp.zeros((), jnp.int32))
 
     def loss_fn(student, ts: TransferState, batch):
         if cfg.loss == "mse":
@@ -260,7 +260,7 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
         upd, o = opt.update(g, ts.opt, ts.student)
         return ts.replace(student=optax.apply_updates(ts.student, upd), opt=o), loss
 
-    def episode(ts: TransferState):
+    def iteration(ts: TransferState):
         key, k_col, k_upd = rng.split(ts.key, 3)
         behave = replay.noisy_behaviour(teacher_act, ts.teacher, ts.noise_var, net.a_min,
                                         critic_input, cfg.collect.explore, cfg.collect.floor)
@@ -277,7 +277,7 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
         ts = ts.replace(buffer=buffer.add(ts.buffer, new), obs=obs, env_state=env_state)
         ts, loss = jax.lax.scan(update, ts, rng.split(k_upd, cfg.updates))
         ts = ts.replace(key=key, noise_var=ts.noise_var * cfg.collect.noise_decay,
-                        episode=ts.episode + 1)
+                        iteration=ts.iteration + 1)
         obj = validation.validation_objective(greedy(act, ts.student), ts.eval_key, params,
                                               cfg.eval_envs, cfg.eval_rounds)
         best, best_score, score = validation.track_best(ts.best, ts.best_score, ts.score,
@@ -286,7 +286,7 @@ def make_transfer(params: EnvParams, cfg: TransferConfig, net: NetConfig, cost_s
         return ts, dict(loss=jnp.mean(loss), objective=obj, smoothed_objective=score,
                         teacher_objective=jnp.mean(objective), **diag)
 
-    return init, episode
+    return init, iteration
 
 
 def _diagnostics(teacher, student):
@@ -318,9 +318,9 @@ def make(params: EnvParams, cfg: TransferConfig, deps: dict):
     """:mod:`dtac_jax.algos.registry` ``make``: starts from the TAC run ``deps["tac"]`` (its
     validation-best actor, critic and replay buffer; the same seeds)."""
     tac_cfg, tac_state = deps["tac"].config, deps["tac"].state
-    init, episode = make_transfer(params, cfg, tac_cfg.net, tac_cfg.cost_scale,
-                                  tac_cfg.buffer_size, tac_cfg.critic_input)
-    return init, episode, (tac_state.best_actor, tac_state.critic, tac_state.buffer)
+    init, iteration = make_transfer(params, cfg, tac_cfg.net, tac_cfg.cost_scale,
+                                    tac_cfg.buffer_size, tac_cfg.critic_input)
+    return init, iteration, (tac_state.best_actor, tac_state.critic, tac_state.buffer)
 
 
 def deliverable(state: TransferState, cfg: TransferConfig):

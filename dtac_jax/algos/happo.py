@@ -71,9 +71,9 @@ class HAPPOConfig(Config):
     is the CPU budget of ``dtac reproduce --profile quick``."""
 
     RESUMABLE = frozenset({"lr_actor", "lr_critic", "max_grad_norm"})
-    RENAMED = {"lr": "lr_actor", "critic_lr": "lr_critic"}
+    RENAMED = {"lr": "lr_actor", "critic_lr": "lr_critic", "episodes": "iterations"}
 
-    episodes: int = 300          # training iterations: one rollout and one update each
+    iterations: int = 300        # training iterations: one rollout and one update each
     envs: int = 128              # parallel environments (HARL: 20; cheap here)
     rollout: int = 25            # rounds per rollout (HARL: 200; environments persist)
     share_param: bool = True     # one actor for all agent slots (HARL: option, off)
@@ -98,7 +98,7 @@ class HAPPOConfig(Config):
     env: EnvConfig = EnvConfig()    # the training rollouts' environment (effects)
 
     def __post_init__(self):
-        for f in ("episodes", "envs", "rollout", "epochs", "critic_epochs", "eval_envs",
+        for f in ("iterations", "envs", "rollout", "epochs", "critic_epochs", "eval_envs",
                   "eval_rounds"):
             if getattr(self, f) < 1:
                 raise ValueError(f"HAPPOConfig.{f} must be >= 1, got {getattr(self, f)}")
@@ -135,9 +135,9 @@ class HAPPOConfig(Config):
     def budget(self, params: EnvParams) -> dict:
         """Training budget (:func:`budget.budget`): the sequential agent updates count one
         actor step per agent slot and epoch."""
-        return budget.budget(self.episodes, self.episodes * self.envs * self.rollout, params,
-                             actor_steps=self.episodes * params.n_max * self.epochs,
-                             critic_steps=self.episodes * self.critic_epochs)
+        return budget.budget(self.iterations, self.iterations * self.envs * self.rollout, params,
+                             actor_steps=self.iterations * params.n_max * self.epochs,
+                             critic_steps=self.iterations * self.critic_epochs)
 
 
 # --------------------------------------------------------------------------- networks
@@ -446,7 +446,7 @@ class HAPPOState:
     key: jax.Array
     eval_key: jax.Array   # fixed: the validation episodes (validation.validation_key)
     best_score: jax.Array
-    episode: jax.Array
+    iteration: jax.Array
 
 
 def shared_reward(objective):
@@ -490,7 +490,7 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
                           value_norm=ValueNorm.init(dtype), obs=obs, env_state=env_state,
                           h=jnp.zeros((cfg.envs, n, hdim), dtype), key=kr,
                           eval_key=validation.validation_key(key), best_score=inf,
-                          episode=jnp.zeros((), jnp.int32))
+                          iteration=jnp.zeros((), jnp.int32))
 
     def rollout(ts: HAPPOState, key):
         def behave(k, obs, st, h):
@@ -542,7 +542,7 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
                         rollout_objective=jnp.mean(items["objective"]),
                         m_max=jnp.max(m_final))
 
-    def episode(ts: HAPPOState):
+    def iteration(ts: HAPPOState):
         key, k_roll = rng.split(ts.key)
         ts, items = rollout(ts.replace(key=key), k_roll)
         ts, metrics = learn(ts, items)
@@ -551,11 +551,11 @@ def make_happo(params: EnvParams, cfg: HAPPOConfig):
             cfg.eval_rounds)
         best, best_score, _ = validation.track_best(ts.best_actors, ts.best_score, ts.best_score,
                                                     ts.actors, measured, 0.0)
-        ts = ts.replace(best_actors=best, best_score=best_score, episode=ts.episode + 1)
+        ts = ts.replace(best_actors=best, best_score=best_score, iteration=ts.iteration + 1)
         return ts, dict(objective=measured, **metrics)
 
-    episode.rollout, episode.learn = rollout, learn   # the phases, to time them apart
-    return init, episode
+    iteration.rollout, iteration.learn = rollout, learn   # the phases, to time them apart
+    return init, iteration
 
 
 def happo_policy(actors, params: EnvParams, cfg: HAPPOConfig) -> Policy:

@@ -13,14 +13,15 @@ one :func:`register` line::
 
 Learned entries have ``make``; reference entries (heuristics, Search) only ``policy``.
 
-* ``make(params, cfg, deps) -> (init, episode, init_args)``: ``init(key, *init_args) ->
-  state`` and ``episode(state) -> (state, metrics)``, pure (:func:`dtac_jax.train.run_training`
-  vmaps seeds, jits and checkpoints them); ``metrics`` holds at least ``objective``, the
-  validation objective of the episode's parameters. ``deps`` maps each name in ``needs`` to
-  its loaded run (:class:`dtac_jax.runs.Trained`: ``config``, ``state`` stacked over seeds).
-  ``init_args`` are pytrees with a leading seed axis. The functions must not depend on
-  ``cfg.episodes``, the training budget, which a resume may raise: :mod:`dtac_jax.runs` builds
-  them once per process for a scenario, a config without its budget and the dependency runs.
+* ``make(params, cfg, deps) -> (init, iteration, init_args)``: ``init(key, *init_args) ->
+  state`` and ``iteration(state) -> (state, metrics)``, one training iteration, pure
+  (:func:`dtac_jax.train.run_training` vmaps seeds, jits and checkpoints them); ``metrics``
+  holds at least ``objective``, the validation objective of the iteration's parameters.
+  ``deps`` maps each name in ``needs`` to its loaded run (:class:`dtac_jax.runs.Trained`:
+  ``config``, ``state`` stacked over seeds). ``init_args`` are pytrees with a leading seed
+  axis. The functions must not depend on ``cfg.iterations``, the training budget, which a
+  resume may raise: :mod:`dtac_jax.runs` builds them once per process for a scenario, a
+  config without its budget and the dependency runs.
 * ``deliverable(state, cfg)``: the parameters a run delivers (e.g. the validation-best actor).
 * ``policy(theta, cfg, params, deps)``: the :class:`~dtac_jax.algos.policy.Policy` (or plain
   policy function) of delivered parameters ``theta`` of one seed (``None`` for references).
@@ -29,7 +30,8 @@ Learned entries have ``make``; reference entries (heuristics, Search) only ``pol
   come from an actor network's action probabilities (optional; Table III compares them).
 * ``upgrade(like) -> (old_like, convert)``: an earlier layout of the training state, so that
   checkpoints written by an earlier version load and resume (optional;
-  :func:`dtac_jax.checkpoint.restore`).
+  :func:`dtac_jax.checkpoint.restore`, which also reads renamed top-level fields of any
+  layout, :data:`dtac_jax.checkpoint.RENAMED_FIELDS`, without one).
 """
 from __future__ import annotations
 

@@ -25,9 +25,9 @@ class CollectConfig(Config):
     own, and a dict of some fields changes the owner's."""
 
     envs: int                 # parallel episodes stepped together
-    rounds: int               # rounds collected per env per training episode
+    rounds: int               # rounds collected per env per training iteration
     noise_var: float          # initial variance v of the Gaussian exploration noise
-    noise_decay: float        # v <- v * eps every training episode (Algorithm 1 line 12)
+    noise_decay: float        # v <- v * eps every training iteration (Algorithm 1 line 12)
     explore: str = "prob_noise"  # how targets and channels explore (EXPLORE)
     floor: float = 0.0        # when sampling (PPO; explore="sample"): p mixed with the uniform
 

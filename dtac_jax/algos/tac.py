@@ -1,7 +1,7 @@
 """TAC: centralised Transformer Actor-Critic training (paper Algorithm 1, lines 1-12).
 
 Pure functions over an explicit :class:`TACState`; ``make_tac(...)`` returns ``init(key)`` and
-``episode(state)``, both jit- and vmap-able (over seeds). An estimator
+``iteration(state)``, both jit- and vmap-able (over seeds). An estimator
 (:mod:`dtac_jax.algos.estimators`, named by ``TACConfig.estimator``) makes each training
 iteration's collection and updates of the transformer actor and the per-UE critic ``Q`` of
 eq. 18: ``"ppo"`` (default: a stochastic policy gradient with per-UE difference credit from
@@ -103,18 +103,19 @@ class PPOConfig(Config):
 class TACConfig(Config):
     """Training hyper-parameters; :func:`recipe` gives the named configurations.
 
-    The defaults are the PPO estimator's. ``updates`` x ``batch_size`` are the per-episode
+    The defaults are the PPO estimator's. ``updates`` x ``batch_size`` are the per-iteration
     critic steps (with ``estimator="critic"``, critic-then-actor steps). A dict without
     ``estimator`` or ``critic_input`` is the paper's estimator's (``_legacy_defaults``).
     """
 
     _legacy_defaults = {"estimator": "critic", "critic_input": "probs"}
     RESUMABLE = frozenset({"lr_actor", "lr_critic", "weight_decay", "grad_clip"})
+    RENAMED = {"episodes": "iterations"}
 
-    episodes: int = 60
+    iterations: int = 60
     estimator: str = "ppo"
     critic_input: str = "executed"    # what the critic sees of a decision (CRITIC_INPUTS)
-    updates: int = 100                # U critic updates per training episode
+    updates: int = 100                # U critic updates per training iteration
     batch_size: int = 128             # joint rounds per update
     buffer_size: int = 20_000         # joint rounds kept
     lr_critic: float = 3e-3
@@ -123,9 +124,9 @@ class TACConfig(Config):
     entropy_weight: float = 0.01      # w_s
     cost_scale: float = 0.01          # critic target log1p(cost / cost_scale)
     grad_clip: float = 1.0
-    eval_envs: int = 32               # fixed validation episodes scoring each episode's actor
+    eval_envs: int = 32               # fixed validation episodes scoring each iteration's actor
     eval_rounds: int = 50             #   ... and their rounds (best-actor choice, curves)
-    score_ema: float = 0.0            # optional EMA of that score over episodes (0: none)
+    score_ema: float = 0.0            # optional EMA of that score over iterations (0: none)
     collect: replay.CollectConfig = replay.CollectConfig(envs=32, rounds=8, noise_var=0.0,
                                                          noise_decay=1.0)
     ppo: PPOConfig = PPOConfig()
@@ -133,13 +134,13 @@ class TACConfig(Config):
     env: EnvConfig = EnvConfig()      # the training rollouts' environment (effects)
 
     def budget(self, params) -> dict:
-        """Training budget (:func:`budget.budget`) of ``episodes`` episodes."""
+        """Training budget (:func:`budget.budget`) of ``iterations`` iterations."""
         actor = (self.ppo.epochs * self.ppo.minibatches if self.estimator == "ppo"
                  else self.updates)
-        return budget.budget(self.episodes,
-                             self.episodes * self.collect.envs * self.collect.rounds, params,
-                             actor_steps=self.episodes * actor,
-                             critic_steps=self.episodes * self.updates)
+        return budget.budget(self.iterations,
+                             self.iterations * self.collect.envs * self.collect.rounds, params,
+                             actor_steps=self.iterations * actor,
+                             critic_steps=self.iterations * self.updates)
 
     def __post_init__(self):
         if self.estimator not in estimators.ESTIMATORS:   # read now: registered by name
@@ -148,7 +149,7 @@ class TACConfig(Config):
         if self.critic_input not in CRITIC_INPUTS:
             raise ValueError(f"unknown critic input {self.critic_input!r} (known: "
                              f"{', '.join(CRITIC_INPUTS)})")
-        for f in ("episodes", "updates", "batch_size", "buffer_size", "eval_envs",
+        for f in ("iterations", "updates", "batch_size", "buffer_size", "eval_envs",
                   "eval_rounds"):
             if getattr(self, f) < 1:
                 raise ValueError(f"TACConfig.{f} must be >= 1, got {getattr(self, f)}")
@@ -192,7 +193,7 @@ def recipe(name: str, **kw) -> TACConfig:
       own cost function (model-based; a reference, see :mod:`dtac_jax.algos.credit`).
     * ``"critic"``: the paper's estimator (gradient through the critic, noise on the
       probabilities, the critic fed the noisy probabilities) with learning rates 1e-3, 32
-      environments x 10 rounds per episode and 16 x 10-round validation episodes.
+      environments x 10 rounds per iteration and 16 x 10-round validation episodes.
     * ``"paper"``: ``"critic"`` at the paper's learning rate 2e-5.
     """
     if name not in RECIPES:
@@ -203,7 +204,7 @@ def recipe(name: str, **kw) -> TACConfig:
         return TACConfig.quick(updates=20, batch_size=64, lr_critic=1e-3,
                                collect=dict(envs=128),
                                ppo=dict(credit_source="simulator")).replace(**kw)
-    base = TACConfig(episodes=150, estimator="critic", critic_input="probs", updates=20,
+    base = TACConfig(iterations=150, estimator="critic", critic_input="probs", updates=20,
                      batch_size=64, lr_critic=1e-3, lr_actor=1e-3, eval_envs=16, eval_rounds=10,
                      collect=replay.CollectConfig(envs=32, rounds=10, noise_var=0.02,
                                                   noise_decay=0.98))
@@ -247,7 +248,7 @@ class TACState:
     key: jax.Array
     eval_key: jax.Array   # fixed: the validation episodes (validation.validation_objective)
     noise_var: jax.Array
-    episode: jax.Array
+    iteration: jax.Array
     hyper: Any            # entropy_weight, noise_decay: scalars (see HYPER)
     estimator: Any        # the estimator's own state: a dict, {} when it keeps none
 
@@ -255,7 +256,9 @@ class TACState:
 @struct.dataclass
 class _LayoutV0:
     """:class:`TACState` as checkpoints of dtac-jax 0.3 hold it: the PPO estimator's state
-    in its own fields (None where unused) rather than in ``estimator``."""
+    in its own fields (None where unused) rather than in ``estimator``. The counter has its
+    current name, ``iteration``: :func:`dtac_jax.checkpoint.restore` reads a 0.3 checkpoint's
+    ``episode`` into it (:data:`dtac_jax.checkpoint.RENAMED_FIELDS`)."""
     actor: Any
     best_actor: Any
     score: jax.Array
@@ -269,7 +272,7 @@ class _LayoutV0:
     key: jax.Array
     eval_key: jax.Array
     noise_var: jax.Array
-    episode: jax.Array
+    iteration: jax.Array
     value: Any = None
     value_opt: Any = None
     log_std: Any = None
@@ -293,9 +296,10 @@ def upgrade(like: TACState):
 
 
 def make_tac(params: EnvParams, cfg: TACConfig):
-    """Returns ``(init, episode)``: ``init(key, hyper=None) -> TACState``, ``episode(state) ->
-    (state, metrics)``. ``hyper`` maps names in :data:`HYPER` to values (floats or traced
-    scalars, e.g. one member's of a vmapped sweep); the others are ``cfg``'s."""
+    """Returns ``(init, iteration)``: ``init(key, hyper=None) -> TACState``,
+    ``iteration(state) -> (state, metrics)``. ``hyper`` maps names in :data:`HYPER` to values
+    (floats or traced scalars, e.g. one member's of a vmapped sweep); the others are
+    ``cfg``'s."""
     if cfg.net.n_channels != params.l_channels:
         raise ValueError(f"NetConfig.n_channels ({cfg.net.n_channels}) != scenario "
                          f"l_channels ({params.l_channels})")
@@ -326,11 +330,11 @@ def make_tac(params: EnvParams, cfg: TACConfig):
                                                        horizon > 0)),
             obs=obs, env_state=env_state, key=k_run, eval_key=k_eval,
             noise_var=jnp.asarray(h["noise_var"], dtype),
-            episode=jnp.zeros((), jnp.int32),
+            iteration=jnp.zeros((), jnp.int32),
             hyper={k: jnp.asarray(h[k], dtype) for k in ("entropy_weight", "noise_decay")},
             estimator=own)
 
-    def episode(ts: TACState):
+    def iteration(ts: TACState):
         key, k_train = rng.split(ts.key)
         ts, metrics = estimator.train(ctx, ts, k_train)
         measured = validation.validation_objective(greedy(ctx.act, ts.actor), ts.eval_key,
@@ -340,10 +344,10 @@ def make_tac(params: EnvParams, cfg: TACConfig):
         ts = ts.replace(best_actor=best, best_score=best_score, score=score)
         metrics = dict(objective=measured, noise_var=ts.noise_var, **metrics)
         ts = ts.replace(key=key, noise_var=ts.noise_var * ts.hyper["noise_decay"],
-                        episode=ts.episode + 1)
+                        iteration=ts.iteration + 1)
         return ts, metrics
 
-    return init, episode
+    return init, iteration
 
 
 # ---------------------------------------------------------------------- registry entry

@@ -50,7 +50,7 @@ def validation_objective(policy: Policy | PolicyFn, key, params: EnvParams, envs
 
 
 def track_best(best, best_score, score, current, objective, ema: float):
-    """Smooth the measured objective (EMA over episodes; ``ema = 0``: none) and keep the
+    """Smooth the measured objective (EMA over training iterations; ``ema = 0``: none) and keep the
     parameters that had the lowest smoothed value. Returns ``(best, best_score, score)``."""
     if ema == 0:  # no smoothing (also: a NaN score must not stick through 0 * NaN)
         score = objective

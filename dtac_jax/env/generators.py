@@ -20,6 +20,7 @@ system model's (docs/model.md).
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 
 import chex
@@ -30,19 +31,21 @@ import numpy as np
 from dtac_jax.env.scenarios import EnvParams
 
 
-class UECounts:
+class UECounts(abc.ABC):
     """The number of real UEs on each edge of a new episode: ``(key, params) -> int32[K]``."""
 
+    @abc.abstractmethod
     def __call__(self, key: chex.PRNGKey, params: EnvParams) -> jax.Array:
-        raise NotImplementedError
+        """The counts of one episode."""
 
 
-class Arrivals:
+class Arrivals(abc.ABC):
     """Each UE slot's task in a round: ``(key, u, mask, ue_type, params) -> int32[N]``."""
 
+    @abc.abstractmethod
     def __call__(self, key: chex.PRNGKey, u: jax.Array, mask: jax.Array, ue_type: jax.Array,
                  params: EnvParams) -> jax.Array:
-        raise NotImplementedError
+        """The tasks of one round."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +54,39 @@ class UniformUECounts(UECounts):
 
     def __call__(self, key, params):
         return jax.random.randint(key, (params.n_edges,), params.ue_min, params.ue_max + 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelUECounts(UECounts):
+    """A load level per episode: ``n`` uniform in ``[lo, params.ue_max]``, and each edge's count
+    ``n`` plus a uniform jitter in ``[-jitter, jitter]``, clipped to ``[lo, params.ue_max]``
+    (``lo``: ``params.ue_min`` when None).
+
+    The figures' x-axes set every edge to the same count; the system model's independent draw
+    per edge (:class:`UniformUECounts`) almost never makes a whole network lightly loaded (all
+    five of ``small``'s edges at 4 of ``[4, 6]``: probability ``3^-5``). This generator covers
+    every load level of ``[lo, ue_max]`` with edges near one another (docs/algorithms.md,
+    "Training UE counts")."""
+
+    lo: int | None = None
+    jitter: int = 1
+
+    def __post_init__(self):
+        if self.lo is not None and (type(self.lo) is not int or self.lo < 0):
+            raise ValueError(f"LevelUECounts: lo must be an integer >= 0, got {self.lo!r}")
+        if type(self.jitter) is not int or self.jitter < 0:
+            raise ValueError(f"LevelUECounts: jitter must be an integer >= 0, got "
+                             f"{self.jitter!r}")
+
+    def __call__(self, key, params):
+        lo = params.ue_min if self.lo is None else self.lo
+        if lo > params.ue_max:
+            raise ValueError(f"LevelUECounts: lo={lo} above the scenario's ue_max "
+                             f"{params.ue_max}")
+        k_level, k_edges = jax.random.split(key)
+        n = jax.random.randint(k_level, (), lo, params.ue_max + 1)
+        jitter = jax.random.randint(k_edges, (params.n_edges,), -self.jitter, self.jitter + 1)
+        return jnp.clip(n + jitter, lo, params.ue_max).astype(jnp.int32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,8 +140,8 @@ class ZipfArrivals(Arrivals):
 
 #: generators a config names (``EnvConfig.ue_counts`` / ``EnvConfig.arrivals``):
 #: ``name -> class``, built as ``cls(**options)``
-GENERATORS: dict[str, type] = {"uniform": UniformUECounts, "fixed": FixedUECounts,
-                               "zipf": ZipfArrivals}
+GENERATORS: dict[str, type] = {"uniform": UniformUECounts, "level": LevelUECounts,
+                               "fixed": FixedUECounts, "zipf": ZipfArrivals}
 
 
 def register_generator(name: str, cls: type) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from dtac_jax.reproduce.claims import (MARGIN_RULE, WORDS, Margin, all_hold, better, check,
                                        compare, family, no_noise_reason)
-from dtac_jax.reproduce.pipeline import convergence_window, episodes_to_95, label
+from dtac_jax.reproduce.pipeline import convergence_window, iterations_to_95, label
 
 
 CLOSE = 0.10                         # "close to": within 10% of the weighted reward
@@ -313,7 +313,8 @@ def preference_claims(preset: str, rows: list[dict]) -> list[dict]:
 
 # ---------------------------------------------------------------------- Table III
 def seed_curves(run_dir) -> np.ndarray:
-    """``[seeds, episodes]``: each seed's validation objective after each training episode."""
+    """``[seeds, iterations]``: each seed's validation objective after each training
+    iteration."""
     from dtac_jax.train import read_metrics
     rows = read_metrics(run_dir)
     return np.array([[r["objective"] for r in rows if r["seed"] == s]
@@ -322,21 +323,22 @@ def seed_curves(run_dir) -> np.ndarray:
 
 def saving_check(cid: str, what: str, paper: float, fast: str, slow: str, n95: dict,
                  extra: str = "", fast_plus: tuple[str, ...] = ()) -> dict:
-    """A "saves ``paper`` of the episodes" check: ``fast`` (plus the runs ``fast_plus``
-    that precede it) against ``slow``, in episodes to 95% of the final objective; cannot be
-    judged when the measure cannot show ``paper`` at these budgets."""
+    """A "saves ``paper`` of the training episodes" check: ``fast`` (plus the runs
+    ``fast_plus`` that precede it) against ``slow``, in training iterations (the paper's
+    training episodes) to 95% of the final objective; cannot be judged when the measure cannot
+    show ``paper`` at these budgets."""
     runs = (fast,) + fast_plus
     spent = sum(n95[m][0] for m in runs)
     saving = 1 - spent / max(n95[slow][0], 1)
     reach = 1 - sum(convergence_window(n95[m][1]) for m in runs) / n95[slow][1]
     names = " + ".join(label(m) for m in runs)
-    ours = (f"{names} {spent} vs {label(slow)} {n95[slow][0]} episodes to 95% of the final "
-            f"objective ({100 * saving:.0f}% fewer{extra})")
-    threshold = f"saving >= {100 * paper:.0f}% (episodes, the paper's unit)"
+    ours = (f"{names} {spent} vs {label(slow)} {n95[slow][0]} iterations to 95% of the final "
+            f"objective (the paper's training episodes; {100 * saving:.0f}% fewer{extra})")
+    threshold = f"saving >= {100 * paper:.0f}% (iterations, the paper's unit)"
     if reach < paper:
         return check(cid, what, f"saves {100 * paper:.0f}%", ours, threshold, None,
                      reason=f"at these budgets the measure shows at most {100 * reach:.0f}% "
-                            f"({names}: {' + '.join(str(n95[m][1]) for m in runs)} episodes "
+                            f"({names}: {' + '.join(str(n95[m][1]) for m in runs)} iterations "
                             f"trained, windows of "
                             f"{' + '.join(str(convergence_window(n95[m][1])) for m in runs)}; "
                             f"{label(slow)}: {n95[slow][1]})")
@@ -345,11 +347,11 @@ def saving_check(cid: str, what: str, paper: float, fast: str, slow: str, n95: d
 
 def convergence_claims(run_dirs: dict, n95: dict, ue95: dict) -> list[dict]:
     """The checks of Fig. 10 (C9) and of the overall training cost (C11) from each method's
-    validation curves (``run_dirs``), its :func:`episodes_to_95` and UE-rounds to 95%."""
+    validation curves (``run_dirs``), its :func:`iterations_to_95` and UE-rounds to 95%."""
     curves_ = {m: seed_curves(d) for m, d in run_dirs.items()}
     final = {m: np.array([np.median(c[-max(1, len(c) // 10):]) for c in cs])
              for m, cs in curves_.items()}
-    per_seed95 = {m: np.array([episodes_to_95(run_dirs[m], seed=s)[0]
+    per_seed95 = {m: np.array([iterations_to_95(run_dirs[m], seed=s)[0]
                                for s in range(len(curves_[m]))]) for m in run_dirs}
     # stability: each seed's coefficient of variation of the objective over its last half
     cv = {m: np.array([np.std(c[len(c) // 2:]) / np.mean(c[len(c) // 2:]) for c in cs])
@@ -362,7 +364,7 @@ def convergence_claims(run_dirs: dict, n95: dict, ue95: dict) -> list[dict]:
         saving_check("C9", "TAC needs 73% fewer training episodes than HAPPO", 0.73, "tac",
                      "happo", n95, f"; in UE-rounds {ue_save('tac', 'happo'):.0f}% fewer"),
         check("C9", "TAC converges to a better objective than HAPPO", "superior performance",
-              f"final objective (each seed's median over its last 10% of episodes, mean over "
+              f"final objective (each seed's median over its last 10% of iterations, mean over "
               f"seeds): {t_final}",
               "TAC's final objective below HAPPO's, " + MARGIN_RULE, m_final.holds,
               no_noise_reason([m_final])),
@@ -370,8 +372,8 @@ def convergence_claims(run_dirs: dict, n95: dict, ue95: dict) -> list[dict]:
                      0.78, "dtac", "tl_transformer", n95,
                      f"; in UE-rounds {ue_save('dtac', 'tl_transformer'):.0f}% fewer"),
         check("C9", "DTAC's transfer converges more efficiently than TL transformer's",
-              "more efficient convergence", f"episodes to 95% (mean over seeds): {t_eff}",
-              "DTAC's episodes to 95% of its final objective below TL transformer's, "
+              "more efficient convergence", f"iterations to 95% (mean over seeds): {t_eff}",
+              "DTAC's iterations to 95% of its final objective below TL transformer's, "
               + MARGIN_RULE, m_eff.holds, no_noise_reason([m_eff])),
         check("C9", "DTAC's transfer converges more stably than TL transformer's",
               "more stable convergence", f"coefficient of variation of the validation "

@@ -18,7 +18,7 @@ from dtac_jax.atomic import replacing, write_atomic
 from dtac_jax.reproduce.checks import (convergence_claims, generalization_claims,
                                        performance_claims, preference_claims, seed_values, vs)
 from dtac_jax.reproduce.claims import MARGIN_RULE, all_hold, check, compare, no_noise_reason
-from dtac_jax.reproduce.pipeline import (GENERALIZATION, Pipeline, episodes_to_95, label,
+from dtac_jax.reproduce.pipeline import (GENERALIZATION, Pipeline, iterations_to_95, label,
                                          learned, policies, read_csv, write_csv)
 
 
@@ -274,8 +274,8 @@ def late_over_mid(run_dir) -> float:
 
 def training_budgets(pl: Pipeline, preset: str) -> dict[str, dict]:
     """Each learned method's training budget on ``preset`` in the comparison's units
-    (:func:`dtac_jax.algos.budget.budget`: episodes, environment rounds, UE-rounds, gradient
-    steps)."""
+    (:func:`dtac_jax.algos.budget.budget`: training iterations, environment rounds, UE-rounds,
+    gradient steps)."""
     from dtac_jax.env import make_params
     params = make_params(pl.train_scenario(preset))
     return {m: pl.config(m).budget(params) for m in learned()}
@@ -293,16 +293,16 @@ def fig_convergence(pl: Pipeline, preset: str = CONVERGENCE_PRESET) -> dict:
         for m in group:
             run = pl.run_dir(preset, m)
             mean, sd = curves(run)
-            ep = np.arange(1, len(mean) + 1)
-            per_ep = budgets[m]["ue_rounds"] / budgets[m]["episodes"]
-            for ax, x in ((axes[0, col], ep), (axes[1, col], ep * per_ep)):
+            it = np.arange(1, len(mean) + 1)
+            per_it = budgets[m]["ue_rounds"] / budgets[m]["iterations"]
+            for ax, x in ((axes[0, col], it), (axes[1, col], it * per_it)):
                 ax.plot(x, mean, color=colour(m), label=label(m))
                 ax.fill_between(x, mean - sd, mean + sd, color=colour(m), alpha=0.15, lw=0)
-            n95[m] = episodes_to_95(run)
-            rows += [dict(method=m, episode=int(e), ue_rounds=int(e * per_ep),
+            n95[m] = iterations_to_95(run)
+            rows += [dict(method=m, iteration=int(i), ue_rounds=int(i * per_it),
                           objective=float(v), std=float(sd_))
-                     for e, v, sd_ in zip(ep, mean, sd)]
-        for row, xlabel in ((0, "training episode"), (1, "training UE-rounds")):
+                     for i, v, sd_ in zip(it, mean, sd)]
+        for row, xlabel in ((0, "training iteration"), (1, "training UE-rounds")):
             ax = axes[row, col]
             ax.set_yscale("log")
             ax.set_xlabel(xlabel)
@@ -315,23 +315,24 @@ def fig_convergence(pl: Pipeline, preset: str = CONVERGENCE_PRESET) -> dict:
     write_csv(pl.root / "data" / f"fig10_{preset}_curves.csv", rows)
     final = {m: float(np.median(curves(pl.run_dir(preset, m))[0][-max(1, n95[m][1] // 10):]))
              for m in n95}
-    ue95 = {m: n95[m][0] * budgets[m]["ue_rounds"] / budgets[m]["episodes"] for m in n95}
-    table = _md_table(["method", "episodes to 95% of final", "UE-rounds to 95%",
-                       "episodes trained", "UE-rounds trained", "actor steps", "critic steps",
+    ue95 = {m: n95[m][0] * budgets[m]["ue_rounds"] / budgets[m]["iterations"] for m in n95}
+    table = _md_table(["method", "iterations to 95% of final", "UE-rounds to 95%",
+                       "iterations trained", "UE-rounds trained", "actor steps", "critic steps",
                        "final objective"],
                       [[label(m), n95[m][0], f"{ue95[m]:.3g}", n95[m][1],
                         f"{budgets[m]['ue_rounds']:.3g}", budgets[m]["actor_steps"],
                         budgets[m]["critic_steps"], final[m]] for m in n95])
     claims = convergence_claims({m: pl.run_dir(preset, m) for m in n95}, n95, ue95)
     body = ("Objective per round of every method's deterministic policy after each training "
-            "episode's updates, in the real simulator, on the same fixed validation episodes "
+            "iteration's updates, in the real simulator, on the same fixed validation episodes "
             "for every method (" + validation_sizes(pl) + ", drawn once per seed by "
-            "`validation.validation_key`); top: against training episodes (the paper's unit), "
-            "bottom: against the environment UE-rounds stepped for training. The final "
-            "objective is the median of the last 10% of episodes. An episode differs in "
-            "content between methods: the table gives each budget in UE-rounds and gradient "
-            "steps (`budget.budget`; HAPPO's sequential agent updates count one actor step per "
-            "agent slot and epoch). Every method delivers its validation-best parameters. "
+            "`validation.validation_key`); top: against training iterations (the paper's "
+            "training episodes, its unit), bottom: against the environment UE-rounds stepped "
+            "for training. The final objective is the median of the last 10% of iterations. "
+            "An iteration differs in content between methods: the table gives each budget in "
+            "UE-rounds and gradient steps (`budget.budget`; HAPPO's sequential agent updates "
+            "count one actor step per agent slot and epoch). Every method delivers its "
+            "validation-best parameters. "
             "Curves in `data/fig10_" + preset + "_curves.csv`.\n\n" + table)
     return save_section(pl, dict(id="fig10", title=f"Fig. 10: convergence on {preset!r}",
                                  images=[img], body=body, claims=claims))

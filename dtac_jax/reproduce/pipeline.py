@@ -62,6 +62,17 @@ def code_fingerprint() -> str:
     return h.hexdigest()[:12]
 
 
+def current_spelling(config: dict) -> dict:
+    """A stored stage configuration with the renamed fields (``Config.RENAMED``) of a
+    training stage's algorithm config under their current names, so that a stage cached
+    before a rename stays cached."""
+    method, cfg = config.get("method"), config.get("config")
+    if not (isinstance(cfg, dict) and method in registry.names(learned=True)):
+        return config
+    renamed = registry.get(method).config.RENAMED
+    return dict(config, config={renamed.get(k, k): v for k, v in cfg.items()})
+
+
 def learned() -> tuple[str, ...]:
     """The trained methods the reproduction compares (registry order)."""
     return registry.names(learned=True, reproduce=True)
@@ -121,7 +132,7 @@ class Pipeline:
                 self.log(f"[{self.elapsed()}] {name}: made by simulator version "
                          f"{stored.get('sim_version', '<3')}, this is {SIM_VERSION}: rerunning")
                 fresh = True
-            elif stored["config"] == json.loads(json.dumps(config)):
+            elif current_spelling(stored["config"]) == json.loads(json.dumps(config)):
                 if name not in self._logged:
                     self.log(f"[{self.elapsed()}] {name}: cached")
                     self._logged.add(name)
@@ -182,13 +193,13 @@ class Pipeline:
         def go(fresh):
             if fresh and run.exists():
                 shutil.rmtree(run)
-            self.log(f"    training {algo.label} on {preset}: {cfg.episodes} episodes x "
+            self.log(f"    training {algo.label} on {preset}: {cfg.iterations} iterations x "
                      f"{p.seeds} seed(s) -> {run}")
             runs.train(method, self.train_scenario(preset), cfg, run,
                        deps={d: self.run_dir(preset, d) for d in algo.needs}, seeds=p.seeds,
                        chunk=p.chunk, resume=True, progress=self.progress,
                        log_to=self.log_to)
-            return dict(run=str(run), episodes=cfg.episodes)
+            return dict(run=str(run), iterations=cfg.iterations)
 
         return self.stage(f"train:{preset}:{method}", config, go)
 
@@ -390,13 +401,14 @@ def read_csv(path: Path) -> list[dict]:
     return rows
 
 
-def episodes_to_95(run_dir, seed: int | None = None) -> tuple[int, int]:
-    """Training episodes a run needed to reach 95% of its final objective (lower is better):
-    the last episode of the first window whose moving median of the measured objective is
-    within 5% of the final level, the median of the last 10% of episodes. The window is
-    :func:`convergence_window`; medians, not means, because single-episode measurements of a
-    max-over-UEs objective have spikes of several orders of magnitude. Averaged over seeds
-    (rounded) unless ``seed`` is given. Returns ``(episodes to 95%, episodes trained)``."""
+def iterations_to_95(run_dir, seed: int | None = None) -> tuple[int, int]:
+    """Training iterations a run needed to reach 95% of its final objective (lower is
+    better; the paper counts them as training episodes): the last iteration of the first
+    window whose moving median of the measured objective is within 5% of the final level, the
+    median of the last 10% of iterations. The window is :func:`convergence_window`; medians,
+    not means, because single-iteration measurements of a max-over-UEs objective have spikes
+    of several orders of magnitude. Averaged over seeds (rounded) unless ``seed`` is given.
+    Returns ``(iterations to 95%, iterations trained)``."""
     rows = read_metrics(run_dir)
     seeds = sorted({r["seed"] for r in rows}) if seed is None else [seed]
     hits, total = [], 0
@@ -411,9 +423,9 @@ def episodes_to_95(run_dir, seed: int | None = None) -> tuple[int, int]:
     return int(round(float(np.mean(hits)))), total
 
 
-def convergence_window(episodes: int) -> int:
-    """The moving median's window of :func:`episodes_to_95`: ``max(3, episodes // 10)`` (at
-    most ``episodes``). A run reaches 95% no earlier than its window's end, so a saving in
-    episodes between two runs can show at most ``1 - window(a) / episodes(b)``; 3 (a median
-    that ignores one spike) lets a 20-episode transfer show up to 85%."""
-    return min(max(3, episodes // 10), episodes)
+def convergence_window(iterations: int) -> int:
+    """The moving median's window of :func:`iterations_to_95`: ``max(3, iterations // 10)``
+    (at most ``iterations``). A run reaches 95% no earlier than its window's end, so a saving
+    in iterations between two runs can show at most ``1 - window(a) / iterations(b)``; 3 (a
+    median that ignores one spike) lets a 20-iteration transfer show up to 85%."""
+    return min(max(3, iterations // 10), iterations)

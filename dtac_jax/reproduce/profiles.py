@@ -58,13 +58,13 @@ class Profile(Config):
 
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
-        name="quick", seeds=3, tac=TACConfig.quick(episodes=60),
-        transfer=TransferConfig.quick(episodes=20), happo=HAPPOConfig.quick(episodes=150),
+        name="quick", seeds=3, tac=TACConfig.quick(iterations=60),
+        transfer=TransferConfig.quick(iterations=20), happo=HAPPOConfig.quick(iterations=150),
         eval_episodes=8, eval_rounds=None,
         ue_counts={"small": (2, 4, 6), "medium": (1, 3, 5), "large": (1, 3, 5)}),
     "paper": Profile(
-        name="paper", seeds=3, tac=TACConfig.paper(episodes=200),
-        transfer=TransferConfig.paper(episodes=100), happo=HAPPOConfig.paper(episodes=1500),
+        name="paper", seeds=3, tac=TACConfig.paper(iterations=200),
+        transfer=TransferConfig.paper(iterations=100), happo=HAPPOConfig.paper(iterations=1500),
         eval_episodes=32, eval_rounds=600, train_rounds=600,
         ue_counts={"small": (1, 2, 3, 4, 5, 6), "medium": (1, 2, 3, 4, 5),
                    "large": (1, 2, 3, 4, 5)},
@@ -72,18 +72,18 @@ PROFILES: dict[str, Profile] = {
         # TAC critic that reads the student's probabilities (the paper recipe's critic input)
         methods={"dtac": dict(trust_weight=0.0, anchor_weight=0.0)}),
     "full": Profile(
-        name="full", seeds=3, tac=TACConfig.quick(episodes=200),
-        transfer=TransferConfig.quick(episodes=100), happo=HAPPOConfig.quick(episodes=1500),
+        name="full", seeds=3, tac=TACConfig.quick(iterations=200),
+        transfer=TransferConfig.quick(iterations=100), happo=HAPPOConfig.quick(iterations=1500),
         eval_episodes=32, eval_rounds=600,
         ue_counts={"small": (1, 2, 3, 4, 5, 6), "medium": (1, 2, 3, 4, 5),
                    "large": (1, 2, 3, 4, 5)}),
     "tiny": Profile(
         name="tiny", seeds=1,
-        tac=TACConfig.quick(episodes=4, updates=2, batch_size=8, buffer_size=512, eval_envs=2,
+        tac=TACConfig.quick(iterations=4, updates=2, batch_size=8, buffer_size=512, eval_envs=2,
                             eval_rounds=3, collect=dict(envs=4, rounds=2)),
-        transfer=TransferConfig.quick(episodes=2, updates=2, batch_size=8, eval_envs=2,
+        transfer=TransferConfig.quick(iterations=2, updates=2, batch_size=8, eval_envs=2,
                                       eval_rounds=3),
-        happo=HAPPOConfig.quick(episodes=2, envs=2, rollout=3, epochs=1, critic_epochs=1,
+        happo=HAPPOConfig.quick(iterations=2, envs=2, rollout=3, epochs=1, critic_epochs=1,
                                 eval_envs=2, eval_rounds=3),
         eval_episodes=2, eval_rounds=3,
         ue_counts={"small": (2, 6), "medium": (1, 5), "large": (1, 5)},

@@ -84,16 +84,17 @@ def claims_summary(secs: dict) -> list[str]:
 
 
 def factory_name(cfg: Any, factories: dict[str, Callable[..., Any]]) -> str | None:
-    """The name in ``factories`` of the factory that builds ``cfg`` at its episode count, or
-    None when none does (a profile's own settings)."""
+    """The name in ``factories`` of the factory that builds ``cfg`` at its iteration count,
+    or None when none does (a profile's own settings)."""
     for name, make in factories.items():
-        if make(episodes=cfg.episodes) == cfg:
+        if make(iterations=cfg.iterations) == cfg:
             return name
     return None
 
 
 def tac_recipe_name(cfg: TACConfig) -> str | None:
-    """The :func:`dtac_jax.algos.tac.recipe` that ``cfg`` is (at its episode count), or None."""
+    """The :func:`dtac_jax.algos.tac.recipe` that ``cfg`` is (at its iteration count), or
+    None."""
     return factory_name(cfg, {r: functools.partial(recipe, r) for r in RECIPES})
 
 
@@ -113,7 +114,7 @@ def settings_table(pl: Pipeline, preset: str = "large") -> list[str]:
     rounds = pl.train_scenario(preset).rounds
     desc = {"tac": f"{tac_label}: {tac.estimator} estimator, lr actor "
                    f"{tac.lr_actor:g} / critic {tac.lr_critic:g}, {tac.collect.envs} envs x "
-                   f"{tac.collect.rounds} rounds per episode",
+                   f"{tac.collect.rounds} rounds per iteration",
             "happo": f"{happo_label}: {happo.policy} actor "
                      f"{'shared' if happo.share_param else 'per slot'} "
                      f"{'x'.join(map(str, happo.hidden))}, lr {happo.lr_actor:g}, "
@@ -121,20 +122,21 @@ def settings_table(pl: Pipeline, preset: str = "large") -> list[str]:
                      f"{happo.rollout} rounds per iteration, {happo.epochs} epochs"}
     desc.update({m: f"loss `{c.loss}`, {c.student} student, lr {c.lr_actor:g}, "
                     f"{c.collect.envs} envs "
-                    f"x {c.collect.rounds} rounds, {c.updates} updates per episode"
+                    f"x {c.collect.rounds} rounds, {c.updates} updates per iteration"
                  for m, c in ((m, pl.config(m)) for m in learned())
                  if registry.get(m).kind == "transfer"})
     lines = ["## Training settings", "",
-             f"Training episodes of {rounds} rounds; every method validated after each "
-             f"training episode on fixed episodes drawn once per seed ({F.validation_sizes(pl)})"
+             f"Training environment episodes of {rounds} rounds; every method validated after "
+             f"each training iteration on fixed episodes drawn once per seed "
+             f"({F.validation_sizes(pl)})"
              f" and delivering its validation-best parameters. Budgets on `{preset}` "
              "(UE-rounds at its mean UE count).", "",
-             "| method | settings | episodes | UE-rounds | actor steps | critic steps |",
+             "| method | settings | iterations | UE-rounds | actor steps | critic steps |",
              "|---|---|---:|---:|---:|---:|"]
     for m in learned():
         b = budgets[m]
         settings = desc.get(m, f"`{type(pl.config(m)).__name__}`")
-        lines.append(f"| {F.label(m)} | {settings} | {b['episodes']} | {b['ue_rounds']:.3g} | "
+        lines.append(f"| {F.label(m)} | {settings} | {b['iterations']} | {b['ue_rounds']:.3g} | "
                      f"{b['actor_steps']} | {b['critic_steps']} |")
     return lines + [""]
 
@@ -209,8 +211,8 @@ def write_report(pl: Pipeline) -> Path:
              f"Generated {time.strftime('%Y-%m-%d %H:%M')} on {platform.node() or 'this machine'}"
              f" ({jax.default_backend()}: {jax.devices()[0].device_kind}, "
              f"{jax.device_count()} device(s)). Profile: {prof.seeds} seed(s); TAC "
-             f"{prof.tac.episodes}, transfers {prof.transfer.episodes}, HAPPO "
-             f"{prof.happo.episodes} training episodes; {prof.eval_episodes} evaluation "
+             f"{prof.tac.iterations}, transfers {prof.transfer.iterations}, HAPPO "
+             f"{prof.happo.iterations} training iterations; {prof.eval_episodes} evaluation "
              f"episodes of {prof.eval_rounds or 50} rounds per point, the same for every "
              f"policy. Stage wall times add up to {sum(v or 0 for v in walls.values()):.0f} s "
              f"(`stages/`). {fingerprints(pl)}", "",
@@ -218,10 +220,10 @@ def write_report(pl: Pipeline) -> Path:
               else "TAC: the profile's own settings. ")
              + signals(pl) + " ", ""]
     if prof.name != "paper":
-        lines += [f"The `{prof.name}` profile trains for far fewer episodes than the paper "
-                  "and evaluates fewer UE counts; verdicts below are for these numbers, "
-                  "not a final word on the paper's claims (`dtac reproduce --profile paper` "
-                  "on a GPU).", ""]
+        lines += [f"The `{prof.name}` profile trains for far fewer iterations than the "
+                  "paper's training episodes and evaluates fewer UE counts; verdicts below are "
+                  "for these numbers, not a final word on the paper's claims (`dtac reproduce "
+                  "--profile paper` on a GPU).", ""]
     lines += settings_table(pl) + claims_summary(secs)
     missing = [f for f in ORDER if f not in secs or secs[f].get("skipped")]
     if missing:

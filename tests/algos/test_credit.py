@@ -115,23 +115,23 @@ def test_first_order_credit_is_the_tangent_of_the_critic():
 
 @pytest.mark.parametrize("source", ["critic", "critic_linear", "simulator"])
 def test_only_the_oracle_recipe_asks_the_simulator(source, monkeypatch):
-    """With the critic as the credit source, a TAC episode is built and run without the
+    """With the critic as the credit source, a TAC iteration is built and run without the
     simulator's what-ifs (they raise here); the simulator source needs them."""
     def refuse(*a, **k):
         raise RuntimeError("the simulator's cost function was asked a what-if")
 
     monkeypatch.setattr(credit, "simulator_objective", refuse)
     params = make_params(make_scenario("small", rounds=3, ue_min=2, ue_max=3))
-    cfg = recipe("default", episodes=1, updates=2, batch_size=8, buffer_size=64, eval_envs=2,
+    cfg = recipe("default", iterations=1, updates=2, batch_size=8, buffer_size=64, eval_envs=2,
                  eval_rounds=2, collect=dict(envs=4, rounds=2),
                  ppo=dict(credit_source=source, minibatches=2))
-    init, episode = make_tac(params, cfg)
+    init, iteration = make_tac(params, cfg)
     ts = init(jax.random.PRNGKey(0))
     if source == "simulator":
         with pytest.raises(RuntimeError, match="what-if"):
-            jax.eval_shape(episode, ts)
+            jax.eval_shape(iteration, ts)
         return
-    ts, m = jax.jit(episode)(ts)
+    ts, m = jax.jit(iteration)(ts)
     assert np.isfinite(float(m["objective"])) and np.isfinite(float(m["actor_loss"]))
 
 

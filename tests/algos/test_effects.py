@@ -29,13 +29,13 @@ def test_tac_happo_and_a_transfer_train_on_an_effect_named_in_their_config(tiny_
                                                                            tmp_path):
     plain = tiny_reproduction.runs
     run = dict(seeds=1, chunk=1, progress=False)
-    runs.train("tac", tiny.scenario(), tiny.TAC.replace(episodes=1, env=FIXED_BURSTY),
+    runs.train("tac", tiny.scenario(), tiny.TAC.replace(iterations=1, env=FIXED_BURSTY),
                tmp_path / "tac", **run)
-    runs.train("dtac", None, tiny.TRANSFER.replace(episodes=1, env=BURSTY), tmp_path / "dtac",
+    runs.train("dtac", None, tiny.TRANSFER.replace(iterations=1, env=BURSTY), tmp_path / "dtac",
                deps={"tac": plain / "tac"}, **run)
     # HAPPO through the command line, its tiny config and the effect from a file and --set
     (tmp_path / "happo.json").write_text(json.dumps(
-        {"happo": dict(tiny.PROFILE.happo.to_dict(), episodes=1)}))
+        {"happo": dict(tiny.PROFILE.happo.to_dict(), iterations=1)}))
     assert cli.main(["train", "happo", "--preset", "small", "--config",
                      str(tmp_path / "happo.json"), "--set", 'env.wrappers=["bursty(p=1.0)"]',
                      "--chunk", "1", "--out", str(tmp_path / "happo")]) == 0

@@ -167,9 +167,9 @@ def test_rollout_bootstraps_time_limits_with_the_state_before_reset():
     episode, and the cut-off final state (not the reset one) at a time limit."""
     params = make_params(make_scenario("small", rounds=3))
     cfg = H.HAPPOConfig(hidden=(8, 8), envs=2, rollout=7, value_norm=False)
-    init, episode = H.make_happo(params, cfg)
+    init, iteration = H.make_happo(params, cfg)
     ts = jax.jit(init)(jax.random.PRNGKey(0))
-    _, items = jax.jit(episode.rollout)(ts, jax.random.PRNGKey(5))
+    _, items = jax.jit(iteration.rollout)(ts, jax.random.PRNGKey(5))
     value = H.ValueNet(cfg.hidden)
     v = np.asarray(value.apply(ts.critic, H.global_state(items["local"])))   # [T, E]
     nv, done = np.asarray(items["next_value"]), np.asarray(items["done"])
@@ -201,15 +201,15 @@ def test_tiny_happo_runs_improve_and_deliver_the_validation_best(tmp_path):
     training; the reproduction's P2 checks HAPPO's quality at the quick budget.)"""
     from dtac_jax.train import read_metrics, run_training
     params = make_params(make_scenario("small", rounds=10, ue_min=1, ue_max=2))
-    cfg = H.HAPPOConfig.quick(hidden=(32, 32), envs=16, rollout=10, episodes=60, eval_envs=4,
+    cfg = H.HAPPOConfig.quick(hidden=(32, 32), envs=16, rollout=10, iterations=60, eval_envs=4,
                               eval_rounds=10, lr_actor=2e-3, lr_critic=2e-3)
-    init, episode = H.make_happo(params, cfg)
+    init, iteration = H.make_happo(params, cfg)
     run = tmp_path / "happo"
-    run_training(init, episode, {"kind": "test"}, run, episodes=20, chunk=20, progress=False)
-    state = run_training(init, episode, {"kind": "test"}, run, episodes=60, chunk=20,
+    run_training(init, iteration, {"kind": "test"}, run, iterations=20, chunk=20, progress=False)
+    state = run_training(init, iteration, {"kind": "test"}, run, iterations=60, chunk=20,
                          progress=False, resume=True)
     rows = read_metrics(run)
-    assert [r["episode"] for r in rows] == list(range(1, 61))
+    assert [r["iteration"] for r in rows] == list(range(1, 61))
     assert all(np.isfinite(r["objective"]) and np.isfinite(r["value_loss"]) for r in rows)
     objective = np.array([r["objective"] for r in rows])
     # the shared training reward -log1p(objective) of the stochastic policy rises
@@ -224,10 +224,10 @@ def test_tiny_happo_runs_improve_and_deliver_the_validation_best(tmp_path):
         best, state.eval_key[0])
     np.testing.assert_allclose(float(again), objective.min(), rtol=1e-4)
 
-    gru = H.HAPPOConfig.quick(hidden=(16, 16), envs=4, rollout=5, episodes=4, eval_envs=2,
+    gru = H.HAPPOConfig.quick(hidden=(16, 16), envs=4, rollout=5, iterations=4, eval_envs=2,
                               eval_rounds=5, policy="gru", share_param=False)
-    init, episode = H.make_happo(params, gru)
-    run_training(init, episode, {"kind": "test"}, tmp_path / "gru", episodes=4, chunk=4,
+    init, iteration = H.make_happo(params, gru)
+    run_training(init, iteration, {"kind": "test"}, tmp_path / "gru", iterations=4, chunk=4,
                  progress=False)
     rows = read_metrics(tmp_path / "gru")
     assert len(rows) == 4 and all(np.isfinite(r["objective"]) for r in rows)

@@ -106,12 +106,12 @@ def test_log_probs_count_only_the_factors_that_act():
 @pytest.mark.parametrize("credit", ["difference", "team"])
 def test_tiny_ppo_training_is_finite_and_moves_the_actor(credit):
     params = make_params(make_scenario("small", rounds=3))
-    cfg = recipe("default", episodes=3, updates=2, batch_size=8, buffer_size=64, eval_envs=2,
+    cfg = recipe("default", iterations=3, updates=2, batch_size=8, buffer_size=64, eval_envs=2,
                  eval_rounds=3, collect=dict(envs=4, rounds=2),
                  ppo=dict(credit=credit, minibatches=2))
-    init, episode = make_tac(params, cfg)
+    init, iteration = make_tac(params, cfg)
     ts0 = jax.jit(init)(jax.random.PRNGKey(0))
-    ts, m = jax.jit(lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=3))(ts0)
+    ts, m = jax.jit(lambda s: jax.lax.scan(lambda c, _: iteration(c), s, None, length=3))(ts0)
     for k, v in m.items():
         assert np.all(np.isfinite(np.asarray(v))), k
     moved = [float(jnp.max(jnp.abs(a - b))) for a, b in

@@ -29,9 +29,9 @@ def registered():
 def test_a_toy_algorithm_runs_everywhere_from_one_registry_line(registered, tmp_path):
     assert "toy" in registry.names(learned=True) and "toy" in P.policies()
     scn = make_scenario("small", rounds=3)
-    runs.train("toy", scn, toy.ToyConfig(episodes=2), tmp_path / "toy", seeds=2, chunk=1,
+    runs.train("toy", scn, toy.ToyConfig(iterations=2), tmp_path / "toy", seeds=2, chunk=1,
                progress=False)
-    state = runs.train("toy", scn, toy.ToyConfig(episodes=3), tmp_path / "toy", seeds=2,
+    state = runs.train("toy", scn, toy.ToyConfig(iterations=3), tmp_path / "toy", seeds=2,
                        chunk=1, progress=False, resume=True)
     trained = runs.load(tmp_path / "toy")
     assert trained.algo.name == "toy" and trained.seeds == 2
@@ -42,16 +42,16 @@ def test_a_toy_algorithm_runs_everywhere_from_one_registry_line(registered, tmp_
     conf["toy"]["lr"] = conf["toy"].pop("lr_actor")
     ckpt.write_config(tmp_path / "toy", conf)
     assert runs.load(tmp_path / "toy").config.lr_actor == 1.0
-    runs.train("toy", scn, toy.ToyConfig(episodes=4), tmp_path / "toy", seeds=2, chunk=1,
+    runs.train("toy", scn, toy.ToyConfig(iterations=4), tmp_path / "toy", seeds=2, chunk=1,
                progress=False, resume=True)
     assert ckpt.read_config(tmp_path / "toy")["toy"]["lr"] == 1.0      # kept as stored
-    runs.train("toy", scn, toy.ToyConfig(episodes=5, lr_actor=0.5), tmp_path / "toy",
+    runs.train("toy", scn, toy.ToyConfig(iterations=5, lr_actor=0.5), tmp_path / "toy",
                seeds=2, chunk=1, progress=False, resume=True)
     conf = ckpt.read_config(tmp_path / "toy")
     assert conf["toy"]["lr_actor"] == 0.5 and "lr" not in conf["toy"]
-    assert conf[ckpt.RESUMED] == [dict(episode=4, changed={"toy.lr_actor": [1.0, 0.5]})]
+    assert conf[ckpt.RESUMED] == [dict(iteration=4, changed={"toy.lr_actor": [1.0, 0.5]})]
     with pytest.raises(ckpt.CheckpointMismatch, match="eval_envs"):
-        runs.train("toy", scn, toy.ToyConfig(episodes=6, eval_envs=3), tmp_path / "toy",
+        runs.train("toy", scn, toy.ToyConfig(iterations=6, eval_envs=3), tmp_path / "toy",
                    seeds=2, chunk=1, progress=False, resume=True)
     trained = runs.load(tmp_path / "toy")
     # all-local is by far the cheapest fixed target on the small preset
@@ -62,8 +62,8 @@ def test_a_toy_algorithm_runs_everywhere_from_one_registry_line(registered, tmp_
     assert name == "toy" and len(res) == 2 and np.isfinite(res[0][0].weighted_reward)
     # the generic CLI command and the reproduction pipeline know it
     assert cli.main(["train", "toy", "--preset", "small", "--rounds", "3", "--set",
-                     "episodes=1", "--chunk", "1", "--out", str(tmp_path / "cli")]) == 0
-    assert runs.load(tmp_path / "cli").config == toy.ToyConfig(episodes=1)
+                     "iterations=1", "--chunk", "1", "--out", str(tmp_path / "cli")]) == 0
+    assert runs.load(tmp_path / "cli").config == toy.ToyConfig(iterations=1)
     pl = P.Pipeline(get_profile("tiny"), out=tmp_path / "repro", progress=False,
                     log=lambda _: None)
     assert pl.config("toy") == toy.ToyConfig.quick()      # no profile field: quick()

@@ -11,7 +11,7 @@ from dtac_jax.env import make_params, make_scenario
 from dtac_jax.nets.transformer import NetConfig
 
 NET = NetConfig()
-TINY_CRITIC = recipe("critic", episodes=4, updates=2, batch_size=8, buffer_size=256,
+TINY_CRITIC = recipe("critic", iterations=4, updates=2, batch_size=8, buffer_size=256,
                      collect=dict(envs=4, rounds=2))
 
 
@@ -19,8 +19,8 @@ TINY_CRITIC = recipe("critic", episodes=4, updates=2, batch_size=8, buffer_size=
 def test_tiny_training_reduces_losses():
     params = make_params(make_scenario("small"))
     cfg = TINY_CRITIC.replace(updates=10, batch_size=32, collect=dict(envs=8, rounds=4))
-    init, episode = make_tac(params, cfg)
-    run = jax.jit(lambda s: jax.lax.scan(lambda c, _: episode(c), s, None, length=15))
+    init, iteration = make_tac(params, cfg)
+    run = jax.jit(lambda s: jax.lax.scan(lambda c, _: iteration(c), s, None, length=15))
     ts, m = run(jax.jit(init)(jax.random.PRNGKey(0)))
     c = np.asarray(m["critic_loss"])
     assert np.all(np.isfinite(c)) and np.all(np.isfinite(np.asarray(m["actor_loss"])))

@@ -99,7 +99,7 @@ def test_transfer_scores_the_starting_student_before_fine_tuning():
     from dtac_jax.algos.dtac import final_student, make_transfer
     from dtac_jax.env import make_params, make_scenario
     params = make_params(make_scenario("small", rounds=3))
-    cfg = TransferConfig(episodes=2, updates=1, batch_size=8, eval_envs=3, eval_rounds=2,
+    cfg = TransferConfig(iterations=2, updates=1, batch_size=8, eval_envs=3, eval_rounds=2,
                          collect=CollectConfig(envs=2, rounds=2, noise_var=0.05,
                                                noise_decay=0.98))
     nets = init_actor_critic(jax.random.PRNGKey(4), NET)
@@ -108,14 +108,14 @@ def test_transfer_scores_the_starting_student_before_fine_tuning():
         k, actor_fn(NET, "full"), a, *rollouts.init_envs(jax.random.PRNGKey(1), params, 1), 0.0,
         params, cfg.collect.replace(envs=1, rounds=1), NET.a_min)[0])(nets["actor"],
                                                                  jax.random.PRNGKey(0))
-    init, episode = make_transfer(params, cfg, NET, cost_scale=1.0, buffer_size=64)
+    init, iteration = make_transfer(params, cfg, NET, cost_scale=1.0, buffer_size=64)
     ts = jax.jit(init)(jax.random.PRNGKey(2), nets["actor"], nets["critic"],
                        buf.init(jax.tree_util.tree_map(lambda v: v[0], item)))
     start = float(jax.jit(lambda a, k: validation.validation_objective(
         greedy(actor_fn(NET, "identity"), a), k, params, cfg.eval_envs, cfg.eval_rounds))(
             nets["actor"], ts.eval_key))
     assert np.isfinite(start) and float(ts.best_score) == pytest.approx(start, rel=1e-6)
-    ts, m = jax.jit(episode)(ts)
+    ts, m = jax.jit(iteration)(ts)
     assert float(ts.best_score) == pytest.approx(min(start, float(m["objective"])), rel=1e-6)
     best_leaves = jax.tree_util.tree_leaves(final_student(ts, cfg))
     chosen = nets["actor"] if start <= float(m["objective"]) else ts.student
@@ -161,7 +161,7 @@ def test_dtac_what_if_transfer_trains_and_measures_the_critic_fit():
     from dtac_jax.algos.dtac import make_transfer
     from dtac_jax.env import make_params, make_scenario
     params = make_params(make_scenario("small", rounds=3, ue_min=2, ue_max=3))
-    cfg = registry.get("dtac").quick(episodes=1, updates=2, batch_size=4, eval_envs=2,
+    cfg = registry.get("dtac").quick(iterations=1, updates=2, batch_size=4, eval_envs=2,
                                      eval_rounds=2, collect=dict(envs=2, rounds=2))
     assert cfg.critic_gradient == "what_if" and cfg.trust_weight > 0 and cfg.anchor_weight == 0
     nets = init_actor_critic(jax.random.PRNGKey(4), NET)
@@ -170,10 +170,10 @@ def test_dtac_what_if_transfer_trains_and_measures_the_critic_fit():
     state = buf.add(buf.init(item), jax.tree_util.tree_map(
         lambda v: jnp.broadcast_to(v, (8,) + v.shape),
         dict(item, mask=jnp.ones_like(item["mask"]))))
-    init, episode = make_transfer(params, cfg, NET, cost_scale=0.01, buffer_size=64,
+    init, iteration = make_transfer(params, cfg, NET, cost_scale=0.01, buffer_size=64,
                                   critic_input="executed")
     ts0 = jax.jit(init)(jax.random.PRNGKey(2), nets["actor"], nets["critic"], state)
-    ts, m = jax.jit(episode)(ts0)
+    ts, m = jax.jit(iteration)(ts0)
     for k in ("loss", "critic_err_teacher", "critic_err_student", "critic_bias_student"):
         assert np.isfinite(float(m[k])), k
     assert float(m["critic_err_teacher"]) >= 0 and float(m["critic_err_student"]) >= 0

@@ -2,7 +2,7 @@
 ``registry.register`` line (tests/algos/test_registry.py).
 
 Every UE computes at one target (local, edge or cloud) given by three preference logits. Each
-training episode scores the three targets on the seed's validation episodes, moves the logits
+training iteration scores the three targets on the seed's validation episodes, moves the logits
 towards the cheapest one and keeps the validation-best logits.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dtac_jax.env.env import Action
 class ToyConfig(Config):
     RESUMABLE = frozenset({"lr_actor"})   # a resumed run may take another step size
     RENAMED = {"lr": "lr_actor"}          # config files naming it "lr" still load
-    episodes: int = 3
+    iterations: int = 3
     lr_actor: float = 1.0
     eval_envs: int = 2
     eval_rounds: int = 3
@@ -37,8 +37,8 @@ class ToyConfig(Config):
         return ToyConfig(**{"eval_envs": 32, "eval_rounds": 50, **kw})
 
     def budget(self, params) -> dict:
-        return budget.budget(self.episodes, 3 * self.episodes * self.eval_envs
-                             * self.eval_rounds, params, actor_steps=self.episodes,
+        return budget.budget(self.iterations, 3 * self.iterations * self.eval_envs
+                             * self.eval_rounds, params, actor_steps=self.iterations,
                              critic_steps=0)
 
 
@@ -61,7 +61,7 @@ def make(params, cfg: ToyConfig, deps: dict):
         return dict(logits=jnp.zeros(3), best=jnp.zeros(3), best_score=inf, score=inf,
                     eval_key=validation.validation_key(key))
 
-    def episode(st):
+    def iteration(st):
         costs = jnp.stack([score(t, st["eval_key"]) for t in range(3)])
         logits = st["logits"] + cfg.lr_actor * jax.nn.one_hot(jnp.argmin(costs), 3)
         measured = costs[jnp.argmax(logits)]
@@ -70,7 +70,7 @@ def make(params, cfg: ToyConfig, deps: dict):
         return (dict(st, logits=logits, best=best, best_score=best_score, score=score_),
                 dict(objective=measured))
 
-    return init, episode, ()
+    return init, iteration, ()
 
 
 def deliverable(state, cfg: ToyConfig):

@@ -24,13 +24,13 @@ CASES = [
     ("train-tac --preset huge", "argument --preset: invalid choice: 'huge'"),
     ("evaluate --preset huge --policies random", "argument --preset: invalid choice: 'huge'"),
     ("train tac --preset huge", "argument --preset: invalid choice: 'huge'"),
-    ("train-tac --episodes 0 --out E/new", "episodes must be >= 1"),
-    ("train-tac --seeds 0 --out E/new", "episodes, seeds and chunk must all be >= 1"),
-    ("train-tac --chunk 0 --out E/new", "episodes, seeds and chunk must all be >= 1"),
+    ("train-tac --iterations 0 --out E/new", "TACConfig.iterations must be >= 1"),
+    ("train-tac --seeds 0 --out E/new", "iterations, seeds and chunk must all be >= 1"),
+    ("train-tac --chunk 0 --out E/new", "iterations, seeds and chunk must all be >= 1"),
     ("train-tac --envs 0 --out E/new", "envs must be >= 1"),
     ("train-tac --lr-actor -1 --out E/new", "lr_actor must be > 0"),
-    ("train-happo --episodes 0 --out E/new", "episodes must be >= 1"),
-    ("transfer --episodes 0 --tac E/tac --out E/new", "episodes must be >= 1"),
+    ("train-happo --iterations 0 --out E/new", "HAPPOConfig.iterations must be >= 1"),
+    ("transfer --iterations 0 --tac E/tac --out E/new", "TransferConfig.iterations must be >= 1"),
     ("evaluate --episodes 0 --policies random --out E/new", "episodes must be >= 1"),
     ("evaluate --rounds 0 --policies random --out E/new", "rounds must be >= 1"),
     ("evaluate --policies nosuch --out E/new", "unknown policy 'nosuch'"),
@@ -66,7 +66,7 @@ CASES = [
     ("sweep --grid lr= --out E/new", "bad --grid 'lr=': expected NAME=V1,V2,..."),
     ("sweep --grid lr=1e-3,1e-3 --out E/new", "--grid lr: repeated value"),
     ("sweep --grid lr=abc --out E/new", "--grid lr: 'abc' is not a valid float"),
-    ("sweep --grid episodes=0 --out E/new", "episodes must be >= 1"),
+    ("sweep --grid iterations=0 --out E/new", "TACConfig.iterations must be >= 1"),
     ("sweep --grid lr=1e-3 --out E/sweep", "E/sweep holds a sweep with other settings"),
     ("sweep --grid lr=1e-3 --out E/badsweep",
      "sweep folder E/badsweep: sweep.json is not valid JSON (line 1 column 2"),
@@ -101,7 +101,7 @@ def fake_run(folder, kind="tac", checkpoint=True, rows=2):
             "seeds": 1, "seed": 0, "chunk": 10, "sim_version": 3}
     (folder / "config.json").write_text(json.dumps(conf))
     (folder / "metrics.jsonl").write_text("".join(
-        json.dumps(dict(episode=i + 1, seed=0, wall_s=0.1, objective=1.0)) + "\n"
+        json.dumps(dict(iteration=i + 1, seed=0, wall_s=0.1, objective=1.0)) + "\n"
         for i in range(rows)))
     if checkpoint:
         ckpt.save(ckpt.manager(folder), rows, {"w": np.zeros(3, np.float32)})

@@ -13,7 +13,7 @@ def test_cli_version_and_one_line_argument_errors():
     out = subprocess.run([sys.executable, "-m", "dtac_jax.cli", "--version"],
                          capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("dtac-jax ")
-    for argv in (["evaluate", "--preset", "huge"], ["train-tac", "--episodes", "many"],
+    for argv in (["evaluate", "--preset", "huge"], ["train-tac", "--iterations", "many"],
                  ["sweep", "--preset", "tiny"], ["no-such-command"]):
         out = subprocess.run([sys.executable, "-m", "dtac_jax.cli", *argv],
                              capture_output=True, text=True)
@@ -28,7 +28,7 @@ def test_cli_version_and_one_line_argument_errors():
     (["--floor", "1.5", "--recipe", "critic", "--explore", "sample"], "floor must be in"),
 ])
 def test_cli_rejects_bad_tac_options_in_one_line(tmp_path, argv, match):
-    out = subprocess.run([sys.executable, "-m", "dtac_jax.cli", "train-tac", "--episodes", "1",
+    out = subprocess.run([sys.executable, "-m", "dtac_jax.cli", "train-tac", "--iterations", "1",
                           "--out", str(tmp_path / "r"), *argv], capture_output=True, text=True,
                          env={"JAX_PLATFORMS": "cpu", "DTAC_JAX_CACHE": "off",
                               "PATH": "/usr/bin:/bin"})
@@ -109,19 +109,20 @@ def test_every_command_takes_config_and_set(tmp_path, monkeypatch):
     assert (got["cfg"].lr_actor, got["cfg"].entropy_weight, got["cfg"].net.d_model) == (
         1e-4, 0.03, 32)
     assert got["kw"]["log_to"] == ("tensorboard",)
-    assert cli.main(["train-happo", "--episodes", "7", "--set", "hidden=[8,8]",
+    assert cli.main(["train-happo", "--iterations", "7", "--set", "hidden=[8,8]",
                      "--set", "scenario.l_channels=6", "--out", str(tmp_path / "h")]) == 0
-    assert (got["cfg"].episodes, got["cfg"].hidden, got["scn"].l_channels) == (7, (8, 8), 6)
-    assert cli.main(["sweep", "--episodes", "3", "--set", "tac.net.d_model=16",
+    assert (got["cfg"].iterations, got["cfg"].hidden, got["scn"].l_channels) == (7, (8, 8), 6)
+    assert cli.main(["sweep", "--iterations", "3", "--set", "tac.net.d_model=16",
                      "--set", "scenario.l_channels=6", "--log", "tensorboard",
                      "--out", str(tmp_path / "s")]) == 0
     assert got["sweep_kw"]["log_to"] == ("tensorboard",)
     scn, cfg = S._build(got["base"], {})
-    assert (got["base"].episodes, cfg.net.d_model, cfg.episodes, scn.l_channels) == (3, 16, 3, 6)
+    assert (got["base"].iterations, cfg.net.d_model, cfg.iterations, scn.l_channels) == (
+        3, 16, 3, 6)
     assert cfg.lr_actor == recipe("default").lr_actor
-    assert cli.main(["reproduce", "--profile", "tiny", "--set", "tac.episodes=2",
+    assert cli.main(["reproduce", "--profile", "tiny", "--set", "tac.iterations=2",
                      "--set", "name=t2", "--out", str(tmp_path / "r")]) == 0
-    assert (got["prof"].name, got["prof"].tac.episodes) == ("t2", 2)
+    assert (got["prof"].name, got["prof"].tac.iterations) == ("t2", 2)
     # a bad --log value is one argparse line
     with pytest.raises(SystemExit) as e:
         cli.build_parser().parse_args(["train-tac", "--log", "mlflow"])
@@ -134,3 +135,17 @@ def test_former_happo_flags_still_parse_with_one_line(capsys):
     assert capsys.readouterr().err.splitlines() == [
         "dtac: --lr is deprecated: it is read as --lr-actor",
         "dtac: --critic-lr is deprecated: it is read as --lr-critic"]
+
+
+@pytest.mark.parametrize("command", ["train-tac", "train-happo", "transfer", "sweep"])
+def test_the_former_episodes_flag_of_training_commands_parses_with_one_line(capsys, command):
+    """``--episodes`` of a training command is now ``--iterations`` (a hidden alias);
+    ``evaluate --episodes`` counts environment episodes and stays."""
+    args = cli.build_parser().parse_args([command, "--episodes", "5"])
+    assert args.iterations == 5
+    assert capsys.readouterr().err.splitlines() == [
+        "dtac: --episodes is deprecated: it is read as --iterations"]
+    assert "--episodes" not in cli.build_parser()._subparsers._group_actions[0].choices[
+        command].format_help()
+    assert cli.build_parser().parse_args(["evaluate", "--episodes", "5"]).episodes == 5
+    assert capsys.readouterr().err == ""

@@ -74,7 +74,7 @@ def test_nested_dicts_missing_keys_and_legacy_defaults():
     with pytest.raises(ValueError, match=r"^unknown CollectConfig field\(s\): nvs \(known: "):
         TACConfig.from_dict({"collect": {"nvs": 4}})
     # a missing key takes the field's default; a nested dict changes the owner's default
-    assert HAPPOConfig.from_dict({"episodes": 3}) == HAPPOConfig(episodes=3)
+    assert HAPPOConfig.from_dict({"iterations": 3}) == HAPPOConfig(iterations=3)
     assert (TransferConfig.from_dict({"collect": {"envs": 4}}).collect
             == TransferConfig().collect.replace(envs=4))
     new = dict(estimator="ppo", critic_input=TACConfig().critic_input)   # not a legacy dict
@@ -99,19 +99,19 @@ def test_replace_merges_nested_dicts_and_converts_lists():
     assert cfg.net.n_channels == 6 and cfg.net.d_model == 16 and cfg.lr_actor == 0.5
     assert HAPPOConfig().replace(hidden=[32, 32]).hidden == (32, 32)
     assert make_scenario("small").replace(f_ue=[1e9] * 6).f_ue == (1e9,) * 6
-    assert PROFILES["tiny"].replace(tac=dict(episodes=5)).tac == PROFILES["tiny"].tac.replace(
-        episodes=5)
+    assert PROFILES["tiny"].replace(tac=dict(iterations=5)).tac == PROFILES["tiny"].tac.replace(
+        iterations=5)
 
 
 def test_factories():
     assert TACConfig.quick() == TACConfig() == recipe("default")
     assert TACConfig.quick(collect=dict(envs=4)) == recipe("default", collect=dict(envs=4))
-    assert TACConfig.paper(episodes=3) == recipe("paper", episodes=3)
+    assert TACConfig.paper(iterations=3) == recipe("paper", iterations=3)
     assert TACConfig.paper().lr_actor == TACConfig.paper().lr_critic == 2e-5
     assert TransferConfig.quick() == TransferConfig()
     assert TransferConfig.paper() == TransferConfig(lr_actor=2e-5)
-    assert (TransferConfig.paper(episodes=3, lr_actor=1e-4)
-            == TransferConfig(episodes=3, lr_actor=1e-4))
+    assert (TransferConfig.paper(iterations=3, lr_actor=1e-4)
+            == TransferConfig(iterations=3, lr_actor=1e-4))
     assert HAPPOConfig.quick().hidden == (64, 64) and HAPPOConfig.paper().policy == "gru"
 
 
@@ -137,6 +137,32 @@ def test_renamed_fields_load_under_their_new_names_with_one_line(capsys):
         fields = {f.name for f in dataclasses.fields(cls)}
         assert not fields & set(cls.RENAMED) and set(cls.RENAMED.values()) <= fields
         assert {"lr", "critic_lr", "actor_lr"}.isdisjoint(fields)
+
+
+def test_training_episodes_are_read_as_iterations(capsys):
+    """The training budget was ``episodes``: config files, ``--set`` paths, factories and
+    a profile's sections that say so still load, with one deprecation line per class."""
+    from dtac_jax.sweep import SweepBase
+    config._WARNED.clear()
+    for cls in (TACConfig, TransferConfig, HAPPOConfig, SweepBase):
+        old = cls().to_dict()
+        old["episodes"] = old.pop("iterations") + 1
+        assert cls.from_dict(old) == cls().replace(iterations=old["episodes"])
+        assert cls().replace(episodes=7).iterations == 7
+        assert config.set_path(cls(), "episodes", 8).iterations == 8
+        with pytest.raises(ValueError, match="'episodes' and 'iterations' name the same"):
+            cls.from_dict({"episodes": 7, "iterations": 7})
+    assert recipe("critic", episodes=5) == recipe("critic", iterations=5)
+    tiny = PROFILES["tiny"]
+    out = config.configure({"profile": tiny}, "profile", file={"tac": {"episodes": 9}},
+                           sets=["happo.episodes=3", "transfer.episodes=4"])["profile"]
+    assert (out.tac.iterations, out.happo.iterations, out.transfer.iterations) == (9, 3, 4)
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"dtac: {c}.episodes is deprecated: it is read as {c}.iterations; write "
+                   "'iterations'" for c in ("TACConfig", "TransferConfig", "HAPPOConfig",
+                                            "SweepBase")]
+    with pytest.raises(ValueError, match=r"^TACConfig.iterations must be >= 1, got 0$"):
+        TACConfig(iterations=0)
 
 
 def test_an_estimator_registered_after_import_is_accepted_by_name():

@@ -34,7 +34,7 @@ def direct_calls(source: str) -> list[tuple[int, str]]:
 
 
 def test_the_check_finds_a_direct_call():
-    assert direct_calls("cfg = TACConfig(episodes=3)\nc = replay.CollectConfig(envs=2)") == [
+    assert direct_calls("cfg = TACConfig(iterations=3)\nc = replay.CollectConfig(envs=2)") == [
         (1, "TACConfig"), (2, "CollectConfig")]
     assert direct_calls('CELL = """from x import y\\nnet = NetConfig()\\n"""') == [
         (2, "NetConfig")]

@@ -1,6 +1,6 @@
 """A `dtac train` command sent a signal while it saves a checkpoint
 (tests/driver/test_interrupt.py): ``python interrupt_child.py SIGNAL EPISODE OUT [ARGS]`` trains
-the toy algorithm through the CLI for 4 episodes and sends SIGNAL to itself after Orbax has
+the toy algorithm through the CLI for 4 iterations and sends SIGNAL to itself after Orbax has
 started, and before it has finished, writing the checkpoint of EPISODE."""
 import os
 import signal
@@ -29,5 +29,5 @@ def save_and_signal(self, step, *args, **kw):
 
 
 ocp.CheckpointManager.save = save_and_signal
-sys.exit(cli.main(["train", "toy", "--preset", "small", "--rounds", "3", "--set", "episodes=4",
+sys.exit(cli.main(["train", "toy", "--preset", "small", "--rounds", "3", "--set", "iterations=4",
                    "--chunk", "1", "--out", out] + sys.argv[4:]))

@@ -24,19 +24,19 @@ def quadratic(lr: float, loss_metric: bool):
         w = jax.random.normal(key, (3,))
         return dict(w=w, opt=opt.init(w), best=jnp.asarray(jnp.inf))
 
-    def episode(st):
+    def iteration(st):
         upd, o = opt.update(2.0 * st["w"], st["opt"])
         w = optax.apply_updates(st["w"], upd)
         loss = jnp.sum(w * w) if loss_metric else jnp.asarray(1.0)
         return dict(st, w=w, opt=o, best=jnp.minimum(st["best"], loss)), dict(loss=loss)
 
-    return init, episode
+    return init, iteration
 
 
-def train(run, lr, episodes, loss_metric=False, **kw):
-    init, episode = quadratic(lr, loss_metric)
-    return run_training(init, episode, dict(kind="quad", quad=dict(lr=lr, dim=3)), run,
-                        episodes=episodes, seeds=2, chunk=2, resume=True, progress=False,
+def train(run, lr, iterations, loss_metric=False, **kw):
+    init, iteration = quadratic(lr, loss_metric)
+    return run_training(init, iteration, dict(kind="quad", quad=dict(lr=lr, dim=3)), run,
+                        iterations=iterations, seeds=2, chunk=2, resume=True, progress=False,
                         resumable=frozenset({"lr"}), **kw)
 
 
@@ -52,51 +52,63 @@ def test_check_finite_names_the_first_episode_and_seed(tmp_path):
         check_finite(m, np.array([True, True]), tmp_path, 10, 3, seed=7)
     msg = str(err.value)
     assert "\n" not in msg and str(tmp_path) in msg
-    assert "loss is inf at episode 12 of seed index 1 (--seed 7)" in msg
-    assert "last finite checkpoint (episode 10)" in msg
+    assert "loss is inf at iteration 12 of seed index 1 (--seed 7)" in msg
+    assert "last finite checkpoint (iteration 10)" in msg
     check_finite(dict(loss=np.ones((2, 3))), np.array([True, True]), tmp_path, 10, 3)
 
 
 def test_divergence_keeps_the_last_finite_checkpoint_and_resumes_with_a_smaller_lr(tmp_path):
     run = tmp_path / "run"
-    # |1 - 2e10|^4 overflows float32 at episode 4: the state, not the constant metric, diverges
+    # |1 - 2e10|^4 overflows float32 at iteration 4: the state, not the constant metric, diverges
     with pytest.raises(TrainingDiverged) as err:
         train(run, 1e10, 6)
     msg = str(err.value)
     assert "\n" not in msg and str(run) in msg
-    assert "training state (parameters or optimiser state) is not finite at episode 4 of seed " \
+    assert "training state (parameters or optimiser state) is not finite at iteration 4 of seed " \
            "index 0" in msg
-    assert ckpt.latest_step(run) == 2                       # the chunk of episodes 3-4: not saved
-    assert [r["episode"] for r in read_metrics(run)] == [1, 1, 2, 2]
+    assert ckpt.latest_step(run) == 2                       # the chunk of iterations 3-4: not saved
+    assert [r["iteration"] for r in read_metrics(run)] == [1, 1, 2, 2]
     init, _ = quadratic(1e10, False)
     like = jax.eval_shape(jax.vmap(init), jax.random.split(jax.random.PRNGKey(0), 2))
     kept = ckpt.restore(run, like)[0]
     assert bool(jnp.all(jax.vmap(all_finite)(kept)))
 
     # resuming with another shape-bearing setting is still refused, naming the field
-    init, episode = quadratic(0.1, False)
+    init, iteration = quadratic(0.1, False)
     with pytest.raises(ckpt.CheckpointMismatch, match="quad.dim"):
-        run_training(init, episode, dict(kind="quad", quad=dict(lr=0.1, dim=4)), run,
-                     episodes=6, seeds=2, chunk=2, resume=True, progress=False)
+        run_training(init, iteration, dict(kind="quad", quad=dict(lr=0.1, dim=4)), run,
+                     iterations=6, seeds=2, chunk=2, resume=True, progress=False)
 
     # a smaller learning rate, taken into the optimiser's state: the run continues from
-    # episode 2 to the end, and config.json holds the new value and the change
+    # iteration 2 to the end, and config.json holds the new value and the change
     state = train(run, 0.1, 6)
     np.testing.assert_allclose(np.asarray(state["opt"].hyperparams["learning_rate"]), 0.1)
     assert bool(jnp.all(jax.vmap(all_finite)(state)))
-    assert [r["episode"] for r in read_metrics(run)] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]
+    assert [r["iteration"] for r in read_metrics(run)] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]
     np.testing.assert_allclose(np.asarray(state["w"]), np.asarray(kept["w"]) * 0.8 ** 4,
                                rtol=1e-5)
     conf = json.loads((run / "config.json").read_text())
     assert conf["quad"]["lr"] == 0.1
-    assert conf[ckpt.RESUMED] == [dict(episode=2, changed={"quad.lr": [1e10, 0.1]})]
+    assert conf[ckpt.RESUMED] == [dict(iteration=2, changed={"quad.lr": [1e10, 0.1]})]
     # the recorded change does not stand in the way of a later resume
     train(run, 0.1, 8)
     assert ckpt.latest_step(run) == 8
 
 
+def test_resume_records_of_the_former_spelling_are_kept_in_the_current_one(tmp_path):
+    """config.json's resume records said ``episode`` before the training counter was renamed;
+    a later resume keeps them, as ``iteration``."""
+    found = {"kind": "quad", "quad": dict(lr=1.0),
+             ckpt.RESUMED: [dict(episode=2, changed={"quad.lr": [9.0, 1.0]})]}
+    ckpt.record_changes(tmp_path, dict(kind="quad", quad=dict(lr=0.5)), found, 4,
+                        frozenset({"lr"}))
+    assert ckpt.read_config(tmp_path)[ckpt.RESUMED] == [
+        dict(iteration=2, changed={"quad.lr": [9.0, 1.0]}),
+        dict(iteration=4, changed={"quad.lr": [1.0, 0.5]})]
+
+
 def test_a_non_finite_loss_stops_the_first_chunk(tmp_path):
-    with pytest.raises(TrainingDiverged, match="loss is inf at episode 2 of seed index 0"):
+    with pytest.raises(TrainingDiverged, match="loss is inf at iteration 2 of seed index 0"):
         train(tmp_path / "run", 1e10, 6, loss_metric=True)
     assert ckpt.latest_step(tmp_path / "run") is None
     assert read_metrics(tmp_path / "run") == []
@@ -105,7 +117,7 @@ def test_a_non_finite_loss_stops_the_first_chunk(tmp_path):
 @pytest.mark.xdist_group("tiny_reproduction")
 def test_tac_with_a_huge_learning_rate_diverges_and_keeps_its_checkpoint(tiny_reproduction,
                                                                          tmp_path):
-    """The real thing: the tiny reproduction's TAC run (4 episodes), resumed for 2 more at a
+    """The real thing: the tiny reproduction's TAC run (4 iterations), resumed for 2 more at a
     learning rate of 1e30 (taken into its optimisers' states), diverges at once."""
     import tiny
     from dtac_jax import runs
@@ -113,13 +125,13 @@ def test_tac_with_a_huge_learning_rate_diverges_and_keeps_its_checkpoint(tiny_re
     run = tmp_path / "tac"
     shutil.copytree(tiny_reproduction.runs / "tac", run, ignore=shutil.ignore_patterns(".lock"))
     before = (run / "metrics.jsonl").read_text()
-    huge = tiny.TAC.replace(episodes=6, lr_actor=1e30, lr_critic=1e30)
+    huge = tiny.TAC.replace(iterations=6, lr_actor=1e30, lr_critic=1e30)
     with pytest.raises(TrainingDiverged) as err:
         runs.train("tac", tiny.scenario(), huge, run, seeds=tiny.SEEDS, chunk=tiny.CHUNK,
                    resume=True, progress=False)
     msg = str(err.value)
     assert "\n" not in msg and f"training diverged in {run}:" in msg
-    assert "is nan at episode 5 of seed index 0" in msg and "(episode 4)" in msg
+    assert "is nan at iteration 5 of seed index 0" in msg and "(iteration 4)" in msg
     assert ckpt.latest_step(run) == 4
     assert (run / "metrics.jsonl").read_text() == before     # the diverged chunk: no rows
     # the diverged chunk was never saved, so config.json never took its learning rate

@@ -1,5 +1,5 @@
 """A clean stop: SIGINT or SIGTERM while a checkpoint is saved finishes that save, prints one
-line naming the episode and the checkpoint, exits 130 / 143, leaves no temporary checkpoint
+line naming the iteration and the checkpoint, exits 130 / 143, leaves no temporary checkpoint
 folder, and the resumed run equals an uninterrupted one bit for bit."""
 import os
 import signal
@@ -20,7 +20,7 @@ CHILD = Path(__file__).with_name("interrupt_child.py")
 
 
 def signal_during_save(monkeypatch, signum, at):
-    """Orbax's wait for the checkpoint of episode ``at`` first sends ``signum`` to this
+    """Orbax's wait for the checkpoint of iteration ``at`` first sends ``signum`` to this
     process: the signal arrives while the save is in flight."""
     wait = ocp.CheckpointManager.wait_until_finished
 
@@ -45,12 +45,12 @@ def test_a_signal_during_a_save_stops_at_that_checkpoint_and_resume_is_bit_ident
         with pytest.raises(interrupt.Interrupted) as err:
             decay(8, run)
     assert err.value.signum == signum and err.value.exit_code == 128 + signum
-    assert err.value.line() == (f"train in {run}: interrupted at episode 4; the last checkpoint "
-                                "is episode 4; rerun to resume")
+    assert err.value.line() == (f"train in {run}: interrupted at iteration 4; the last checkpoint "
+                                "is iteration 4; rerun to resume")
     assert {s: signal.getsignal(s) for s in interrupt.SIGNALS} == before   # handlers restored
     assert ckpt.latest_step(run) == 4
     assert sorted(p.name for p in (run / "ckpt").iterdir()) == ["2", "4"]   # no *-tmp folder
-    assert rows(run) == rows(tmp_path / "whole")[:8]                       # episodes 1-4
+    assert rows(run) == rows(tmp_path / "whole")[:8]                       # iterations 1-4
     state = decay(8, run, resume=True)
     assert rows(run) == rows(tmp_path / "whole")
     np.testing.assert_array_equal(np.asarray(state["w"]), np.asarray(whole["w"]))
@@ -61,7 +61,7 @@ def test_a_signal_during_a_save_stops_at_that_checkpoint_and_resume_is_bit_ident
 @pytest.mark.parametrize("name,code", [("SIGINT", 130), ("SIGTERM", 143)])
 def test_the_cli_prints_one_line_and_exits_with_the_signals_code(tmp_path, name, code):
     """``dtac train`` (the toy algorithm of tests/algos) sent ``name`` while it saves the
-    checkpoint of episode 2 of 4, then resumed: one line, no traceback, the exit code, and
+    checkpoint of iteration 2 of 4, then resumed: one line, no traceback, the exit code, and
     the resumed run's metrics and delivered state equal an uninterrupted run's."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(CHILD.parents[1]), os.environ.get("PYTHONPATH", "")]))
@@ -74,8 +74,8 @@ def test_the_cli_prints_one_line_and_exits_with_the_signals_code(tmp_path, name,
     assert stopped.returncode == code, stopped.stderr[-2000:]
     assert "Traceback" not in stopped.stderr
     said = [ln for ln in stopped.stderr.splitlines() if "interrupted" in ln]
-    assert said == [f"dtac train: Toy in {tmp_path / 'run'}: interrupted at episode 2; the last "
-                    "checkpoint is episode 2; rerun with --resume to continue"]
+    assert said == [f"dtac train: Toy in {tmp_path / 'run'}: interrupted at iteration 2; the last "
+                    "checkpoint is iteration 2; rerun with --resume to continue"]
     assert sorted(p.name for p in (tmp_path / "run" / "ckpt").iterdir()) == ["1", "2"]
     assert child(tmp_path / "run", "--resume", at=0).returncode == 0
     assert child(tmp_path / "whole", at=0).returncode == 0

@@ -43,25 +43,25 @@ def test_loggers_mirror_metrics_and_resume_continues_them(tmp_path, monkeypatch)
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     # the tiny TAC of the other driver tests: its chunk program is in the compilation cache
-    init, episode = make_tac(make_params(tiny.scenario()), tiny.TAC)
+    init, iteration = make_tac(make_params(tiny.scenario()), tiny.TAC)
     run = dict(seeds=tiny.SEEDS, chunk=tiny.CHUNK, progress=False,
                log_to=("tensorboard", "wandb"))
     chunks = []
-    run_training(init, episode, {"kind": "test"}, tmp_path, episodes=2,
+    run_training(init, iteration, {"kind": "test"}, tmp_path, iterations=2,
                  callback=lambda ep, n, rows: chunks.append((ep, n, rows)), **run)
-    run_training(init, episode, {"kind": "test"}, tmp_path, episodes=4, resume=True, **run)
+    run_training(init, iteration, {"kind": "test"}, tmp_path, iterations=4, resume=True, **run)
 
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 4 * tiny.SEEDS
     # the callback got the chunk's rows, as written to metrics.jsonl
     assert [(ep, n) for ep, n, _ in chunks] == [(2, 2)] and chunks[0][2] == rows[:2 * tiny.SEEDS]
-    # TensorBoard: one scalar per metric, seed and episode, equal to metrics.jsonl's (float32)
+    # TensorBoard: one scalar per metric, seed and iteration, equal to metrics.jsonl's (float32)
     scalars = read_tfevents(tmp_path / "tb")
-    metrics = [k for k in rows[0] if k not in ("episode", "seed", "wall_s")]
+    metrics = [k for k in rows[0] if k not in ("iteration", "seed", "wall_s")]
     assert "objective" in metrics
     for r in rows:
         for k in metrics:
-            assert scalars[(f"{k}/seed_{r['seed']}", r["episode"])] == pytest.approx(
+            assert scalars[(f"{k}/seed_{r['seed']}", r["iteration"])] == pytest.approx(
                 r[k], rel=1e-6, abs=1e-30)
     assert len(scalars) == len(rows) * len(metrics)
     # W&B offline: both processes wrote to the one run whose id the run folder keeps

@@ -35,16 +35,16 @@ def init(key, size=3):
     return dict(w=jnp.zeros(size), key=key)
 
 
-def episode(s):
+def iteration(s):
     key, sub = jax.random.split(s["key"])
     w = s["w"] + jax.random.normal(sub, s["w"].shape)
     return dict(w=w, key=key), dict(loss=jnp.sum(w), objective=jnp.mean(w))
 
 
-def train(run_dir, episodes, **kw):
+def train(run_dir, iterations, **kw):
     kw = dict(dict(seeds=2, chunk=2, progress=False), **kw)
-    return run_training(kw.pop("init", init), episode, {"kind": "toy"}, run_dir,
-                        episodes=episodes, **kw)
+    return run_training(kw.pop("init", init), iteration, {"kind": "toy"}, run_dir,
+                        iterations=iterations, **kw)
 
 
 def snapshot(folder) -> dict:
@@ -109,8 +109,8 @@ def test_torn_and_unsaved_metrics_are_dropped_and_resume_stays_bit_identical(tmp
     resumed = train(run, 6, resume=True)
     err = capfd.readouterr().err.strip().splitlines()
     assert err == [f"{run / 'metrics.jsonl'}: dropped a torn last line (17 bytes) and 1 row "
-                   "after episode 4, written after its last checkpoint; resuming from the "
-                   "checkpoint of episode 4"]
+                   "after iteration 4, written after its last checkpoint; resuming from the "
+                   "checkpoint of iteration 4"]
     assert same_state(full, resumed)
     assert values(run) == values(tmp_path / "full")
     # killed before its first checkpoint: resumed, it starts over with a clean file
@@ -119,6 +119,24 @@ def test_torn_and_unsaved_metrics_are_dropped_and_resume_stays_bit_identical(tmp
     (early / "metrics.jsonl").write_text(rows[0] + rows[1][:5])
     train(early, 6, resume=True)
     assert values(early) == values(tmp_path / "full")
+
+
+def test_metrics_rows_of_the_former_spelling_are_read_and_rewritten_on_resume(tmp_path, capfd):
+    """Rows written before the training counter was renamed (``episode``) read as
+    ``iteration``; a resumed run rewrites the file in the current spelling, then goes on."""
+    run = tmp_path / "run"
+    train(run, 4)
+    path = run / "metrics.jsonl"
+    current = path.read_text()
+    path.write_text(current.replace('"iteration":', '"episode":'))
+    assert read_metrics(run) == [json.loads(r) for r in current.splitlines()]
+    capfd.readouterr()
+    train(run, 6, resume=True)
+    assert capfd.readouterr().err.strip().splitlines() == [
+        f"{path}: rewritten in the current spelling ('episode' -> 'iteration')"]
+    assert '"episode"' not in path.read_text()
+    train(tmp_path / "full", 6)
+    assert values(run) == values(tmp_path / "full")
 
 
 @pytest.mark.parametrize("damage, line", [
@@ -172,8 +190,8 @@ def test_a_failed_checkpoint_save_is_one_error_and_keeps_the_previous_one(tmp_pa
         signal.signal(signal.SIGXFSZ, old)
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith(f"run folder {run}: saving the checkpoint of "
-                                              "episode 4 failed (")
-    assert msg.endswith("the checkpoint of episode 2 is intact: make room or fix the folder's "
+                                              "iteration 4 failed (")
+    assert msg.endswith("the checkpoint of iteration 2 is intact: make room or fix the folder's "
                         "permissions, then resume")
     assert "Traceback" not in capfd.readouterr().err
     assert ckpt.latest_step(run) == 2 and runfolder._HELD == {}
@@ -186,15 +204,19 @@ def test_parse_metrics_rule():
     """The rule in dtac_jax/runfolder.py, on bytes: a last line without its newline is torn."""
     import tempfile
     from pathlib import Path
-    row = json.dumps(dict(episode=1, seed=0, loss=float("nan")))
+    row = json.dumps(dict(iteration=1, seed=0, loss=float("nan")))
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "metrics.jsonl"
         for text, rows, torn in [("", 0, b""), (row + "\n", 1, b""), (row, 0, row.encode()),
                                  (row + "\n\n" + row + "\n", 2, b""),
                                  (row + "\n" + "{\"epi", 1, b"{\"epi")]:
             p.write_text(text)
-            got, got_torn = runfolder.parse_metrics(p)
-            assert (len(got), got_torn) == (rows, torn), text
+            got, got_torn, former = runfolder.parse_metrics(p)
+            assert (len(got), got_torn, former) == (rows, torn, False), text
+        old = row.replace('"iteration"', '"episode"')   # a row written before the rename
+        p.write_text(row + "\n" + old + "\n" + old)
+        got, got_torn, former = runfolder.parse_metrics(p)
+        assert got == [json.loads(row)] * 2 and got_torn == old.encode() and former
         p.write_bytes(row.encode() + b"\n\x00\x00\n")
         with pytest.raises(runfolder.RunFolderError, match="line 2 is damaged"):
             runfolder.parse_metrics(p)

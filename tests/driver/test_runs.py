@@ -22,7 +22,7 @@ def test_resume_is_bit_identical_and_mismatch_is_reported(tmp_path, tiny_reprodu
     from dtac_jax.runs import load, train
     scn, run = tiny.scenario(), dict(seeds=tiny.SEEDS, chunk=tiny.CHUNK, progress=False)
     full = load(tiny_reproduction.runs / "tac").state
-    half = dataclasses.replace(TINY, episodes=2)
+    half = dataclasses.replace(TINY, iterations=2)
     train("tac", scn, half, tmp_path / "b", **run)
     with pytest.raises(ValueError, match="--resume"):
         train("tac", scn, TINY, tmp_path / "b", **run)
@@ -31,7 +31,7 @@ def test_resume_is_bit_identical_and_mismatch_is_reported(tmp_path, tiny_reprodu
                     jax.tree_util.tree_leaves((resumed.actor, resumed.critic, resumed.key))):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == TINY.episodes * tiny.SEEDS
+    assert len(lines) == TINY.iterations * tiny.SEEDS
     other = dataclasses.replace(TINY, collect=TINY.collect.replace(envs=8))
     with pytest.raises(CheckpointMismatch, match="tac.collect.envs: checkpoint has 4, expected 8"):
         train("tac", scn, other, tmp_path / "b", resume=True, **run)

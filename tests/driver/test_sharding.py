@@ -43,7 +43,7 @@ CHILD = textwrap.dedent(r'''
     if n_dev > 1:
         # resume a half-finished run: the restored state is sharded again and continues
         # exactly (the parent compares it with the uninterrupted run)
-        train("tac", scn, dataclasses.replace(cfg, episodes=2), f"{out}/b", seeds=4, chunk=2,
+        train("tac", scn, dataclasses.replace(cfg, iterations=2), f"{out}/b", seeds=4, chunk=2,
               progress=False)
         resumed = train("tac", scn, cfg, f"{out}/b", seeds=4, chunk=2, resume=True,
                         progress=False)
@@ -197,7 +197,7 @@ def test_init_distributed_arguments(monkeypatch, env, args, ok):
 # so the persistent cache already holds the chunk of length 2
 @pytest.mark.xdist_group("tiny_reproduction")
 def test_training_compiles_once_per_chunk_length(tmp_path, caplog):
-    """No recompilation between episodes: after the first chunk of a given length, later
+    """No recompilation between iterations: after the first chunk of a given length, later
     chunks of that length (with their metrics and checkpoints) trace, lower and compile
     nothing. Resuming the run in the same process traces nothing at all (the driver keeps the
     jitted programs of the same functions), and in a new process (the in-process programs
@@ -226,7 +226,7 @@ def test_training_compiles_once_per_chunk_length(tmp_path, caplog):
     def counts():
         return {k: len(v) for k, v in events.items()}
 
-    def after_chunk(ep, n, rows):
+    def after_chunk(done, n, rows):
         chunks.append((n, counts()))
 
     def cache_keys():
@@ -237,17 +237,17 @@ def test_training_compiles_once_per_chunk_length(tmp_path, caplog):
         caplog.clear()
         return keys
 
-    init, episode = make_tac(make_params(tiny.scenario()), tiny.TAC)
+    init, iteration = make_tac(make_params(tiny.scenario()), tiny.TAC)
     run = dict(seeds=tiny.SEEDS, chunk=2, progress=False)
     monitoring.register_event_duration_secs_listener(listen)
     try:
         with caplog.at_level(logging.DEBUG, logger="jax._src.compiler"):
-            run_training(init, episode, {"kind": "test"}, tmp_path / "run", episodes=5,
+            run_training(init, iteration, {"kind": "test"}, tmp_path / "run", iterations=5,
                          callback=after_chunk, **run)
             fresh = cache_keys()
             before_resume = counts()
-            # resumed in this process: the programs of the same init and episode, no tracing
-            run_training(init, episode, {"kind": "test"}, tmp_path / "run", episodes=6,
+            # resumed in this process: the programs of the same init and iteration, no tracing
+            run_training(init, iteration, {"kind": "test"}, tmp_path / "run", iterations=6,
                          resume=True, **run)
             assert counts() == before_resume, (before_resume, counts())
             cache_keys()
@@ -255,7 +255,7 @@ def test_training_compiles_once_per_chunk_length(tmp_path, caplog):
             # placement, so its chunk is the program the fresh run compiled, found in the cache
             train.init_program.cache_clear()
             train.chunk_program.cache_clear()
-            run_training(init, episode, {"kind": "test"}, tmp_path / "run", episodes=7,
+            run_training(init, iteration, {"kind": "test"}, tmp_path / "run", iterations=7,
                          resume=True, **run)
             resumed = cache_keys()
     finally:

@@ -2,6 +2,7 @@
 import collections
 import csv
 import itertools
+import json
 import shutil
 
 import pytest
@@ -28,12 +29,12 @@ def test_parse_grid_and_errors():
     assert (cfg.lr_actor, cfg.lr_critic, cfg.collect.noise_decay) == (3e-4, 3e-4, 0.9)
     assert scn.name == "medium" and scn.ue_min == scn.ue_max == 5
     assert set(PARAMS) >= {"lr_actor", "lr_critic", "noise_decay", "ues_per_edge", "preset",
-                           "episodes"}
+                           "iterations"}
 
 
 # the tiny reproduction's TAC run (tests/tiny.py) as a sweep base: a point trained alone runs
 # the same compiled programs as the other tests that train tiny.TAC
-TINY_BASE = SweepBase(preset="small", episodes=tiny.TAC.episodes, tac=tiny.TAC.to_dict(),
+TINY_BASE = SweepBase(preset="small", iterations=tiny.TAC.iterations, tac=tiny.TAC.to_dict(),
                       seeds=tiny.SEEDS, chunk=tiny.CHUNK, eval_episodes=2)
 
 
@@ -57,11 +58,11 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
     real = tac.make_tac
 
     def counting(params, cfg):
-        init, episode = real(params, cfg)
+        init, iteration = real(params, cfg)
 
         def traced(ts):
             traces.append(cfg.lr_actor)
-            return episode(ts)
+            return iteration(ts)
         return init, traced
 
     monkeypatch.setattr(tac, "make_tac", counting)
@@ -110,8 +111,19 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
     logs.clear()
     assert run_sweep(grid, TINY_BASE, out, progress=False, log=logs.append) == rows
     assert sum("skipped" in m for m in logs) == 2
+    # a sweep folder whose sweep.json, sweep.csv and done.json say "episodes" (written before
+    # the rename) is the same sweep: its points are skipped, its table rewritten
+    meta = json.loads((out / "sweep.json").read_text())
+    meta["base"]["episodes"] = meta["base"].pop("iterations")
+    (out / "sweep.json").write_text(json.dumps(meta))
+    for f in [out / "sweep.csv", *out.glob("*/done.json")]:
+        f.write_text(f.read_text().replace("iterations", "episodes"))
+    logs.clear()
+    assert run_sweep(grid, TINY_BASE, out, progress=False, log=logs.append) == rows
+    assert sum("skipped" in m for m in logs) == 2
+    assert "episodes" not in (out / "sweep.csv").read_text()
     # a group interrupted after its first chunk resumes from its checkpoint to the same rows
-    shutil.rmtree(folders[0] / "ckpt" / str(tiny.TAC.episodes))
+    shutil.rmtree(folders[0] / "ckpt" / str(tiny.TAC.iterations))
     (folders[0] / "done.json").unlink()
     (out / "sweep.csv").unlink()
     logs.clear()
@@ -126,12 +138,12 @@ def test_lr_grid_trains_in_one_program_rows_plots_and_resume(tmp_path, monkeypat
 
 
 def test_groups_split_on_the_other_parameters():
-    grid = parse_grid(["lr_actor=1e-3,3e-4", "episodes=2,4", "noise_decay=0.9,1"])
+    grid = parse_grid(["lr_actor=1e-3,3e-4", "iterations=2,4", "noise_decay=0.9,1"])
     points = [dict(zip(grid, v)) for v in itertools.product(*grid.values())]
     gs = groups(grid, points)
-    assert [shared for shared, _ in gs] == [{"episodes": 2}, {"episodes": 4}]
+    assert [shared for shared, _ in gs] == [{"iterations": 2}, {"iterations": 4}]
     assert all(len(members) == 4 for _, members in gs)
-    assert group_name(*gs[0]).startswith("episodes=2__vmap4_")
+    assert group_name(*gs[0]).startswith("iterations=2__vmap4_")
     assert group_name(*gs[0]) != group_name(gs[0][0], gs[0][1][1:])
     # a group's configs differ only in tac.HYPER; the groups' in more
     cfg = _build(SweepBase(), gs[0][1][0])[1]
@@ -144,7 +156,9 @@ def test_an_earlier_sweep_json_reads_in_the_current_spelling():
     from dtac_jax.sweep import _current_settings
     base = SweepBase().to_dict()
     old = dict(base=dict(base, envs=None, collect_rounds=None, eval_envs=None, rounds=None),
-               params=["actor_lr", "noise_decay"])
-    assert _current_settings(old) == dict(base=base, params=["lr_actor", "noise_decay"])
+               params=["actor_lr", "noise_decay", "episodes"])
+    old["base"]["episodes"] = old["base"].pop("iterations")
+    assert _current_settings(old) == dict(base=base,
+                                          params=["lr_actor", "noise_decay", "iterations"])
     kept = _current_settings(dict(base=dict(base, envs=64), params=[]))
     assert kept["base"]["envs"] == 64          # a sweep that set it is another sweep

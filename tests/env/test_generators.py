@@ -86,7 +86,9 @@ def test_generators_named_in_a_config_and_bad_ones_in_one_line():
         del G.GENERATORS["one_task"]
     for field, spec, said in (
             ("ue_counts", "poisson", "env.ue_counts: unknown name 'poisson' (known: fixed, "
-                                     "uniform, zipf"),
+                                     "level, uniform, zipf"),
+            ("ue_counts", "level(lo=-1)", "LevelUECounts: lo must be an integer >= 0, got -1"),
+            ("ue_counts", "level(jitter=0.5)", "jitter must be an integer >= 0, got 0.5"),
             ("arrivals", "uniform", "env.arrivals: 'uniform' is a generator of UE counts"),
             ("ue_counts", "fixed(n=[-1])", "counts [-1] must be one count >= 0 per edge"),
             ("ue_counts", "fixed(m=3)", "unexpected keyword argument 'm'")):
@@ -106,3 +108,34 @@ def test_generators_named_in_a_config_and_bad_ones_in_one_line():
         CloudEdgeEnv(arrivals=lambda *a: 0)
     with pytest.raises(ValueError, match="not a UECounts or Arrivals class"):
         G.register_generator("x", dict)
+
+
+def test_an_incomplete_generator_is_refused_when_made():
+    class NoCall(G.UECounts):
+        pass
+    with pytest.raises(TypeError, match="abstract"):
+        NoCall()
+
+
+def test_level_counts_cover_every_load_level_with_edges_near_one_another():
+    """``level(lo, jitter)``: one level per episode uniform over ``[lo, ue_max]``, every edge
+    within ``jitter`` of it (clipped); checked on 6000 draws against the exact law."""
+    draw = jax.jit(jax.vmap(lambda k, gen=None: gen(k, P), in_axes=(0, None)),
+                   static_argnums=1)
+    keys = jax.random.split(jax.random.PRNGKey(5), 6000)
+    c = np.asarray(draw(keys, G.LevelUECounts(lo=1, jitter=0)))
+    assert c.shape == (6000, P.n_edges) and (c == c[:, :1]).all()    # one level, every edge
+    freq = np.bincount(c[:, 0], minlength=P.ue_max + 1)[1:] / len(c)
+    np.testing.assert_allclose(freq, 1 / P.ue_max, atol=4 * np.sqrt(1 / P.ue_max / len(c)))
+    c = np.asarray(draw(keys, G.LevelUECounts(lo=2, jitter=1)))
+    assert c.min() == 2 and c.max() == P.ue_max
+    assert (c.max(1) - c.min(1) <= 2).all() and (c.max(1) - c.min(1) == 2).any()
+    # a whole network at its lowest level, which the independent draw almost never makes
+    assert (c == 2).all(1).mean() > 0.01
+    u = np.asarray(draw(keys, G.UniformUECounts()))
+    assert (u == P.ue_min).all(1).mean() < 0.01
+    # the default lo is the scenario's ue_min
+    d = np.asarray(draw(keys, G.LevelUECounts()))
+    assert d.min() == P.ue_min and d.max() == P.ue_max
+    with pytest.raises(ValueError, match="lo=7 above the scenario's ue_max 6"):
+        G.LevelUECounts(lo=7)(keys[0], P)

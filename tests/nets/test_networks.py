@@ -16,7 +16,7 @@ from dtac_jax.nets.complexity import complexity
 from dtac_jax.nets.transformer import Actor, NetConfig
 
 NET = NetConfig()
-TINY = TACConfig(episodes=4, updates=2, batch_size=8, buffer_size=256, eval_envs=2,
+TINY = TACConfig(iterations=4, updates=2, batch_size=8, buffer_size=256, eval_envs=2,
                  eval_rounds=3,
                  collect=CollectConfig(envs=4, rounds=2, noise_var=0.05, noise_decay=0.98))
 

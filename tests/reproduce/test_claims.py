@@ -86,15 +86,15 @@ def _curve(tmp_path, name, values_per_seed):
     with open(d / "metrics.jsonl", "w") as f:
         for s, values in enumerate(values_per_seed):
             for i, v in enumerate(values):
-                f.write(f'{{"episode": {i + 1}, "seed": {s}, "objective": {v}}}\n')
+                f.write(f'{{"iteration": {i + 1}, "seed": {s}, "objective": {v}}}\n')
     return d
 
 
 def test_a_saving_the_measure_cannot_show_is_not_judged(tmp_path):
-    # 8 transfer episodes: the window is 3, so at most 1 - 3 / 8 = 62% can show
+    # 8 transfer iterations: the window is 3, so at most 1 - 3 / 8 = 62% can show
     fast = _curve(tmp_path, "dtac", [[5, 1, 1, 1, 1, 1, 1, 1]] * 2)
     slow = _curve(tmp_path, "tl_transformer", [[9, 8, 7, 6, 5, 4, 3, 1]] * 2)
-    n95 = {"dtac": P.episodes_to_95(fast), "tl_transformer": P.episodes_to_95(slow)}
+    n95 = {"dtac": P.iterations_to_95(fast), "tl_transformer": P.iterations_to_95(slow)}
     assert n95["dtac"] == (3, 8) and n95["tl_transformer"][0] == 8   # as fast as can show
     c = checks.saving_check("C9", "DTAC saves 78%", 0.78, "dtac", "tl_transformer", n95)
     assert c["holds"] is None and "at most 62%" in c["reason"]

@@ -26,7 +26,7 @@ def test_gpu_paper_tiny_runs_the_papers_slice(tmp_path):
     assert rep["profile"] == "paper_tiny" and rep["preset"] == "small"
     for m in ("tac", "dtac", "tl_transformer", "happo"):
         t = rep["timing"][m]
-        assert 2 <= t["episodes"] <= t["paper_episodes"] and t["per_episode_s"] > 0, m
+        assert 2 <= t["iterations"] <= t["paper_iterations"] and t["per_iteration_s"] > 0, m
     assert set(rep["weighted_reward"]) == {"tac", "dtac", "tl_transformer", "search",
                                            "random_floor"}
     assert all(v > 0 for v in rep["projection_s"].values())

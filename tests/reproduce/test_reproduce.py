@@ -29,16 +29,17 @@ def test_kl_stats_known_values():
     assert float(same["argmax_agreement"]) == 1.0
 
 
-def test_episodes_to_95(tmp_path):
+def test_iterations_to_95(tmp_path):
     # a spike late in training must not move the convergence point (medians, not means)
     obj = [100, 60, 30, 20, 12, 11, 10, 10, 10, 10] + [10] * 5 + [1e6] + [10] * 4
     with open(tmp_path / "metrics.jsonl", "w") as f:
         for i, v in enumerate(obj):
-            f.write(json.dumps(dict(episode=i + 1, seed=0, objective=v)) + "\n")
-    n95, total = P.episodes_to_95(tmp_path)
+            f.write(json.dumps(dict(iteration=i + 1, seed=0, objective=v)) + "\n")
+    n95, total = P.iterations_to_95(tmp_path)
     assert total == 20
-    # windows of 3 episodes (max(3, 20 // 10)); final level: median of the last 2 = 10.
-    # medians of [20,12,11] = 12 and [12,11,10] = 11 > 10.5, of [11,10,10] = 10 -> ends at episode 8
+    # windows of 3 iterations (max(3, 20 // 10)); final level: median of the last 2 = 10.
+    # medians of [20,12,11] = 12 and [12,11,10] = 11 > 10.5, of [11,10,10] = 10 -> ends at
+    # iteration 8
     assert n95 == 8
     assert P.convergence_window(20) == 3 and P.convergence_window(150) == 15
     assert P.convergence_window(2) == 2
@@ -119,14 +120,14 @@ def _old_config(old: dict, method: str):
     from dtac_jax.algos.happo import HAPPOConfig
     from dtac_jax.algos.tac import recipe
     if method == "tac":
-        return recipe(old.get("tac_recipe", "default"), episodes=old["tac_episodes"],
+        return recipe(old.get("tac_recipe", "default"), iterations=old["tac_episodes"],
                       **old.get("tac_overrides", {}))
     if method == "happo":
-        kw = dict(episodes=old["happo_episodes"], **old.get("happo_overrides", {}))
+        kw = dict(iterations=old["happo_episodes"], **old.get("happo_overrides", {}))
         return getattr(HAPPOConfig, old["happo_factory"])(**kw)
     # the registry entry's fixed fields win over the profile's (Pipeline.config)
     # ... and the profile's own fields for one method win over both (Profile.methods)
-    return TransferConfig(**{"episodes": old["transfer_episodes"],
+    return TransferConfig(**{"iterations": old["transfer_episodes"],
                              **old.get("transfer_overrides", {}), **TRANSFERS[method],
                              **old.get("method_overrides", {}).get(method, {})})
 
@@ -149,13 +150,13 @@ def test_profiles_typed_configs_equal_the_old_override_dicts(name, tmp_path):
 def test_profile_pins():
     """A few literal values of the profiles' configs (what docs/reproducing.md lists)."""
     p = {n: get_profile(n) for n in ("quick", "paper", "full", "tiny")}
-    assert (p["quick"].tac.episodes, p["quick"].transfer.episodes, p["quick"].happo.episodes,
-            p["quick"].tac.estimator, p["quick"].transfer.lr_actor, p["quick"].happo.hidden) == (
-        60, 20, 150, "ppo", 3e-4, (64, 64))
+    assert (p["quick"].tac.iterations, p["quick"].transfer.iterations,
+            p["quick"].happo.iterations, p["quick"].tac.estimator, p["quick"].transfer.lr_actor,
+            p["quick"].happo.hidden) == (60, 20, 150, "ppo", 3e-4, (64, 64))
     assert (p["paper"].tac.lr_actor, p["paper"].tac.estimator, p["paper"].transfer.lr_actor,
-            p["paper"].happo.policy, p["paper"].happo.episodes) == (
+            p["paper"].happo.policy, p["paper"].happo.iterations) == (
         2e-5, "critic", 2e-5, "gru", 1500)
-    assert p["full"].tac == p["quick"].tac.replace(episodes=200)
+    assert p["full"].tac == p["quick"].tac.replace(iterations=200)
     assert p["tiny"].tac.collect.to_dict() == dict(envs=4, rounds=2, noise_var=0.0,
                                                    noise_decay=1.0, explore="prob_noise",
                                                    floor=0.0)
@@ -237,6 +238,21 @@ def test_pipeline_end_to_end_tiny(tiny_reproduction, monkeypatch):
     reproduce("tiny", out=tmp_path, presets="small", progress=False, log=logs.append)
     assert not any(line.endswith(": running") for line in logs), logs
     assert any("train:small:tac: cached" in line for line in logs)
+    # training stages cached before the rename (their configs say "episodes") stay cached
+    stages = {f: f.read_text() for f in (root / "stages").glob("train__*.json")}
+    try:
+        for f, text in stages.items():
+            stage = json.loads(text)
+            cfg = stage["config"]["config"]
+            cfg["episodes"] = cfg.pop("iterations")
+            f.write_text(json.dumps(stage))
+        logs.clear()
+        reproduce("tiny", out=tmp_path, presets="small", progress=False, log=logs.append)
+        assert not any(line.endswith(": running") for line in logs), logs
+    finally:
+        for f, text in stages.items():
+            f.write_text(text)
+    assert len(stages) == len(P.learned())
 
     # the preference and generalization figures on the presets at hand
     pl = P.Pipeline(get_profile("tiny"), out=tmp_path, progress=False, log=logs.append)
