@@ -165,14 +165,27 @@ class Pipeline:
         over = {} if self.profile.train_rounds is None else {"rounds": self.profile.train_rounds}
         return make_scenario(preset, **over)
 
-    def config(self, method: str):
+    def config(self, method: str, preset: str | None = None):
         """The training config of ``method``: the profile's config of its kind (``tac``,
         ``transfer``, ``happo``) with the registry entry's fixed fields, else the entry's
-        ``quick()``; then the profile's own fields for it (``Profile.methods``)."""
+        ``quick()``; then the profile's own fields for it (``Profile.methods``); on
+        ``preset``, training on the profile's UE-count generator for it
+        (``Profile.train_ue_counts``)."""
         algo = registry.get(method)
         base = getattr(self.profile, algo.kind, None)
         cfg = base.replace(**algo.fixed) if base is not None else algo.quick()
-        return cfg.replace(**self.profile.methods.get(method, {}))
+        cfg = cfg.replace(**self.profile.methods.get(method, {}))
+        spec = self.train_ue_counts(method, preset)
+        return cfg if spec is None else cfg.replace(env=cfg.env.replace(ue_counts=spec))
+
+    def train_ue_counts(self, method: str, preset: str | None) -> str | None:
+        """The UE-count generator ``method`` trains on for ``preset`` when the profile sets
+        one and the method's config takes a training environment (an ``env`` field), else
+        None: the method's own (the report's settings table says which)."""
+        cfg = registry.get(method).config
+        if cfg is None or "env" not in {f.name for f in dataclasses.fields(cfg)}:
+            return None
+        return self.profile.train_ue_counts.get(preset)
 
     def run_dir(self, preset: str, method: str) -> Path:
         return self.root / "runs" / preset / method
@@ -185,7 +198,7 @@ class Pipeline:
             self.train(preset, dep)
         p = self.profile
         run = self.run_dir(preset, method)
-        cfg = self.config(method)
+        cfg = self.config(method, preset)
         config = dict(preset=preset, method=method, seeds=p.seeds, config=cfg.to_dict())
         for dep in algo.needs:
             config[dep] = self.stamp(f"train:{preset}:{dep}")

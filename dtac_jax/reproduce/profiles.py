@@ -40,6 +40,10 @@ class Profile(Config):
     eval_episodes: int            # evaluation episodes per point (same keys for every policy)
     eval_rounds: int | None       # rounds per evaluation episode (None: the scenario's 50)
     ue_counts: dict[str, tuple[int, ...]]   # x-axes: UEs per edge, per preset
+    # per preset, the UE-count generator every learned method trains on
+    # (``EnvConfig.ue_counts``, e.g. ``"level(lo=1)"``); a preset not named: the scenario's
+    # independent uniform draw per edge
+    train_ue_counts: dict[str, str] = dataclasses.field(default_factory=dict)
     train_rounds: int | None = None  # rounds per training episode (None: the scenario's 50)
     search: SearchConfig = SearchConfig()   # the near-optimal reference
     chunk: int = 10
@@ -49,6 +53,12 @@ class Profile(Config):
 
     def __post_init__(self):
         from dtac_jax.algos import registry
+        from dtac_jax.env.wrappers import EnvConfig
+        for preset, spec in self.train_ue_counts.items():
+            if preset not in PRESETS:
+                raise ValueError(f"Profile.train_ue_counts names unknown preset {preset!r} "
+                                 f"(known: {', '.join(PRESETS)})")
+            EnvConfig(ue_counts=spec)   # an unknown generator or bad options: one line now
         unknown = set(self.methods) - set(registry.names(learned=True))
         if unknown:
             raise ValueError(f"Profile.methods names unknown method(s) "
@@ -61,7 +71,9 @@ PROFILES: dict[str, Profile] = {
         name="quick", seeds=3, tac=TACConfig.quick(iterations=60),
         transfer=TransferConfig.quick(iterations=20), happo=HAPPOConfig.quick(iterations=150),
         eval_episodes=8, eval_rounds=None,
-        ue_counts={"small": (2, 4, 6), "medium": (1, 3, 5), "large": (1, 3, 5)}),
+        ue_counts={"small": (2, 4, 6), "medium": (1, 3, 5), "large": (1, 3, 5)},
+        train_ue_counts={"small": "level(lo=2)", "medium": "level(lo=1)",
+                         "large": "level(lo=1)"}),
     "paper": Profile(
         name="paper", seeds=3, tac=TACConfig.paper(iterations=200),
         transfer=TransferConfig.paper(iterations=100), happo=HAPPOConfig.paper(iterations=1500),
@@ -76,7 +88,8 @@ PROFILES: dict[str, Profile] = {
         transfer=TransferConfig.quick(iterations=100), happo=HAPPOConfig.quick(iterations=1500),
         eval_episodes=32, eval_rounds=600,
         ue_counts={"small": (1, 2, 3, 4, 5, 6), "medium": (1, 2, 3, 4, 5),
-                   "large": (1, 2, 3, 4, 5)}),
+                   "large": (1, 2, 3, 4, 5)},
+        train_ue_counts={p: "level(lo=1)" for p in PRESETS}),
     "tiny": Profile(
         name="tiny", seeds=1,
         tac=TACConfig.quick(iterations=4, updates=2, batch_size=8, buffer_size=512, eval_envs=2,
@@ -87,6 +100,8 @@ PROFILES: dict[str, Profile] = {
                                 eval_envs=2, eval_rounds=3),
         eval_episodes=2, eval_rounds=3,
         ue_counts={"small": (2, 6), "medium": (1, 5), "large": (1, 5)},
+        train_ue_counts={"small": "level(lo=2)", "medium": "level(lo=1)",
+                         "large": "level(lo=1)"},
         search=SearchConfig(candidates=16, iterations=2), chunk=2),
 }
 

@@ -17,6 +17,7 @@ from dtac_jax.reproduce.figures import ORDER, TITLES
 from dtac_jax.algos import registry
 from dtac_jax.atomic import write_atomic
 from dtac_jax.reproduce.pipeline import Pipeline, code_fingerprint, learned
+from dtac_jax.reproduce.profiles import PRESETS
 
 
 def claims_summary(secs: dict) -> list[str]:
@@ -130,7 +131,7 @@ def settings_table(pl: Pipeline, preset: str = "large") -> list[str]:
              f"each training iteration on fixed episodes drawn once per seed "
              f"({F.validation_sizes(pl)})"
              f" and delivering its validation-best parameters. Budgets on `{preset}` "
-             "(UE-rounds at its mean UE count).", "",
+             "(UE-rounds at its mean UE count).", "", train_counts_line(pl), "",
              "| method | settings | iterations | UE-rounds | actor steps | critic steps |",
              "|---|---|---:|---:|---:|---:|"]
     for m in learned():
@@ -139,6 +140,25 @@ def settings_table(pl: Pipeline, preset: str = "large") -> list[str]:
         lines.append(f"| {F.label(m)} | {settings} | {b['iterations']} | {b['ue_rounds']:.3g} | "
                      f"{b['actor_steps']} | {b['critic_steps']} |")
     return lines + [""]
+
+
+def train_counts_line(pl: Pipeline) -> str:
+    """Which UE counts each preset's learned methods train on, in words."""
+    spec = {p: pl.profile.train_ue_counts.get(p) for p in PRESETS}
+    if not any(spec.values()):
+        return ("Training UE counts: each edge's count drawn uniformly in the preset's "
+                "`[ue_min, ue_max]` at every reset (the system model).")
+    per = ", ".join(f"{p} `{s}`" if s else f"{p} the scenario's draw" for p, s in spec.items())
+    own = [F.label(m) for m in learned()
+           if any(s and pl.train_ue_counts(m, p) is None for p, s in spec.items())]
+    but = f" but {', '.join(own)}, which train on their own" if own else ""
+    return (f"Training UE counts (`Profile.train_ue_counts`, every learned method{but}): "
+            f"{per}. `level(lo=n, jitter=j)` draws a load level per environment episode "
+            "uniformly in `[n, ue_max]` and each edge's count within `j` (default 1) of it, "
+            "so training covers the figures' x-axes, where every edge has the same count "
+            "(docs/algorithms.md, \"Training UE counts\"); validation and evaluation use the "
+            "scenario's simulator (validation its uniform draw per edge, evaluation the "
+            "x-axis counts).")
 
 
 def signals(pl: Pipeline) -> str:

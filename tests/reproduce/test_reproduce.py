@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from dtac_jax import cli
+from dtac_jax.algos import registry
 from dtac_jax.reproduce import figures as F
 from dtac_jax.reproduce import pipeline as P
 from dtac_jax.reproduce.claims import PAPER_CLAIMS
@@ -203,6 +204,12 @@ def test_pipeline_end_to_end_tiny(tiny_reproduction, monkeypatch):
     text = report.read_text()
     for fid in ORDER:   # every section, run or marked as not run
         assert (root / "sections" / f"{fid}.json").is_file(), fid
+    # every learned method trained on the profile's UE-count generator of its preset
+    for method in P.learned():
+        conf = json.loads((root / "runs" / "small" / method / "config.json").read_text())
+        assert conf[registry.get(method).kind]["env"]["ue_counts"] == "level(lo=2)", method
+    assert "Training UE counts (`Profile.train_ue_counts`, every learned method): small " \
+        "`level(lo=2)`, medium `level(lo=1)`, large `level(lo=1)`." in text
     for head in ("## Training settings", "## Claims", "### C1:", "### C9:", "### P1:",
                  "## Fig5", "## Table III", "## Fig. 10", "## Table IV", "## Fig. 6",
                  "## Fig. 11"):
