@@ -59,7 +59,6 @@ def main(argv=None) -> int:
     from dtac_jax.algos.search import SearchConfig, make_search_policy
     from dtac_jax.algos.tac import recipe
     from dtac_jax.env import make_params, make_scenario
-    from dtac_jax.env.wrappers import EnvConfig
     from dtac_jax.evaluate import evaluate_grid
     from dtac_jax.reproduce.profiles import get_profile
     from dtac_jax.runs import train
@@ -84,7 +83,7 @@ def main(argv=None) -> int:
             lo = min(counts)
             cfg = recipe("default").replace(iterations=args.iterations)
             if gen is not None:
-                cfg = cfg.replace(env=EnvConfig(ue_counts=f"{gen}(lo={lo})"))
+                cfg = cfg.replace(env=cfg.env.replace(ue_counts=f"{gen}(lo={lo})"))
             train_scn = scn.replace(ue_min=lo) if wide and gen is None else scn
             print(f"== {name}: {what}", flush=True)
             t = time.time()
