@@ -68,7 +68,7 @@ def rollout(key, behave: Callable, obs, env_state, params: EnvParams, envs: int,
     ``behave(key, obs, env_state) -> (Action, extras)`` acts on the batched joint observations
     (``extras``: a dict of per-env arrays stored with the round; the environment states are
     there for counterfactual credit). Episodes that end are reset in place
-    (:class:`~dtac_jax.env.wrappers.AutoReset`), so caches warm up across training episodes.
+    (:class:`~dtac_jax.env.wrappers.AutoReset`), so caches warm up across training iterations.
     ``bootstrap(obs) -> [envs]``, if given, is applied to each round's next observation
     *before* any reset (``info["final_obs"]``: the value of a time-limited state).
 

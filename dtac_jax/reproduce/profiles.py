@@ -48,7 +48,7 @@ class Profile(Config):
     search: SearchConfig = SearchConfig()   # the near-optimal reference
     chunk: int = 10
     # fields a profile sets on one method's config over its registry entry's fixed fields
-    # (e.g. the paper profile's DTAC without the project's trust region)
+    # (e.g. the paper profile's DTAC, pinned to eq. 22 alone)
     methods: dict[str, dict] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):

@@ -154,16 +154,17 @@ def test_bad_transfer_settings_raise_one_line(build, match):
 
 @pytest.mark.slow
 def test_dtac_what_if_transfer_trains_and_measures_the_critic_fit():
-    """DTAC's defaults (eq. 22 through an executed-decision critic's what-ifs, a trust region)
-    train, move the student, and record the frozen critic's log error on the teacher's and on
-    the student's decisions against the simulator."""
+    """DTAC (eq. 22 alone through an executed-decision critic's what-ifs), here with the
+    optional trust region to TAC, trains, moves the student, and records the frozen critic's
+    log error on the teacher's and on the student's decisions against the simulator."""
     from dtac_jax.algos import registry
     from dtac_jax.algos.dtac import make_transfer
     from dtac_jax.env import make_params, make_scenario
     params = make_params(make_scenario("small", rounds=3, ue_min=2, ue_max=3))
     cfg = registry.get("dtac").quick(iterations=1, updates=2, batch_size=4, eval_envs=2,
                                      eval_rounds=2, collect=dict(envs=2, rounds=2))
-    assert cfg.critic_gradient == "what_if" and cfg.trust_weight > 0 and cfg.anchor_weight == 0
+    assert cfg.critic_gradient == "what_if" and cfg.trust_weight == 0 and cfg.anchor_weight == 0
+    cfg = cfg.replace(trust_weight=1.0)   # the KL term's path too
     nets = init_actor_critic(jax.random.PRNGKey(4), NET)
     buf = replay.make_buffer(64, cfg.batch_size)
     item = replay.example_item(params, NET.n_channels)

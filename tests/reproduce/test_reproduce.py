@@ -96,7 +96,7 @@ def test_mean_over_seeds():
 # An independent statement of each profile's settings (a named recipe or factory plus
 # overrides) and the configs they define, checked against the typed profiles. The training
 # stages are cached by these configs' dicts, so they must not drift.
-TRANSFERS = {"dtac": dict(loss="critic", student="transformer", batch_size=16, trust_weight=3.0),
+TRANSFERS = {"dtac": dict(loss="critic", student="transformer", batch_size=16),
              "tl_transformer": dict(loss="mse", student="transformer"),
              "tl": dict(loss="mse", student="mlp")}
 OLD_PROFILES = {
