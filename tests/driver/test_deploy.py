@@ -20,7 +20,7 @@ def test_deploy_act_equals_batched_dtac():
     for n in np.flatnonzero(np.asarray(mask)):
         x1, l1, a1, b1 = act(s[n], edge[n])
         assert int(x1) == int(jnp.argmax(p_x[n])) and int(l1) == int(jnp.argmax(p_l[n]))
-        np.testing.assert_allclose([float(a1), float(b1)], [float(a[n]), float(b[n])], rtol=1e-5)
+        np.testing.assert_allclose([float(a1), float(b1)], [float(a[n]), float(b[n])], rtol=1e-6)
 
 
 @pytest.mark.parametrize("net", [NetConfig(), NetConfig(d_model=8, heads=4, d_ff=16, encoders=1,
@@ -74,5 +74,5 @@ def test_deploy_from_a_trained_run_equals_its_evaluated_policy(tiny_reproduction
         x, ch, a, b = act(obs.s[n], obs.edge[n])
         assert (int(x), int(ch)) == (int(joint.x[n]), int(joint.channel[n]))
         np.testing.assert_allclose([float(a), float(b)], [float(joint.a[n]), float(joint.b[n])],
-                                   rtol=1e-5)
+                                   rtol=1e-6)
 
