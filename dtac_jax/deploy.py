@@ -57,8 +57,9 @@ def fold_identity_actor(actor_params, net: NetConfig) -> dict:
     product of ``[h, gelu(...)]`` with ``[I; W2]``, a decoder's cross-attention one of ``[h,
     memory]``. Each map gets one more output column, the mean of the others, which is the
     LayerNorm's mean. Measured on the 2-core CPU (``experiments/bench_deploy.py``, 8.3k
-    parameters): the flax actor run on one token compiles to 18 products and 45 fused kernels,
-    ~15 µs a decision, most of it per-kernel dispatch; this program to 12 and 19, ~11 µs.
+    parameters, inline dispatch, median against a trivial jitted call's 7.1 µs): the flax actor
+    run on one token compiles to 18 products and 45 fused kernels, 16.6 µs a decision, most of
+    it per-kernel dispatch; this program to 12 and 19, 12.9 µs (``benchmarks/deploy.md``).
     :func:`folded_decision` is the forward pass; tests/driver/test_deploy.py checks it against
     the flax actor at several network shapes."""
     p = actor_params["params"]
